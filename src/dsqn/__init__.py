@@ -1,0 +1,3 @@
+"""dsqn: Deep Spiking Q-Networks in JAX."""
+
+__version__ = "0.1.0"
