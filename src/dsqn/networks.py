@@ -1,0 +1,243 @@
+r"""Q-networks (flax.linen): the Nature-DQN topology with ReLU or spiking hidden layers.
+
+Atari networks take observations exactly as envpool yields them, uint8 ``[B, 4, 84, 84]``, scale
+them by 1/255 and return float32 Q-values ``[B, num_actions]``. Topology (Mnih et al. 2015), no
+padding, layers named identically in every variant so parameters are interchangeable::
+
+    conv1 (4->32, 8x8, stride 4) -> conv2 (32->64, 4x4, stride 2) -> conv3 (64->64, 3x3, stride 1)
+    -> fc1 (3136->512) -> fc2 (512->|A|)
+
+:class:`DQN` puts a ReLU after every hidden layer. :class:`DSQN` (Liu et al. 2022) puts a
+spiking neuron layer there instead and runs ``T = time_steps`` simulation steps:
+
+- direct input encoding: the analog frame is the input at every step; conv1 is linear, so
+  ``conv1(x)`` is computed ONCE and the same current drives the first neuron layer for all T steps;
+- conv2, conv3 and fc1 run on all T steps at once (time merged into the batch axis, one
+  convolution of batch ``T*B``); only the elementwise neuron dynamics are scanned over time;
+- readout ``"rate"`` (the paper): ``Q = fc2((1/T) sum_t S_fc1[t])``. Ablations: ``"spike_rate"``
+  (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" | "membrane_mean"
+  | "membrane_last"`` (fc2 drives a non-spiking leaky neuron decoded by the max, mean or last
+  membrane potential; Chen et al. 2022's "max-mem").
+
+Spike counts summed over time, per sample and neuron, are sown into the ``intermediates``
+collection as ``spikes_conv1``, ``spikes_conv2``, ``spikes_conv3``, ``spikes_fc1`` (and
+``spikes_fc2`` for the spiking readout), so that firing rates and synaptic operations can be
+measured by ``apply(..., mutable=["intermediates"])`` without changing the network.
+
+:class:`MLPDQN` and :class:`MLPDSQN` are the same constructions over dense layers for vector
+observations (``float [B, D]``), with layers ``fc1 .. fcN`` hidden and ``out`` as output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dsqn import spiking
+
+__all__ = [
+    "DQN",
+    "DSQN",
+    "MLPDQN",
+    "MLPDSQN",
+    "NEURONS",
+    "READOUTS",
+    "ATARI_OBS_SHAPE",
+    "spike_count_names",
+]
+
+ATARI_OBS_SHAPE = (4, 84, 84)
+NEURONS = ("lif", "if")
+READOUTS = ("rate", "spike_rate", "membrane_max", "membrane_mean", "membrane_last")
+
+
+def _atari_input(obs: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """uint8 ``[B, 4, 84, 84]`` -> ``[B, 84, 84, 4]`` in ``dtype``, scaled to [0, 1]."""
+    if obs.ndim != 4 or tuple(obs.shape[1:]) != ATARI_OBS_SHAPE:
+        raise ValueError(f"Atari observations must be [B, 4, 84, 84], got shape {obs.shape}")
+    return jnp.transpose(obs, (0, 2, 3, 1)).astype(dtype) / 255.0
+
+
+def _conv(features: int, kernel: int, stride: int, name: str, dtype: jnp.dtype) -> nn.Conv:
+    return nn.Conv(
+        features,
+        (kernel, kernel),
+        strides=(stride, stride),
+        padding="VALID",
+        name=name,
+        dtype=dtype,
+    )
+
+
+def _over_time(layer: nn.Module, x_seq: jax.Array) -> jax.Array:
+    """Applies a stateless layer to every step at once: ``[T, B, ...] -> [T, B, ...]``."""
+    t, b = x_seq.shape[:2]
+    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+class DQN(nn.Module):
+    """The Nature DQN with ReLU hidden layers. ``obs: uint8 [B, 4, 84, 84] -> Q [B, A]``."""
+
+    num_actions: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = _atari_input(obs, self.dtype)
+        x = nn.relu(_conv(32, 8, 4, "conv1", self.dtype)(x))
+        x = nn.relu(_conv(64, 4, 2, "conv2", self.dtype)(x))
+        x = nn.relu(_conv(64, 3, 1, "conv3", self.dtype)(x))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(nn.Dense(512, name="fc1", dtype=self.dtype)(x))
+        return nn.Dense(self.num_actions, name="fc2", dtype=self.dtype)(x).astype(jnp.float32)
+
+
+class MLPDQN(nn.Module):
+    """A ReLU MLP Q-network for vector observations. ``obs: float [B, D] -> Q [B, A]``."""
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (128, 128)
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = obs.astype(self.dtype)
+        for i, width in enumerate(self.hidden_sizes):
+            x = nn.relu(nn.Dense(width, name=f"fc{i + 1}", dtype=self.dtype)(x))
+        return nn.Dense(self.num_actions, name="out", dtype=self.dtype)(x).astype(jnp.float32)
+
+
+class _SpikingQNetwork(nn.Module):
+    """Neuron options shared by the spiking Q-networks (see :mod:`dsqn.spiking.neurons`).
+
+    Attributes:
+      num_actions: number of Q-values.
+      time_steps: simulation length T per forward pass.
+      neuron: ``"lif"`` (leaky, the paper) or ``"if"`` (no leak, an ablation).
+      tau: LIF membrane time constant.
+      v_threshold: firing threshold ``V_th``.
+      v_reset: hard-reset potential, or ``None`` for soft reset (subtract ``V_th``).
+      decay_input: LIF charge convention (see the equations).
+      detach_reset: stop the gradient through the reset.
+      surrogate: surrogate derivative name (:data:`dsqn.spiking.SURROGATES`).
+      surrogate_alpha: its sharpness.
+      readout: how Q is decoded (:data:`READOUTS`).
+      dtype: compute dtype (parameters stay float32); Q is returned in float32.
+    """
+
+    num_actions: int
+    time_steps: int = 64
+    neuron: str = "lif"
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    v_reset: float | None = 0.0
+    decay_input: bool = True
+    detach_reset: bool = False
+    surrogate: str = "atan"
+    surrogate_alpha: float = 2.0
+    readout: str = "rate"
+    dtype: jnp.dtype = jnp.float32
+
+    def _check_options(self) -> None:
+        if self.time_steps < 1:
+            raise ValueError(f"time_steps must be >= 1, got {self.time_steps!r}")
+        if self.neuron not in NEURONS:
+            raise ValueError(f"unknown neuron {self.neuron!r}; valid: {NEURONS}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout {self.readout!r}; valid: {READOUTS}")
+        if self.tau <= 0:
+            raise ValueError(f"tau must be > 0, got {self.tau!r}")
+
+    def _step(self, v: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        surrogate = spiking.get_surrogate(self.surrogate, self.surrogate_alpha)
+        common = dict(
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            detach_reset=self.detach_reset,
+            surrogate=surrogate,
+        )
+        if self.neuron == "if":
+            return spiking.if_step(v, x, **common)
+        return spiking.lif_step(v, x, tau=self.tau, decay_input=self.decay_input, **common)
+
+    def _fire(self, x_seq: jax.Array, name: str) -> jax.Array:
+        """Neuron layer over time: currents ``[T, ...]`` -> spikes ``[T, ...]``; sows counts."""
+        v0 = spiking.initial_membrane(x_seq.shape[1:], x_seq.dtype, self.v_reset, None)
+        spikes = jax.lax.scan(lambda v, x: self._step(v, x), v0, x_seq)[1]
+        self._sow_counts(spikes, name)
+        return spikes
+
+    def _fire_constant(self, x: jax.Array, name: str) -> jax.Array:
+        """Neuron layer driven by the same current at all T steps: ``[...] -> [T, ...]``."""
+        v0 = spiking.initial_membrane(x.shape, x.dtype, self.v_reset, None)
+        spikes = jax.lax.scan(lambda v, _: self._step(v, x), v0, None, self.time_steps)[1]
+        self._sow_counts(spikes, name)
+        return spikes
+
+    def _sow_counts(self, spikes: jax.Array, name: str) -> None:
+        self.sow("intermediates", f"spikes_{name}", jnp.sum(spikes, axis=0, dtype=jnp.float32))
+
+    def _readout(self, spikes: jax.Array, dense: nn.Dense, name: str) -> jax.Array:
+        """``[T, B, F]`` spikes of the last hidden layer -> Q ``[B, A]`` via ``dense``."""
+        if self.readout == "rate":
+            return dense(spiking.spike_rate(spikes))
+        currents = _over_time(dense, spikes)
+        if self.readout == "spike_rate":
+            return spiking.spike_rate(self._fire(currents, name))
+        decoder = self.readout.removeprefix("membrane_")
+        tau = self.tau if self.neuron == "lif" else 1.0
+        return spiking.membrane(currents, decoder=decoder, tau=tau, decay_input=self.decay_input)
+
+
+class DSQN(_SpikingQNetwork):
+    """The Deep Spiking Q-Network. ``obs: uint8 [B, 4, 84, 84] -> Q float32 [B, A]``.
+
+    Defaults are the paper's: T = 64, LIF with tau = 2, V_th = 1, hard reset to 0, reset not
+    detached, arctan surrogate with alpha = 2, rate readout into a linear layer.
+    """
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        self._check_options()
+        x = _atari_input(obs, self.dtype)
+        s = self._fire_constant(_conv(32, 8, 4, "conv1", self.dtype)(x), "conv1")
+        s = self._fire(_over_time(_conv(64, 4, 2, "conv2", self.dtype), s), "conv2")
+        s = self._fire(_over_time(_conv(64, 3, 1, "conv3", self.dtype), s), "conv3")
+        s = s.reshape(*s.shape[:2], -1)
+        s = self._fire(_over_time(nn.Dense(512, name="fc1", dtype=self.dtype), s), "fc1")
+        fc2 = nn.Dense(self.num_actions, name="fc2", dtype=self.dtype)
+        return self._readout(s, fc2, "fc2").astype(jnp.float32)
+
+
+class MLPDSQN(_SpikingQNetwork):
+    """A spiking MLP Q-network for vector observations. ``obs: float [B, D] -> Q [B, A]``.
+
+    The first dense layer is computed once (direct encoding); the others run on all T steps at
+    once. Hidden layers are ``fc1 .. fcN``, the output layer ``out``.
+    """
+
+    hidden_sizes: Sequence[int] = (128, 128)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        self._check_options()
+        if not self.hidden_sizes:
+            raise ValueError("MLPDSQN needs at least one hidden layer")
+        x = obs.astype(self.dtype)
+        s = self._fire_constant(
+            nn.Dense(self.hidden_sizes[0], name="fc1", dtype=self.dtype)(x), "fc1"
+        )
+        for i, width in enumerate(self.hidden_sizes[1:], start=2):
+            dense = nn.Dense(width, name=f"fc{i}", dtype=self.dtype)
+            s = self._fire(_over_time(dense, s), f"fc{i}")
+        out = nn.Dense(self.num_actions, name="out", dtype=self.dtype)
+        return self._readout(s, out, "out").astype(jnp.float32)
+
+
+def spike_count_names(intermediates: dict) -> list[str]:
+    """Layer names whose spike counts a forward pass sowed, in network order."""
+    return [k.removeprefix("spikes_") for k in intermediates if k.startswith("spikes_")]
