@@ -45,6 +45,7 @@ __all__ = [
     "MLPDSQN",
     "NEURONS",
     "READOUTS",
+    "INITS",
     "ATARI_OBS_SHAPE",
     "spike_count_names",
 ]
@@ -61,7 +62,32 @@ def _atari_input(obs: jax.Array, dtype: jnp.dtype) -> jax.Array:
     return jnp.transpose(obs, (0, 2, 3, 1)).astype(dtype) / 255.0
 
 
-def _conv(features: int, kernel: int, stride: int, name: str, dtype: jnp.dtype) -> nn.Conv:
+INITS = ("torch", "lecun")
+
+
+def _initializers(init: str, fan_in: int) -> dict:
+    """Kernel and bias initialisers.
+
+    ``"torch"`` is PyTorch's default for ``nn.Conv2d``/``nn.Linear``, which the paper's code uses:
+    weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``. ``"lecun"`` is flax's default
+    (LeCun-normal weights, zero biases).
+    """
+    if init == "lecun":
+        return {}
+    if init != "torch":
+        raise ValueError(f"unknown init {init!r}; valid: {INITS}")
+    bound = fan_in**-0.5
+
+    def bias_init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    kernel_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+    return {"kernel_init": kernel_init, "bias_init": bias_init}
+
+
+def _conv(
+    features: int, kernel: int, stride: int, name: str, dtype: jnp.dtype, init: str, in_ch: int
+) -> nn.Conv:
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -69,7 +95,12 @@ def _conv(features: int, kernel: int, stride: int, name: str, dtype: jnp.dtype) 
         padding="VALID",
         name=name,
         dtype=dtype,
+        **_initializers(init, kernel * kernel * in_ch),
     )
+
+
+def _dense(features: int, name: str, dtype: jnp.dtype, init: str, fan_in: int) -> nn.Dense:
+    return nn.Dense(features, name=name, dtype=dtype, **_initializers(init, fan_in))
 
 
 def _over_time(layer: nn.Module, x_seq: jax.Array) -> jax.Array:
@@ -83,17 +114,19 @@ class DQN(nn.Module):
     """The Nature DQN with ReLU hidden layers. ``obs: uint8 [B, 4, 84, 84] -> Q [B, A]``."""
 
     num_actions: int
+    param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        x = _atari_input(obs, self.dtype)
-        x = nn.relu(_conv(32, 8, 4, "conv1", self.dtype)(x))
-        x = nn.relu(_conv(64, 4, 2, "conv2", self.dtype)(x))
-        x = nn.relu(_conv(64, 3, 1, "conv3", self.dtype)(x))
+        d, i = self.dtype, self.param_init
+        x = _atari_input(obs, d)
+        x = nn.relu(_conv(32, 8, 4, "conv1", d, i, 4)(x))
+        x = nn.relu(_conv(64, 4, 2, "conv2", d, i, 32)(x))
+        x = nn.relu(_conv(64, 3, 1, "conv3", d, i, 64)(x))
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(nn.Dense(512, name="fc1", dtype=self.dtype)(x))
-        return nn.Dense(self.num_actions, name="fc2", dtype=self.dtype)(x).astype(jnp.float32)
+        x = nn.relu(_dense(512, "fc1", d, i, 3136)(x))
+        return _dense(self.num_actions, "fc2", d, i, 512)(x).astype(jnp.float32)
 
 
 class MLPDQN(nn.Module):
@@ -101,14 +134,16 @@ class MLPDQN(nn.Module):
 
     num_actions: int
     hidden_sizes: Sequence[int] = (128, 128)
+    param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         x = obs.astype(self.dtype)
         for i, width in enumerate(self.hidden_sizes):
-            x = nn.relu(nn.Dense(width, name=f"fc{i + 1}", dtype=self.dtype)(x))
-        return nn.Dense(self.num_actions, name="out", dtype=self.dtype)(x).astype(jnp.float32)
+            x = nn.relu(_dense(width, f"fc{i + 1}", self.dtype, self.param_init, x.shape[-1])(x))
+        out = _dense(self.num_actions, "out", self.dtype, self.param_init, x.shape[-1])
+        return out(x).astype(jnp.float32)
 
 
 class _SpikingQNetwork(nn.Module):
@@ -126,6 +161,7 @@ class _SpikingQNetwork(nn.Module):
       surrogate: surrogate derivative name (:data:`dsqn.spiking.SURROGATES`).
       surrogate_alpha: its sharpness.
       readout: how Q is decoded (:data:`READOUTS`).
+      param_init: parameter initialisation (:data:`INITS`; ``"torch"`` as the paper's code).
       dtype: compute dtype (parameters stay float32); Q is returned in float32.
     """
 
@@ -140,6 +176,7 @@ class _SpikingQNetwork(nn.Module):
     surrogate: str = "atan"
     surrogate_alpha: float = 2.0
     readout: str = "rate"
+    param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
 
     def _check_options(self) -> None:
@@ -203,13 +240,14 @@ class DSQN(_SpikingQNetwork):
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         self._check_options()
-        x = _atari_input(obs, self.dtype)
-        s = self._fire_constant(_conv(32, 8, 4, "conv1", self.dtype)(x), "conv1")
-        s = self._fire(_over_time(_conv(64, 4, 2, "conv2", self.dtype), s), "conv2")
-        s = self._fire(_over_time(_conv(64, 3, 1, "conv3", self.dtype), s), "conv3")
+        d, i = self.dtype, self.param_init
+        x = _atari_input(obs, d)
+        s = self._fire_constant(_conv(32, 8, 4, "conv1", d, i, 4)(x), "conv1")
+        s = self._fire(_over_time(_conv(64, 4, 2, "conv2", d, i, 32), s), "conv2")
+        s = self._fire(_over_time(_conv(64, 3, 1, "conv3", d, i, 64), s), "conv3")
         s = s.reshape(*s.shape[:2], -1)
-        s = self._fire(_over_time(nn.Dense(512, name="fc1", dtype=self.dtype), s), "fc1")
-        fc2 = nn.Dense(self.num_actions, name="fc2", dtype=self.dtype)
+        s = self._fire(_over_time(_dense(512, "fc1", d, i, 3136), s), "fc1")
+        fc2 = _dense(self.num_actions, "fc2", d, i, 512)
         return self._readout(s, fc2, "fc2").astype(jnp.float32)
 
 
@@ -228,13 +266,12 @@ class MLPDSQN(_SpikingQNetwork):
         if not self.hidden_sizes:
             raise ValueError("MLPDSQN needs at least one hidden layer")
         x = obs.astype(self.dtype)
-        s = self._fire_constant(
-            nn.Dense(self.hidden_sizes[0], name="fc1", dtype=self.dtype)(x), "fc1"
-        )
+        fc1 = _dense(self.hidden_sizes[0], "fc1", self.dtype, self.param_init, x.shape[-1])
+        s = self._fire_constant(fc1(x), "fc1")
         for i, width in enumerate(self.hidden_sizes[1:], start=2):
-            dense = nn.Dense(width, name=f"fc{i}", dtype=self.dtype)
+            dense = _dense(width, f"fc{i}", self.dtype, self.param_init, s.shape[-1])
             s = self._fire(_over_time(dense, s), f"fc{i}")
-        out = nn.Dense(self.num_actions, name="out", dtype=self.dtype)
+        out = _dense(self.num_actions, "out", self.dtype, self.param_init, s.shape[-1])
         return self._readout(s, out, "out").astype(jnp.float32)
 
 

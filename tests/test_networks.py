@@ -1,0 +1,199 @@
+"""Q-networks: shapes, options, gradients, conv1-once, sown spike counts, toolkit agreement."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dsqn import spiking
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS
+
+
+@pytest.fixture(scope="module")
+def atari_obs():
+    return jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, 4, 84, 84), dtype=np.uint8))
+
+
+def _init_apply(net, obs):
+    params = net.init(jax.random.key(0), obs)
+    q, state = net.apply(params, obs, mutable=["intermediates"])
+    return params, q, state.get("intermediates", {})
+
+
+def test_dqn_shapes_and_param_names(atari_obs):
+    params, q, _ = _init_apply(DQN(6), atari_obs)
+    assert q.shape == (2, 6) and q.dtype == jnp.float32
+    shapes = jax.tree.map(jnp.shape, params["params"])
+    assert shapes["conv1"]["kernel"] == (8, 8, 4, 32)
+    assert shapes["conv2"]["kernel"] == (4, 4, 32, 64)
+    assert shapes["conv3"]["kernel"] == (3, 3, 64, 64)
+    assert shapes["fc1"]["kernel"] == (3136, 512)
+    assert shapes["fc2"]["kernel"] == (512, 6)
+
+
+def test_dsqn_and_dqn_share_parameter_structure(atari_obs):
+    p_ann = DQN(4).init(jax.random.key(0), atari_obs)
+    p_snn = DSQN(4, time_steps=2).init(jax.random.key(0), atari_obs)
+    assert jax.tree.structure(p_ann) == jax.tree.structure(p_snn)
+
+
+# Every neuron x reset x readout combination; detach and surrogate alternate across them so that
+# each value of each option meets each value of every other option at least once.
+OPTION_GRID = [
+    (neuron, v_reset, bool(i % 2), ("atan", "sigmoid", "piecewise_quadratic")[i % 3], readout)
+    for i, (neuron, v_reset, readout) in enumerate(
+        itertools.product(("lif", "if"), (0.0, None), READOUTS)
+    )
+]
+
+
+@pytest.mark.parametrize("neuron,v_reset,detach,surrogate,readout", OPTION_GRID)
+def test_dsqn_all_options_build_and_run(atari_obs, neuron, v_reset, detach, surrogate, readout):
+    net = DSQN(
+        3,
+        time_steps=3,
+        neuron=neuron,
+        v_reset=v_reset,
+        detach_reset=detach,
+        surrogate=surrogate,
+        readout=readout,
+    )
+    _, q, inter = _init_apply(net, atari_obs)
+    assert q.shape == (2, 3) and q.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(q)))
+    expected = {"spikes_conv1", "spikes_conv2", "spikes_conv3", "spikes_fc1"}
+    if readout == "spike_rate":
+        expected.add("spikes_fc2")
+    assert set(inter) == expected
+
+
+def test_spike_counts_shapes_and_bounds(atari_obs):
+    t = 5
+    _, _, inter = _init_apply(DSQN(6, time_steps=t), atari_obs)
+    shapes = {k: v[0].shape for k, v in inter.items()}
+    assert shapes == {
+        "spikes_conv1": (2, 20, 20, 32),
+        "spikes_conv2": (2, 9, 9, 64),
+        "spikes_conv3": (2, 7, 7, 64),
+        "spikes_fc1": (2, 512),
+    }
+    for (counts,) in inter.values():
+        assert float(counts.min()) >= 0 and float(counts.max()) <= t
+        np.testing.assert_array_equal(np.asarray(counts), np.round(np.asarray(counts)))
+
+
+def test_dsqn_matches_toolkit_composition(atari_obs):
+    """The network equals conv1 once -> lif over T -> time-merged layers -> rate -> fc2."""
+    t = 6
+    net = DSQN(5, time_steps=t)
+    params = net.init(jax.random.key(1), atari_obs)["params"]
+
+    def conv(x, p, stride):
+        y = jax.lax.conv_general_dilated(
+            x, p["kernel"], (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return y + p["bias"][None, None, None]
+
+    x = jnp.transpose(atari_obs, (0, 2, 3, 1)).astype(jnp.float32) / 255.0
+    s = spiking.lif(spiking.direct(conv(x, params["conv1"], 4), t))
+    s = spiking.lif(jax.vmap(lambda z: conv(z, params["conv2"], 2))(s))
+    s = spiking.lif(jax.vmap(lambda z: conv(z, params["conv3"], 1))(s))
+    s = s.reshape(t, 2, -1)
+    s = spiking.lif(s @ params["fc1"]["kernel"] + params["fc1"]["bias"][None, None])
+    q = spiking.spike_rate(s) @ params["fc2"]["kernel"] + params["fc2"]["bias"][None]
+    np.testing.assert_allclose(
+        np.asarray(net.apply({"params": params}, atari_obs)), np.asarray(q), atol=1e-5
+    )
+
+
+def _count_convs(jaxpr, inside_loop=False, found=None):
+    """(batch size, inside a scan?) of every convolution in a jaxpr, recursively."""
+    found = [] if found is None else found
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            found.append((eqn.invars[0].aval.shape[0], inside_loop))
+        for sub in jax.core.jaxprs_in_params(eqn.params):
+            _count_convs(sub, inside_loop or eqn.primitive.name in ("scan", "while"), found)
+    return found
+
+
+def test_conv1_evaluated_once_and_layers_time_batched(atari_obs):
+    t = 7
+    net = DSQN(6, time_steps=t)
+    params = net.init(jax.random.key(0), atari_obs)
+    convs = _count_convs(jax.make_jaxpr(net.apply)(params, atari_obs).jaxpr)
+    # conv1 once on batch B; conv2 and conv3 once each on the merged T*B batch; none in a loop.
+    assert sorted(convs) == [(2, False), (2 * t, False), (2 * t, False)]
+
+
+# A freshly initialised DSQN is nearly silent beyond conv1 (learning starts from the surrogate
+# gradient alone); a low threshold makes every layer fire so every weight has a gradient.
+@pytest.mark.parametrize("net", [DQN(4), DSQN(4, time_steps=4, v_threshold=0.02)])
+def test_gradient_reaches_every_parameter(atari_obs, net):
+    params = net.init(jax.random.key(0), atari_obs)
+    w = jnp.arange(1.0, 5.0)[None]
+    grads = jax.grad(lambda p: jnp.sum(net.apply(p, atari_obs) * w))(params)
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+        assert float(jnp.abs(g).sum()) > 0, f"no gradient reaches {jax.tree_util.keystr(path)}"
+
+
+def test_bfloat16_compute_returns_float32(atari_obs):
+    net = DSQN(6, time_steps=3, dtype=jnp.bfloat16)
+    _, q, _ = _init_apply(net, atari_obs)
+    assert q.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+def test_mlp_networks(readout):
+    obs = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
+    q = MLPDQN(2).apply(MLPDQN(2).init(jax.random.key(0), obs), obs)
+    assert q.shape == (5, 2)
+    net = MLPDSQN(2, time_steps=4, hidden_sizes=(16, 8), readout=readout)
+    params, q, inter = _init_apply(net, obs)
+    assert q.shape == (5, 2) and q.dtype == jnp.float32
+    assert {"spikes_fc1", "spikes_fc2"} <= set(inter)
+    grads = jax.grad(lambda p: jnp.sum(net.apply(p, obs * 5)))(params)
+    assert float(jnp.abs(grads["params"]["fc1"]["kernel"]).sum()) > 0
+
+
+def test_silent_layers_still_get_surrogate_gradients(atari_obs):
+    net = DSQN(4, time_steps=4)
+    params = net.init(jax.random.key(0), atari_obs)
+    grads = jax.grad(lambda p: jnp.sum(net.apply(p, atari_obs) * jnp.arange(1.0, 5.0)[None]))(
+        params
+    )
+    assert float(jnp.abs(grads["params"]["conv2"]["kernel"]).sum()) > 0
+
+
+def test_torch_init_bounds(atari_obs):
+    params = DQN(4).init(jax.random.key(0), atari_obs)["params"]
+    for name, fan_in in [("conv1", 256), ("conv2", 512), ("fc1", 3136), ("fc2", 512)]:
+        for leaf in ("kernel", "bias"):
+            x = np.asarray(params[name][leaf])
+            assert np.abs(x).max() <= fan_in**-0.5
+            if x.size >= 32:  # uniform over the whole interval, not a narrower one
+                assert np.abs(x).max() > 0.8 * fan_in**-0.5
+    lecun = DQN(4, param_init="lecun").init(jax.random.key(0), atari_obs)["params"]
+    assert float(jnp.abs(lecun["fc1"]["bias"]).sum()) == 0.0
+
+
+def test_bad_options_are_rejected(atari_obs):
+    with pytest.raises(ValueError, match="readout"):
+        DSQN(3, time_steps=2, readout="softmax").init(jax.random.key(0), atari_obs)
+    with pytest.raises(ValueError, match="neuron"):
+        DSQN(3, time_steps=2, neuron="izhikevich").init(jax.random.key(0), atari_obs)
+    with pytest.raises(ValueError, match="time_steps"):
+        DSQN(3, time_steps=0).init(jax.random.key(0), atari_obs)
+    with pytest.raises(ValueError, match=r"\[B, 4, 84, 84\]"):
+        DQN(3).init(jax.random.key(0), jnp.zeros((2, 84, 84, 4), jnp.uint8))
+
+
+def test_jit_and_vmap_over_seeds(atari_obs):
+    net = DSQN(3, time_steps=2)
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = jax.vmap(lambda k: net.init(k, atari_obs))(keys)
+    q = jax.jit(jax.vmap(net.apply, in_axes=(0, None)))(params, atari_obs)
+    assert q.shape == (3, 2, 3)
+    assert not np.allclose(np.asarray(q[0]), np.asarray(q[1]))
