@@ -1,0 +1,428 @@
+"""Checkpoints of training runs: a thin wrapper around ``orbax.checkpoint.CheckpointManager``.
+
+A checkpoint is one step directory under the run's checkpoint directory, holding up to three
+items::
+
+    <directory>/<step>/state/      the train-state pytree (params, target params, optimiser
+                                   state, counters, PRNG keys, best-eval params, ...)
+    <directory>/<step>/replay/     optional: the replay-buffer pytree (can be GBs of uint8)
+    <directory>/<step>/metadata/   JSON: resolved config, agent_steps, anything JSON
+
+Atomicity: orbax writes a step into ``<step>.orbax-checkpoint-tmp-<n>/`` and renames it to
+``<step>/`` only after every item and ``commit_success.txt`` are written, so a run killed mid-save
+leaves the previous steps intact. Leftover temporary directories are ignored when listing and
+deleted at the next save; a ``<step>/`` directory without ``commit_success.txt`` (e.g. from an
+interrupted copy of a run directory) is ignored when listing and moved aside to
+``<step>.incomplete-<n>/`` at the next save.
+
+PRNG keys: typed keys (``jax.random.key``) and raw ``uint32`` keys (``jax.random.PRNGKey``) are
+both saved by orbax as their ``uint32`` key data; the template passed to ``restore`` decides which
+form comes back (a typed-key template leaf restores a typed key of the template's impl).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import orbax.checkpoint as ocp
+
+STATE_ITEM = "state"
+REPLAY_ITEM = "replay"
+METADATA_ITEM = "metadata"
+# Written by orbax as the last file of a step, before the atomic rename.
+_COMMIT_FILE = "commit_success.txt"
+_TMP_MARKER = ".orbax-checkpoint-tmp"
+_MAX_LISTED_DIFFERENCES = 20
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, unreadable or incompatible with what the caller expects."""
+
+
+class Restored(NamedTuple):
+    """What ``Checkpointer.restore`` returns; unpacks as ``state, replay, metadata``."""
+
+    state: Any
+    replay: Any | None
+    metadata: dict[str, Any]
+
+
+def save_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically: a reader sees the old file or the new one,
+    never a partial one (write a temporary file in the same directory, fsync, ``os.replace``)."""
+    path = Path(path)
+    text = json.dumps(obj, indent=indent) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flatten(tree: Any) -> dict[str, Any]:
+    """Leaves keyed by their orbax path, e.g. ``"params/conv1/kernel"`` (empty nodes dropped)."""
+    return {"/".join(key): leaf for key, leaf in ocp.tree.to_flat_dict(tree).items()}
+
+
+def _stored_shape_dtype(leaf: Any) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype of a template leaf as orbax stores it (typed keys as uint32 key data)."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        leaf = jax.eval_shape(jax.random.key_data, leaf)
+    return tuple(leaf.shape), str(leaf.dtype)
+
+
+def _tree_differences(stored: Any, template: Any, prefix: str) -> list[str]:
+    """Human-readable differences between a checkpoint's tree metadata and a template."""
+    stored_leaves, template_leaves = _flatten(stored), _flatten(template)
+    differences = [
+        f"{prefix}{path}: in the checkpoint but not in the template"
+        for path in stored_leaves
+        if path not in template_leaves
+    ]
+    differences += [
+        f"{prefix}{path}: in the template but not in the checkpoint"
+        for path in template_leaves
+        if path not in stored_leaves
+    ]
+    for path, leaf in template_leaves.items():
+        if path not in stored_leaves:
+            continue
+        meta = stored_leaves[path]
+        stored_sd = (tuple(getattr(meta, "shape", ())), str(getattr(meta, "dtype", type(meta))))
+        expected_sd = _stored_shape_dtype(leaf)
+        if stored_sd != expected_sd:
+            differences.append(
+                f"{prefix}{path}: checkpoint {stored_sd[0]} {stored_sd[1]}"
+                f" vs expected {expected_sd[0]} {expected_sd[1]}"
+            )
+    return differences
+
+
+def _flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten_config(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _config_differences(
+    stored: Mapping[str, Any], expected: Mapping[str, Any], ignore: Collection[str]
+) -> list[str]:
+    """Differing fields of two (nested) config dicts, by dotted name; JSON-normalises
+    ``expected`` first so that tuples compare equal to the lists JSON gives back."""
+    stored_flat = _flatten_config(stored)
+    expected_flat = _flatten_config(json.loads(json.dumps(expected)))
+    ignored = lambda name: any(name == i or name.startswith(f"{i}.") for i in ignore)
+    missing = object()
+    differences = []
+    for name in sorted(stored_flat.keys() | expected_flat.keys()):
+        if ignored(name):
+            continue
+        got, want = stored_flat.get(name, missing), expected_flat.get(name, missing)
+        if got == want:
+            continue
+        got_text = "<absent>" if got is missing else repr(got)
+        want_text = "<absent>" if want is missing else repr(want)
+        differences.append(f"config.{name}: checkpoint {got_text} vs expected {want_text}")
+    return differences
+
+
+def _format_differences(differences: list[str]) -> str:
+    shown = differences[:_MAX_LISTED_DIFFERENCES]
+    more = len(differences) - len(shown)
+    return "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
+
+
+class Checkpointer:
+    """Save and restore training checkpoints (state, optional replay, JSON metadata) by step.
+
+    Keeps the ``max_to_keep`` most recent steps (all of them if None). With ``asynchronous``,
+    ``save`` returns once the arrays are copied to host memory and writes them in a background
+    thread; the next ``save``, every read, ``wait_until_finished`` and ``close`` wait for it.
+
+    Use as a context manager, or call ``close`` when done.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_to_keep: int | None = 2,
+        asynchronous: bool = False,
+    ) -> None:
+        if max_to_keep is not None and max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1 or None (keep all), got {max_to_keep}")
+        self._directory = Path(directory).absolute()
+        preservation = (
+            ocp.checkpoint_managers.PreserveAll()
+            if max_to_keep is None
+            else ocp.checkpoint_managers.LatestN(n=max_to_keep)
+        )
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=preservation,
+            create=True,
+            # Another process (an evaluator) may open this directory while the trainer is
+            # mid-save: temporary directories are removed by our own save instead.
+            cleanup_tmp_directories=False,
+            enable_async_checkpointing=asynchronous,
+        )
+        self._manager = ocp.CheckpointManager(
+            self._directory,
+            options=options,
+            item_handlers={
+                STATE_ITEM: ocp.StandardCheckpointHandler(),
+                REPLAY_ITEM: ocp.StandardCheckpointHandler(),
+                METADATA_ITEM: ocp.JsonCheckpointHandler(),
+            },
+        )
+
+    @property
+    def directory(self) -> Path:
+        """The checkpoint directory (absolute)."""
+        return self._directory
+
+    def __enter__(self) -> "Checkpointer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for a pending asynchronous save, then release orbax's resources."""
+        self.wait_until_finished()
+        self._manager.close()
+
+    def wait_until_finished(self) -> None:
+        """Block until a pending asynchronous save is on disk; raise if it failed."""
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise CheckpointError(f"a background save to {self._directory} failed: {e}") from e
+
+    def _step_dir(self, step: int) -> Path:
+        return self._directory / str(step)
+
+    def _is_complete(self, step: int) -> bool:
+        return (self._step_dir(step) / _COMMIT_FILE).is_file()
+
+    def _incomplete_steps(self) -> list[int]:
+        return [s for s in self._manager.all_steps() if not self._is_complete(s)]
+
+    def all_steps(self) -> list[int]:
+        """Steps with a complete checkpoint, ascending."""
+        self.wait_until_finished()
+        self._manager.reload()
+        return sorted(s for s in self._manager.all_steps() if self._is_complete(s))
+
+    def latest_step(self) -> int | None:
+        """The most recent complete step, or None if there is none."""
+        steps = self.all_steps()
+        return steps[-1] if steps else None
+
+    def has_replay(self, step: int) -> bool:
+        """Whether checkpoint ``step`` holds a replay item."""
+        return (self._step_dir(step) / REPLAY_ITEM).is_dir()
+
+    def delete(self, step: int) -> None:
+        """Delete checkpoint ``step`` (e.g. to roll back past a corrupt one)."""
+        self._check_step(step)
+        self._manager.delete(step)
+
+    def _set_aside_unfinished(self) -> None:
+        """Delete temporary directories of killed saves and move incomplete step directories
+        aside; orbax would otherwise count the latter as steps (blocking later saves of lower
+        steps and taking up ``max_to_keep`` slots)."""
+        for path in self._directory.iterdir():
+            if _TMP_MARKER in path.name and path.is_dir():
+                warnings.warn(f"removing {path}, left over by an interrupted save", stacklevel=3)
+                shutil.rmtree(path)
+        incomplete = self._incomplete_steps()
+        for step in incomplete:
+            source = self._step_dir(step)
+            target = source.with_name(f"{source.name}.incomplete-{time.time_ns()}")
+            warnings.warn(
+                f"{source} is not a complete checkpoint (no {_COMMIT_FILE}); moving it to {target}",
+                stacklevel=3,
+            )
+            source.rename(target)
+        if incomplete:
+            self._manager.reload()
+
+    def save(
+        self,
+        step: int,
+        state: Any,
+        *,
+        replay: Any | None = None,
+        metadata: Mapping[str, Any],
+    ) -> None:
+        """Save ``state`` (and ``replay`` if given) with JSON ``metadata`` as checkpoint ``step``.
+
+        ``step`` (e.g. agent steps) must exceed every existing step. The oldest steps beyond
+        ``max_to_keep`` are deleted once this one is complete.
+        """
+        if not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        try:
+            json.dumps(metadata)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"metadata must be JSON-serialisable: {e}") from e
+        self.wait_until_finished()
+        self._set_aside_unfinished()
+        later = [s for s in self.all_steps() if s >= step]
+        if later:
+            raise CheckpointError(
+                f"cannot save step {step} in {self._directory}: steps {later} already exist and"
+                " steps must increase; delete them first (Checkpointer.delete) to roll back"
+            )
+        items: dict[str, ocp.args.CheckpointArgs] = {
+            STATE_ITEM: ocp.args.StandardSave(state),
+            METADATA_ITEM: ocp.args.JsonSave(dict(metadata)),
+        }
+        if replay is not None:
+            items[REPLAY_ITEM] = ocp.args.StandardSave(replay)
+        try:
+            saved = self._manager.save(step, args=ocp.args.Composite(**items))
+        except Exception as e:
+            raise CheckpointError(f"saving step {step} to {self._directory} failed: {e}") from e
+        if not saved:
+            raise CheckpointError(f"orbax declined to save step {step} in {self._directory}")
+
+    def _check_step(self, step: int | None) -> int:
+        """Resolve ``step`` (None = latest) to an existing complete step or raise."""
+        steps = self.all_steps()
+        if not steps:
+            incomplete = self._incomplete_steps()
+            note = f" (incomplete step directories ignored: {incomplete})" if incomplete else ""
+            raise CheckpointError(f"no checkpoints in {self._directory}{note}")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            reason = (
+                "is incomplete (an interrupted save or copy)"
+                if self._step_dir(step).is_dir()
+                else "does not exist"
+            )
+            raise CheckpointError(
+                f"checkpoint step {step} in {self._directory} {reason}; available steps: {steps}"
+            )
+        return step
+
+    def _corrupt(self, step: int, what: str, error: Exception) -> CheckpointError:
+        earlier = [s for s in self.all_steps() if s < step]
+        hint = f"; try an earlier step: {earlier}" if earlier else "; no earlier step is available"
+        return CheckpointError(
+            f"checkpoint step {step} in {self._directory} is unreadable ({what}), it may be"
+            f" corrupt: {type(error).__name__}: {error}{hint}"
+        )
+
+    def read_metadata(self, step: int | None = None) -> dict[str, Any]:
+        """The JSON metadata of checkpoint ``step`` (default: latest), without reading arrays;
+        e.g. to rebuild the config before building the restore templates."""
+        step = self._check_step(step)
+        return self._read_metadata(step)
+
+    def _read_metadata(self, step: int) -> dict[str, Any]:
+        try:
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(**{METADATA_ITEM: ocp.args.JsonRestore()})
+            )
+        except Exception as e:
+            raise self._corrupt(step, "metadata", e) from e
+        metadata = restored[METADATA_ITEM]
+        if not isinstance(metadata, dict):
+            raise self._corrupt(step, "metadata", TypeError(f"expected a JSON object: {metadata}"))
+        return metadata
+
+    def restore(
+        self,
+        step: int | None = None,
+        *,
+        state_template: Any,
+        replay_template: Any | None = None,
+        expected_config: Mapping[str, Any] | None = None,
+        ignore_config_fields: Collection[str] = (),
+    ) -> Restored:
+        """Restore checkpoint ``step`` (default: the latest complete one).
+
+        Args:
+            step: the step to restore; None for the latest.
+            state_template: a pytree with the structure, shapes and dtypes (and, for sharded
+                arrays, shardings) of the saved state: concrete arrays or
+                ``jax.ShapeDtypeStruct`` s, e.g. from ``jax.eval_shape``.
+            replay_template: the same for the replay; None to skip reading it. If the checkpoint
+                has no replay, a warning is issued and ``replay`` comes back None.
+            expected_config: if given, compared with ``metadata["config"]``; any difference
+                (dotted field names, e.g. ``network.T``) is an error.
+            ignore_config_fields: dotted config fields (or their prefixes) allowed to differ,
+                e.g. ``("total_agent_steps",)`` to extend a run.
+
+        Raises:
+            CheckpointError: no checkpoints, unknown step (the message lists the available
+                ones), unreadable (corrupt) files, or a tree, shape, dtype or config that differs
+                from what was expected (the message lists the differing leaf paths / fields).
+        """
+        step = self._check_step(step)
+        metadata = self._read_metadata(step)
+        differences: list[str] = []
+        if expected_config is not None:
+            if not isinstance(metadata.get("config"), Mapping):
+                differences.append("config: the checkpoint metadata has no 'config' object")
+            else:
+                differences += _config_differences(
+                    metadata["config"], expected_config, ignore_config_fields
+                )
+
+        restore_replay = replay_template is not None
+        if restore_replay and not self.has_replay(step):
+            warnings.warn(
+                f"checkpoint step {step} in {self._directory} has no replay; returning"
+                " replay=None (the replay must be refilled)",
+                stacklevel=2,
+            )
+            restore_replay = False
+
+        try:
+            stored = self._manager.item_metadata(step)
+            differences += _tree_differences(stored[STATE_ITEM].tree, state_template, "")
+            if restore_replay:
+                differences += _tree_differences(
+                    stored[REPLAY_ITEM].tree, replay_template, f"{REPLAY_ITEM}/"
+                )
+        except Exception as e:
+            raise self._corrupt(step, "array metadata", e) from e
+        if differences:
+            raise CheckpointError(
+                f"checkpoint step {step} in {self._directory} is incompatible with the expected"
+                f" structure:{_format_differences(differences)}"
+            )
+
+        items = {STATE_ITEM: ocp.args.StandardRestore(_abstract(state_template))}
+        if restore_replay:
+            items[REPLAY_ITEM] = ocp.args.StandardRestore(_abstract(replay_template))
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as e:
+            raise self._corrupt(step, "arrays", e) from e
+        replay = restored[REPLAY_ITEM] if restore_replay else None
+        return Restored(state=restored[STATE_ITEM], replay=replay, metadata=metadata)
+
+
+def _abstract(template: Any) -> Any:
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
