@@ -1,0 +1,216 @@
+r"""The learning agent of one seed: train state, epsilon-greedy acting, one update, target sync.
+
+Everything here is a pure function of one seed's state; training vmaps it over the seed axis.
+
+- Exploration (the paper's schedule, in agent steps ``t``)::
+
+      epsilon(t) = max(epsilon_end, epsilon_start - (epsilon_start - epsilon_end) t / decay)
+
+  and uniformly random actions during the warm-up (``t < warmup_agent_steps``).
+- One update: sample a minibatch, compute the TD loss of :mod:`dsqn.losses` with the target
+  network's ``Q_target(s', .)`` (no gradient) and, for Double DQN and C-DQN, the online
+  ``Q(s', .)``, then one Adam step (optionally after global-norm clipping).
+- Target sync: ``target_params <- params`` (a hard copy).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from dsqn import losses, replay
+from dsqn.config import LearnerConfig, NetworkConfig
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
+
+__all__ = [
+    "TrainState",
+    "make_network",
+    "make_optimizer",
+    "init_train_state",
+    "epsilon_at",
+    "select_actions",
+    "q_values_and_spikes",
+    "update",
+    "sync_target",
+]
+
+
+class TrainState(NamedTuple):
+    """One seed's learner state (a pytree; training stacks it along a leading seed axis).
+
+    Attributes:
+      params: online network parameters.
+      target_params: target network parameters (a copy of ``params`` at the last sync).
+      opt_state: optimizer state.
+      key: this seed's PRNG key; every random choice of the seed is split from it.
+      updates: int32, SGD updates done.
+      best_params: parameters of the best evaluation so far (the paper's best checkpoint).
+      best_return: float32, that evaluation's mean return (-inf before any).
+      best_agent_steps: int32, the agent step of that evaluation (-1 before any).
+    """
+
+    params: Any
+    target_params: Any
+    opt_state: Any
+    key: jax.Array
+    updates: jax.Array
+    best_params: Any
+    best_return: jax.Array
+    best_agent_steps: jax.Array
+
+
+def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, ...]) -> nn.Module:
+    """The Q-network for ``config``: the Atari CNN for image observations, an MLP otherwise."""
+    dtype = jnp.dtype(config.compute_dtype)
+    image = len(obs_shape) == 3
+    if config.kind == "dqn":
+        if image:
+            return DQN(num_actions, param_init=config.param_init, dtype=dtype)
+        return MLPDQN(num_actions, config.hidden_sizes, param_init=config.param_init, dtype=dtype)
+    if config.kind != "dsqn":
+        raise ValueError(f"unknown network kind {config.kind!r}; valid: ['dsqn', 'dqn']")
+    options = dict(
+        time_steps=config.time_steps,
+        neuron=config.neuron,
+        tau=config.tau,
+        v_threshold=config.v_threshold,
+        v_reset=config.v_reset,
+        decay_input=config.decay_input,
+        detach_reset=config.detach_reset,
+        surrogate=config.surrogate,
+        surrogate_alpha=config.surrogate_alpha,
+        readout=config.readout,
+        param_init=config.param_init,
+        dtype=dtype,
+    )
+    if image:
+        return DSQN(num_actions, **options)
+    return MLPDSQN(num_actions, hidden_sizes=config.hidden_sizes, **options)
+
+
+def make_optimizer(config: LearnerConfig) -> optax.GradientTransformation:
+    """Adam (lr, eps from the config; betas 0.9, 0.999), after an optional global-norm clip."""
+    adam = optax.adam(config.learning_rate, eps=config.adam_eps)
+    if config.max_grad_norm is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+
+
+def init_train_state(
+    key: jax.Array,
+    network: nn.Module,
+    optimizer: optax.GradientTransformation,
+    obs_example: jax.Array,
+) -> TrainState:
+    """A fresh state: ``params`` initialised from ``key``, target = params, best = none yet.
+
+    ``obs_example`` is a batch of observations (``[B, ...]``) used only for shapes.
+    """
+    init_key, key = jax.random.split(key)
+    params = network.init(init_key, obs_example)["params"]
+    return TrainState(
+        params=params,
+        target_params=params,
+        opt_state=optimizer.init(params),
+        key=key,
+        updates=jnp.zeros((), jnp.int32),
+        best_params=params,
+        best_return=jnp.full((), -jnp.inf, jnp.float32),
+        best_agent_steps=jnp.full((), -1, jnp.int32),
+    )
+
+
+def epsilon_at(config: LearnerConfig, agent_steps: jax.Array) -> jax.Array:
+    """Exploration rate at ``agent_steps``: 1 during warm-up, then the linear schedule."""
+    t = jnp.asarray(agent_steps, jnp.float32)
+    frac = jnp.clip(t / config.epsilon_decay_agent_steps, 0.0, 1.0)
+    eps = config.epsilon_start + frac * (config.epsilon_end - config.epsilon_start)
+    return jnp.where(t < config.warmup_agent_steps, 1.0, eps)
+
+
+def select_actions(key: jax.Array, q: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """Epsilon-greedy: ``q: [E, A]`` -> int32 ``[E]``; each env explores independently."""
+    explore_key, action_key = jax.random.split(key)
+    num_envs, num_actions = q.shape
+    greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    random = jax.random.randint(action_key, (num_envs,), 0, num_actions, jnp.int32)
+    explore = jax.random.uniform(explore_key, (num_envs,)) < epsilon
+    return jnp.where(explore, random, greedy)
+
+
+def q_values_and_spikes(
+    network: nn.Module, params: Any, obs: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Q ``[B, A]`` and, per spiking layer, each sample's spike count over T and neurons.
+
+    Returns ``(q, {layer: float32 [B]})``; the dict is empty for ReLU networks.
+    """
+    q, state = network.apply({"params": params}, obs, mutable=["intermediates"])
+    counts = {
+        name.removeprefix("spikes_"): value[0].reshape(value[0].shape[0], -1).sum(-1)
+        for name, value in state.get("intermediates", {}).items()
+    }
+    return q, counts
+
+
+def _loss_fn(
+    params: Any,
+    target_params: Any,
+    batch: replay.Batch,
+    network: nn.Module,
+    config: LearnerConfig,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    apply = lambda p, x: network.apply({"params": p}, x)  # noqa: E731
+    q_next_target = jax.lax.stop_gradient(apply(target_params, batch.next_obs))
+    if losses.needs_next_online(config.loss):
+        # One forward pass over s and s' together; the loss routes gradients through Q(s', .).
+        both = apply(params, jnp.concatenate([batch.obs, batch.next_obs]))
+        q, q_next_online = jnp.split(both, 2)
+    else:
+        q, q_next_online = apply(params, batch.obs), None
+    loss, aux = losses.td_loss(
+        config.loss,
+        q,
+        batch.action,
+        batch.reward,
+        batch.discount,
+        q_next_target,
+        q_next_online,
+        gamma=config.discount,
+        error=config.td_error,
+    )
+    return loss, {"loss": loss, "q_mean": jnp.mean(aux["q_taken"])}
+
+
+def update(
+    state: TrainState,
+    replay_state: replay.ReplayState,
+    *,
+    network: nn.Module,
+    optimizer: optax.GradientTransformation,
+    config: LearnerConfig,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One SGD update on a minibatch sampled uniformly from ``replay_state``.
+
+    Returns the new state and ``{"loss", "q_mean"}`` (``q_mean``: mean ``Q(s, a)`` of the batch).
+    """
+    key, sample_key = jax.random.split(state.key)
+    batch = replay.sample(replay_state, sample_key, config.batch_size)
+    grads, metrics = jax.grad(_loss_fn, has_aux=True)(
+        state.params, state.target_params, batch, network, config
+    )
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = state._replace(
+        params=params, opt_state=opt_state, key=key, updates=state.updates + 1
+    )
+    return new_state, metrics
+
+
+def sync_target(state: TrainState) -> TrainState:
+    """Hard target update: ``target_params <- params``."""
+    return state._replace(target_params=state.params)

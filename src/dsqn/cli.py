@@ -1,0 +1,171 @@
+"""The ``dsqn`` command line.
+
+::
+
+    dsqn presets [NAME]                       list presets, or print one preset's full config
+    dsqn train PRESET [--game G] [--seeds 0 1 2] [--run-dir DIR] [--section.field VALUE ...]
+    dsqn train --resume RUN_DIR [--run.total_agent_steps N]
+    dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
+
+Any config field can be set as ``--section.field value`` (see ``dsqn presets dsqn``), e.g.
+``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values are
+rejected before anything runs, with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser", "parse_field_overrides"]
+
+
+def parse_field_overrides(extra: list[str]) -> dict[str, str]:
+    """``["--network.time_steps", "8", "--run.seeds", "0", "1"]`` -> dotted-path overrides.
+
+    A field may take several values (tuples such as ``run.seeds``); they are joined by spaces.
+    """
+    overrides: dict[str, list[str]] = {}
+    current = None
+    for token in extra:
+        if token.startswith("--") and "." in token:
+            current = token[2:]
+            if "=" in current:
+                current, value = current.split("=", 1)
+                overrides.setdefault(current, []).append(value)
+                current = None
+            else:
+                overrides.setdefault(current, [])
+        elif current is not None and not token.startswith("--"):
+            overrides[current].append(token)
+        else:
+            raise SystemExit(
+                f"dsqn: unexpected argument {token!r}; config fields are given as "
+                "--section.field VALUE (see `dsqn presets dsqn` for the fields)"
+            )
+    missing = [k for k, v in overrides.items() if not v]
+    if missing:
+        raise SystemExit(f"dsqn: no value given for {', '.join('--' + m for m in missing)}")
+    return {k: " ".join(v) for k, v in overrides.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("presets", help="list the presets, or print one preset's config")
+    p.add_argument("name", nargs="?")
+
+    p = sub.add_parser(
+        "train",
+        help="train a preset (or resume a run)",
+        description="Train PRESET; any config field can be set as --section.field VALUE.",
+    )
+    p.add_argument("preset", nargs="?", help="preset name (see `dsqn presets`)")
+    p.add_argument("--game", help="Atari game (e.g. Pong) or classic env (e.g. CartPole-v1)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds trained together (vmapped)")
+    p.add_argument("--run-dir", type=Path, help="the run directory (default runs/<game>/...)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
+
+    p = sub.add_parser("evaluate", help="re-evaluate a checkpoint of a run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--episodes", type=int, help="episodes per seed (default: the run's)")
+    p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
+    return parser
+
+
+def _cmd_presets(args) -> int:
+    from dsqn import config as C
+
+    if args.name:
+        print(json.dumps(C.to_dict(C.preset(args.name)), indent=2))
+        return 0
+    width = max(len(n) for n in C.PRESETS)
+    for name, desc in C.preset_descriptions().items():
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def _cmd_train(args, extra: list[str]) -> int:
+    from dsqn import config as C
+    from dsqn.runner import run_training
+
+    overrides: dict[str, Any] = parse_field_overrides(extra)
+    command = ["dsqn", "train", *sys.argv[2:]]
+    if args.resume is not None:
+        if args.preset or args.game or args.seeds:
+            raise C.ConfigError(
+                "--resume continues a run with its own config: drop PRESET/--game/--seeds"
+            )
+        result = run_training(
+            run_dir=args.resume,
+            resume=True,
+            overrides=overrides,
+            progress=not args.no_progress,
+            command=command,
+        )
+    else:
+        if not args.preset:
+            raise C.ConfigError(f"name a preset to train; valid presets: {', '.join(C.PRESETS)}")
+        config = C.preset(args.preset)
+        if args.game:
+            overrides["env.game"] = args.game
+        if args.seeds:
+            overrides["run.seeds"] = list(args.seeds)
+        config = C.validate(C.apply_overrides(config, overrides))
+        result = run_training(config, args.run_dir, progress=not args.no_progress, command=command)
+    return 0 if result["status"] == "finished" else 130
+
+
+def _cmd_evaluate(args, extra: list[str]) -> int:
+    from dsqn.evaluation_cli import evaluate_checkpoint
+
+    if extra:
+        raise SystemExit(f"dsqn evaluate: unexpected arguments {extra}")
+    out = evaluate_checkpoint(
+        args.run_dir, checkpoint=args.checkpoint, episodes=args.episodes, epsilon=args.epsilon
+    )
+    for seed, entry in out["per_seed"].items():
+        print(
+            f"seed {seed}: {entry['mean']:.2f} +- {entry['std']:.2f} over "
+            f"{len(entry['scores'])} episodes (agent step {entry['agent_steps']})"
+        )
+    print(f"written to {out['path']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dsqn`` console script."""
+    from dsqn.checkpoint import CheckpointError
+    from dsqn.config import ConfigError
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.command == "presets":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_presets(args)
+        if args.command == "train":
+            return _cmd_train(args, extra)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args, extra)
+    except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as err:
+        print(f"dsqn: error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # bad game names and other invalid input from the factories
+        print(f"dsqn: error: {err}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,509 @@
+"""Run configuration: dataclasses with the paper's values as defaults, presets, validation.
+
+Every quantity of time says its unit: ``agent_steps`` are decisions of the agent (one env step of
+one environment, 4 emulator frames on Atari); ``frames`` are emulator frames. A run of
+``total_agent_steps = 50_000_000`` is the paper's 200M frames.
+
+Fields are addressed on the command line by dotted path, e.g. ``--network.time_steps 8`` or
+``--learner.learning_rate 6.25e-5``; :func:`apply_overrides` parses the strings by the field's
+type and :func:`validate` rejects impossible values before anything runs, naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from typing import Any
+
+__all__ = [
+    "NetworkConfig",
+    "EnvConfig",
+    "LearnerConfig",
+    "EvalConfig",
+    "RunConfig",
+    "Config",
+    "ConfigError",
+    "PRESETS",
+    "preset",
+    "preset_descriptions",
+    "apply_overrides",
+    "validate",
+    "to_dict",
+    "from_dict",
+]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the field and what is valid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """The Q-network (see :mod:`dsqn.networks`).
+
+    Attributes:
+      kind: ``"dsqn"`` (spiking hidden layers) or ``"dqn"`` (ReLU). The observation decides
+        between the Atari CNN and the MLP.
+      time_steps: simulation steps T per forward pass (spiking only). Paper: 64.
+      neuron: ``"lif"`` (paper) or ``"if"``.
+      tau: LIF membrane time constant. Paper: 2.0.
+      v_threshold: firing threshold. Paper: 1.0.
+      v_reset: hard-reset potential (paper: 0.0), or ``None`` for soft reset.
+      decay_input: LIF charge convention; the paper's code uses True.
+      detach_reset: stop gradients through the reset. Paper: False.
+      surrogate: surrogate derivative (atan, sigmoid, piecewise_quadratic, fast_sigmoid).
+      surrogate_alpha: its sharpness. Paper: atan with alpha 2.0.
+      readout: rate (paper), spike_rate, membrane_max, membrane_mean, membrane_last.
+      param_init: ``"torch"`` (PyTorch defaults, as the paper's code) or ``"lecun"``.
+      hidden_sizes: hidden layer widths of the MLP for vector observations.
+      compute_dtype: ``"float32"`` or ``"bfloat16"`` for activations (parameters stay float32).
+    """
+
+    kind: str = "dsqn"
+    time_steps: int = 64
+    neuron: str = "lif"
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    v_reset: float | None = 0.0
+    decay_input: bool = True
+    detach_reset: bool = False
+    surrogate: str = "atan"
+    surrogate_alpha: float = 2.0
+    readout: str = "rate"
+    param_init: str = "torch"
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    compute_dtype: str = "float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """The environment (see :mod:`dsqn.envs`).
+
+    Attributes:
+      suite: ``"atari"`` or ``"classic"`` (CartPole-v1, Acrobot-v1, MountainCar-v0).
+      game: Atari game (``Pong`` or ``Pong-v5``) or classic env name.
+      protocol: Atari protocol, ``"paper"`` (the authors') or ``"machado"`` (Machado et al. 2018).
+      envs_per_seed: environments stepped in parallel for each seed. The paper used 1; more envs
+        keep the schedule in agent steps (one update per ``update_period_agent_steps``
+        transitions) but collect data from several episodes at once.
+      max_episode_agent_steps: episode cap in agent steps; ``None`` keeps the protocol's
+        (paper: 18,000 = 72,000 frames; machado: 27,000).
+    """
+
+    suite: str = "atari"
+    game: str = "Pong"
+    protocol: str = "paper"
+    envs_per_seed: int = 1
+    max_episode_agent_steps: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    """Q-learning (see :mod:`dsqn.losses`, :mod:`dsqn.agent`).
+
+    Attributes:
+      loss: ``"dqn"`` (paper), ``"double"`` (Double DQN) or ``"cdqn"`` (C-DQN).
+      td_error: ``"huber"`` (smooth L1, delta 1, paper) or ``"mse"``.
+      discount: gamma. Paper: 0.99.
+      learning_rate: Adam step size. Paper: 1e-4.
+      adam_eps: Adam epsilon. Paper: PyTorch's default 1e-8.
+      max_grad_norm: global gradient-norm clip, or ``None`` (paper: no clipping).
+      batch_size: minibatch size. Paper: 32.
+      update_period_agent_steps: one SGD update every this many agent steps. Paper: 4.
+      target_update_period_agent_steps: hard target copy period. Paper: 10,000.
+      warmup_agent_steps: uniformly random actions, no learning, for this long. Paper: 50,000.
+      epsilon_start: initial exploration rate. Paper: 1.0.
+      epsilon_end: final exploration rate. Paper: 0.1.
+      epsilon_decay_agent_steps: linear decay length from step 0. Paper: 1,000,000.
+      replay_capacity_transitions: replay size per seed. Paper: 1,000,000.
+    """
+
+    loss: str = "dqn"
+    td_error: str = "huber"
+    discount: float = 0.99
+    learning_rate: float = 1e-4
+    adam_eps: float = 1e-8
+    max_grad_norm: float | None = None
+    batch_size: int = 32
+    update_period_agent_steps: int = 4
+    target_update_period_agent_steps: int = 10_000
+    warmup_agent_steps: int = 50_000
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.1
+    epsilon_decay_agent_steps: int = 1_000_000
+    replay_capacity_transitions: int = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation protocol (see :mod:`dsqn.evaluate`).
+
+    Attributes:
+      period_agent_steps: evaluate every this many agent steps. Paper: 250,000.
+      episodes: episodes per evaluation and seed, run in parallel. Paper: 30.
+      epsilon: exploration rate while evaluating. Paper: 0.05.
+      max_episode_agent_steps: episode cap while evaluating; ``None`` keeps the protocol's.
+    """
+
+    period_agent_steps: int = 250_000
+    episodes: int = 30
+    epsilon: float = 0.05
+    max_episode_agent_steps: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Length, seeds, logging and checkpoints of a run.
+
+    Attributes:
+      total_agent_steps: training length per seed. Paper: 50,000,000 (200M frames).
+      seeds: independent seeds trained together in one process (a vmapped axis).
+      log_period_agent_steps: one jitted chunk of training between two log lines.
+      checkpoint_period_agent_steps: save the latest checkpoint this often.
+      save_replay: include the replay buffer in checkpoints (large, but resumes exactly).
+      keep_checkpoints: how many latest checkpoints to keep.
+    """
+
+    total_agent_steps: int = 50_000_000
+    seeds: tuple[int, ...] = (0,)
+    log_period_agent_steps: int = 10_000
+    checkpoint_period_agent_steps: int = 1_000_000
+    save_replay: bool = True
+    keep_checkpoints: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole run. ``name`` is the preset it came from (or a user's label)."""
+
+    name: str = "dsqn"
+    network: NetworkConfig = NetworkConfig()
+    env: EnvConfig = EnvConfig()
+    learner: LearnerConfig = LearnerConfig()
+    eval: EvalConfig = EvalConfig()
+    run: RunConfig = RunConfig()
+
+
+# ----------------------------------------------------------------------------- presets
+
+_CDQN = dict(
+    loss="cdqn",
+    learning_rate=6.25e-5,
+    adam_eps=5e-5,
+    max_grad_norm=10.0,
+    target_update_period_agent_steps=8_000,
+)
+
+_CARTPOLE_LEARNER = dict(
+    learning_rate=1e-3,
+    batch_size=64,
+    update_period_agent_steps=4,
+    target_update_period_agent_steps=500,
+    warmup_agent_steps=1_000,
+    epsilon_decay_agent_steps=10_000,
+    epsilon_end=0.05,
+    replay_capacity_transitions=50_000,
+)
+_CARTPOLE_RUN = dict(
+    total_agent_steps=60_000,
+    seeds=(0, 1, 2),
+    log_period_agent_steps=2_000,
+    checkpoint_period_agent_steps=20_000,
+)
+_CARTPOLE_EVAL = dict(period_agent_steps=10_000, episodes=30, epsilon=0.0)
+
+
+def _make(name: str, network=None, env=None, learner=None, eval=None, run=None) -> Config:
+    return Config(
+        name=name,
+        network=NetworkConfig(**(network or {})),
+        env=EnvConfig(**(env or {})),
+        learner=LearnerConfig(**(learner or {})),
+        eval=EvalConfig(**(eval or {})),
+        run=RunConfig(**(run or {})),
+    )
+
+
+_PRESETS: dict[str, tuple[str, dict]] = {
+    "dsqn": ("DSQN, the paper's protocol on Atari (50M agent steps)", {}),
+    "dqn": ("ANN DQN (ReLU), the same protocol", dict(network=dict(kind="dqn"))),
+    "dsqn-spike-readout": (
+        "ablation: spiking output layer decoded by its spike rate",
+        dict(network=dict(readout="spike_rate")),
+    ),
+    "dsqn-if": ("ablation: IF neurons (no leak) instead of LIF", dict(network=dict(neuron="if"))),
+    "double-dqn": (
+        "Double DQN (the paper trains Double variants for 1M agent steps)",
+        dict(
+            network=dict(kind="dqn"),
+            learner=dict(loss="double"),
+            run=dict(total_agent_steps=1_000_000),
+        ),
+    ),
+    "double-dsqn": (
+        "Double DSQN (1M agent steps)",
+        dict(learner=dict(loss="double"), run=dict(total_agent_steps=1_000_000)),
+    ),
+    "cdqn": (
+        "C-DQN (Wang & Ueda 2022 settings; the paper trains C-DQN variants for 10M agent steps)",
+        dict(network=dict(kind="dqn"), learner=_CDQN, run=dict(total_agent_steps=10_000_000)),
+    ),
+    "cdsqn": (
+        "C-DSQN (10M agent steps)",
+        dict(learner=_CDQN, run=dict(total_agent_steps=10_000_000)),
+    ),
+    "dsqn-maxmem": (
+        "Chen et al. 2022: T=8, non-spiking output neuron decoded by max membrane, detached reset",
+        dict(network=dict(time_steps=8, readout="membrane_max", detach_reset=True)),
+    ),
+    "cartpole-dsqn": (
+        "small CPU preset: spiking MLP on CartPole-v1, 3 seeds",
+        dict(
+            network=dict(kind="dsqn", time_steps=8, hidden_sizes=(128, 128)),
+            env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
+            learner=_CARTPOLE_LEARNER,
+            eval=_CARTPOLE_EVAL,
+            run=_CARTPOLE_RUN,
+        ),
+    ),
+    "cartpole-dqn": (
+        "small CPU preset: ReLU MLP on CartPole-v1, 3 seeds",
+        dict(
+            network=dict(kind="dqn", hidden_sizes=(128, 128)),
+            env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
+            learner=_CARTPOLE_LEARNER,
+            eval=_CARTPOLE_EVAL,
+            run=_CARTPOLE_RUN,
+        ),
+    ),
+}
+
+PRESETS: tuple[str, ...] = tuple(_PRESETS)
+
+
+def preset(name: str) -> Config:
+    """The named preset's config (see :func:`preset_descriptions`)."""
+    if name not in _PRESETS:
+        near = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(f"unknown preset {name!r}{hint}; valid presets: {', '.join(PRESETS)}")
+    return _make(name, **_PRESETS[name][1])
+
+
+def preset_descriptions() -> dict[str, str]:
+    """Preset name -> one-line description."""
+    return {name: desc for name, (desc, _) in _PRESETS.items()}
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _parse(text: str, tp: Any, path: str) -> Any:
+    """Parses a command-line string as a value of type ``tp``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if type(None) in args and text.lower() in ("none", "null"):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _parse(text, inner, path)
+    if origin is tuple:
+        (inner, _) = typing.get_args(tp)
+        parts = [p for p in text.replace(",", " ").split() if p]
+        return tuple(_parse(p, inner, path) for p in parts)
+    try:
+        if tp is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(float(text)) if "e" in text.lower() else int(text.replace("_", ""))
+        if tp is float:
+            return float(text)
+        return str(text)
+    except ValueError:
+        raise ConfigError(f"{path}: cannot read {text!r} as {tp.__name__}") from None
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """Returns ``config`` with dotted-path fields replaced, e.g. ``{"network.time_steps": "8"}``.
+
+    String values are parsed by the field's type; other values are used as given.
+    """
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    top = {"name": config.name}
+    for path, value in overrides.items():
+        if "." not in path:
+            if path != "name":
+                valid = ["name"] + [
+                    f"{s}.{f.name}"
+                    for s, sec in sections.items()
+                    if s != "name"
+                    for f in dataclasses.fields(sec)
+                ]
+                raise ConfigError(f"unknown config field {path!r}; valid fields: {valid}")
+            top["name"] = str(value)
+            continue
+        section, field = path.split(".", 1)
+        if section not in sections or section == "name":
+            valid = [s for s in sections if s != "name"]
+            raise ConfigError(f"unknown config section {section!r} in {path!r}; valid: {valid}")
+        types_ = _field_types(type(sections[section]))
+        if field not in types_:
+            near = difflib.get_close_matches(field, list(types_), n=1)
+            hint = f" (did you mean {section}.{near[0]}?)" if near else ""
+            raise ConfigError(
+                f"unknown config field {path!r}{hint}; fields of {section}: {list(types_)}"
+            )
+        if isinstance(value, str):
+            value = _parse(value, types_[field], path)
+        elif isinstance(value, list):
+            value = tuple(value)
+        sections[section] = dataclasses.replace(sections[section], **{field: value})
+    sections.update(top)
+    return Config(**sections)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _choice(path: str, value: Any, valid: tuple) -> None:
+    if value not in valid:
+        near = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(f"{path} = {value!r} is not valid{hint}; valid: {list(valid)}")
+
+
+def _positive(path: str, value: Any, *, allow_zero: bool = False) -> None:
+    if value is None or (value < 0 if allow_zero else value <= 0):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{path} must be {bound}, got {value!r}")
+
+
+def validate(config: Config) -> Config:
+    """Checks every field; raises :class:`ConfigError` naming the first bad one."""
+    from dsqn.networks import INITS, NEURONS, READOUTS
+    from dsqn.spiking import SURROGATES
+
+    n, e, lr, ev, r = config.network, config.env, config.learner, config.eval, config.run
+    _choice("network.kind", n.kind, ("dsqn", "dqn"))
+    if n.time_steps < 1:
+        raise ConfigError(f"network.time_steps must be >= 1, got {n.time_steps!r}")
+    _choice("network.neuron", n.neuron, NEURONS)
+    _positive("network.tau", n.tau)
+    _positive("network.v_threshold", n.v_threshold)
+    _choice("network.surrogate", n.surrogate, tuple(SURROGATES))
+    _positive("network.surrogate_alpha", n.surrogate_alpha)
+    _choice("network.readout", n.readout, READOUTS)
+    _choice("network.param_init", n.param_init, INITS)
+    _choice("network.compute_dtype", n.compute_dtype, ("float32", "bfloat16"))
+    if not n.hidden_sizes or any(h <= 0 for h in n.hidden_sizes):
+        raise ConfigError(f"network.hidden_sizes must be positive widths, got {n.hidden_sizes!r}")
+
+    _choice("env.suite", e.suite, ("atari", "classic"))
+    _choice("env.protocol", e.protocol, ("paper", "machado"))
+    _positive("env.envs_per_seed", e.envs_per_seed)
+    if e.max_episode_agent_steps is not None:
+        _positive("env.max_episode_agent_steps", e.max_episode_agent_steps)
+
+    _choice("learner.loss", lr.loss, ("dqn", "double", "cdqn"))
+    _choice("learner.td_error", lr.td_error, ("huber", "mse"))
+    if not 0 <= lr.discount <= 1:
+        raise ConfigError(f"learner.discount must be in [0, 1], got {lr.discount!r}")
+    _positive("learner.learning_rate", lr.learning_rate)
+    _positive("learner.adam_eps", lr.adam_eps)
+    if lr.max_grad_norm is not None:
+        _positive("learner.max_grad_norm", lr.max_grad_norm)
+    _positive("learner.batch_size", lr.batch_size)
+    _positive("learner.update_period_agent_steps", lr.update_period_agent_steps)
+    _positive("learner.target_update_period_agent_steps", lr.target_update_period_agent_steps)
+    _positive("learner.warmup_agent_steps", lr.warmup_agent_steps, allow_zero=True)
+    _positive("learner.epsilon_decay_agent_steps", lr.epsilon_decay_agent_steps)
+    for name in ("epsilon_start", "epsilon_end"):
+        if not 0 <= getattr(lr, name) <= 1:
+            raise ConfigError(f"learner.{name} must be in [0, 1], got {getattr(lr, name)!r}")
+    _positive("learner.replay_capacity_transitions", lr.replay_capacity_transitions)
+    if lr.replay_capacity_transitions % e.envs_per_seed:
+        raise ConfigError(
+            f"learner.replay_capacity_transitions ({lr.replay_capacity_transitions}) must be a "
+            f"multiple of env.envs_per_seed ({e.envs_per_seed})"
+        )
+    if lr.batch_size > lr.replay_capacity_transitions:
+        raise ConfigError(
+            f"learner.batch_size ({lr.batch_size}) is larger than "
+            f"learner.replay_capacity_transitions ({lr.replay_capacity_transitions})"
+        )
+    u, k = lr.update_period_agent_steps, e.envs_per_seed
+    if u % k and k % u:
+        raise ConfigError(
+            f"env.envs_per_seed ({k}) and learner.update_period_agent_steps ({u}) must divide "
+            "one another, so that every step of the vectorised loop does a whole number of updates"
+        )
+
+    _positive("eval.period_agent_steps", ev.period_agent_steps)
+    _positive("eval.episodes", ev.episodes)
+    if not 0 <= ev.epsilon <= 1:
+        raise ConfigError(f"eval.epsilon must be in [0, 1], got {ev.epsilon!r}")
+    if ev.max_episode_agent_steps is not None:
+        _positive("eval.max_episode_agent_steps", ev.max_episode_agent_steps)
+
+    _positive("run.total_agent_steps", r.total_agent_steps)
+    if not r.seeds:
+        raise ConfigError("run.seeds must name at least one seed")
+    if len(set(r.seeds)) != len(r.seeds):
+        raise ConfigError(f"run.seeds must be distinct, got {r.seeds!r}")
+    if any(s < 0 for s in r.seeds):
+        raise ConfigError(f"run.seeds must be >= 0, got {r.seeds!r}")
+    for name in ("log_period_agent_steps", "checkpoint_period_agent_steps"):
+        _positive(f"run.{name}", getattr(r, name))
+        if getattr(r, name) % k:
+            raise ConfigError(
+                f"run.{name} ({getattr(r, name)}) must be a multiple of env.envs_per_seed ({k})"
+            )
+    for path, value in (
+        ("eval.period_agent_steps", ev.period_agent_steps),
+        ("run.checkpoint_period_agent_steps", r.checkpoint_period_agent_steps),
+    ):
+        if value % r.log_period_agent_steps:
+            raise ConfigError(
+                f"{path} ({value}) must be a multiple of run.log_period_agent_steps "
+                f"({r.log_period_agent_steps}): evaluations and checkpoints happen between chunks"
+            )
+    _positive("run.keep_checkpoints", r.keep_checkpoints)
+    return config
+
+
+# ----------------------------------------------------------------------------- (de)serialise
+
+
+def to_dict(config: Config) -> dict:
+    """A JSON-ready nested dict."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(data: dict) -> Config:
+    """Inverse of :func:`to_dict`; unknown keys are an error naming them."""
+    sections = {}
+    for f in dataclasses.fields(Config):
+        if f.name == "name":
+            continue
+        cls = f.default.__class__
+        values = dict(data.get(f.name, {}))
+        unknown = set(values) - {g.name for g in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown fields in config section {f.name!r}: {sorted(unknown)}")
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(value)
+        sections[f.name] = cls(**values)
+    return Config(name=data.get("name", "custom"), **sections)

@@ -1,0 +1,172 @@
+"""The evaluation protocol: full games on a separate env pool, episodes run in parallel.
+
+For every seed, ``episodes`` environments of an evaluation pool (the protocol's evaluation
+settings: no episodic life, raw rewards; env seeds disjoint from training's) each play ONE full
+game with epsilon-greedy actions (the paper: epsilon 0.05), all at once inside one jitted
+``lax.while_loop``. An env that finishes its game is masked out until every env has finished.
+
+Per episode it records the raw (unclipped) return, the length in agent steps, and the mean over
+the episode's steps of ``max_a Q(s, a)`` (the paper's "average max Q"). Optionally it sums each
+spiking layer's spike counts per neuron over all counted steps, for :mod:`dsqn.energy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsqn import agent
+from dsqn.config import Config
+from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
+from dsqn.envs.stepping import Timestep, reset, xla_step
+
+__all__ = ["EvalResult", "Evaluator", "make_env"]
+
+
+class EvalResult(NamedTuple):
+    """Per seed and episode (numpy, ``[S, N]``), plus optional spike sums.
+
+    Attributes:
+      returns: raw return of each episode's full game.
+      lengths: agent steps of each episode.
+      max_q_mean: mean over the episode's steps of ``max_a Q(s, a)``.
+      spike_sums: ``{layer: [S, *layer_shape]}`` spike counts summed over all counted steps and
+        episodes (only when requested), else None.
+      steps: ``[S]`` counted agent steps (the denominator of per-action spike statistics).
+    """
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    max_q_mean: np.ndarray
+    spike_sums: dict[str, np.ndarray] | None
+    steps: np.ndarray
+
+
+def make_env(config: Config, num_envs: int, seeds: list[int], *, train: bool) -> Any:
+    """The envpool pool for ``config``: ``len(seeds) * num_envs`` envs, seed-major."""
+    env_seeds = pool_env_seeds(seeds, num_envs, stream="train" if train else "eval")
+    total = len(seeds) * num_envs
+    cap = config.env.max_episode_agent_steps if train else config.eval.max_episode_agent_steps
+    cap = cap if cap is not None else config.env.max_episode_agent_steps
+    overrides = {} if cap is None else {"max_episode_steps": cap}
+    if config.env.suite == "atari":
+        return make_atari(
+            config.env.game,
+            total,
+            seed=env_seeds,
+            protocol=config.env.protocol,
+            train=train,
+            **overrides,
+        )
+    return make_classic(config.env.game, total, seed=env_seeds, **overrides)
+
+
+class Evaluator:
+    """Runs the evaluation protocol for S seeds' parameters at once.
+
+    Build it once per process (it owns an env pool); each call resets the pool and plays one
+    fresh game per env.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        network: nn.Module,
+        seeds: list[int],
+        *,
+        episodes: int | None = None,
+        epsilon: float | None = None,
+        collect_spikes: bool = False,
+    ):
+        self.num_seeds = len(seeds)
+        self.episodes = episodes or config.eval.episodes
+        self.epsilon = config.eval.epsilon if epsilon is None else epsilon
+        self.env = make_env(config, self.episodes, list(seeds), train=False)
+        self.max_steps = int(self.env.config["max_episode_steps"]) + 1
+        self._xla = xla_step(self.env)
+        self._network = network
+        self._collect = collect_spikes
+        self._run = jax.jit(self._loop)
+
+    def __call__(self, params: Any, key: jax.Array) -> EvalResult:
+        """Evaluate ``params`` (stacked ``[S, ...]``) with per-seed keys ``key: [S]``."""
+        timestep = reset(self.env)
+        out = jax.device_get(self._run(params, key, self._xla.handle, timestep))
+        returns, lengths, q_sum, spikes, steps = out
+        return EvalResult(
+            returns=np.asarray(returns),
+            lengths=np.asarray(lengths),
+            max_q_mean=np.asarray(q_sum) / np.maximum(np.asarray(lengths), 1),
+            spike_sums=spikes if self._collect else None,
+            steps=np.asarray(steps),
+        )
+
+    def _forward(self, params: Any, obs: jax.Array):
+        if not self._collect:
+            return self._network.apply({"params": params}, obs), {}
+        q, state = self._network.apply({"params": params}, obs, mutable=["intermediates"])
+        spikes = {k.removeprefix("spikes_"): v[0] for k, v in state["intermediates"].items()}
+        return q, spikes
+
+    def _loop(self, params: Any, key: jax.Array, handle: jax.Array, timestep: Timestep):
+        s, n = self.num_seeds, self.episodes
+        obs0 = split_seeds(timestep.obs, s)
+        _, spikes0 = jax.eval_shape(jax.vmap(self._forward), params, obs0)
+        zero_spikes = {k: jnp.zeros((s, *v.shape[2:]), jnp.float32) for k, v in spikes0.items()}
+
+        def cond(carry):
+            finished, it = carry[3], carry[-1]
+            return ~jnp.all(finished) & (it < self.max_steps)
+
+        def body(carry):
+            handle, ts, key, finished, ret, length, q_sum, spikes, steps, it = carry
+            keys = jax.vmap(jax.random.split)(key)
+            key, act_key = keys[:, 0], keys[:, 1]
+            q, layer_spikes = jax.vmap(self._forward)(params, split_seeds(ts.obs, s))
+            actions = jax.vmap(agent.select_actions, in_axes=(0, 0, None))(act_key, q, self.epsilon)
+            counted = ~finished  # [S*N]
+            handle, ts = self._xla.step(handle, merge_seeds(actions))
+            c = counted.astype(jnp.float32)
+            cs = split_seeds(c, s)
+            spikes = {
+                k: spikes[k] + jnp.einsum("sn,sn...->s...", cs, v) for k, v in layer_spikes.items()
+            }
+            return (
+                handle,
+                ts,
+                key,
+                finished | (ts.game_over & counted),
+                ret + ts.raw_reward * c,
+                length + counted.astype(jnp.int32),
+                q_sum + merge_seeds(jnp.max(q, axis=-1)) * c,
+                spikes,
+                steps + cs.sum(-1),
+                it + 1,
+            )
+
+        zeros = jnp.zeros((s * n,), jnp.float32)
+        init = (
+            handle,
+            timestep,
+            key,
+            jnp.zeros((s * n,), bool),
+            zeros,
+            jnp.zeros((s * n,), jnp.int32),
+            zeros,
+            zero_spikes,
+            jnp.zeros((s,), jnp.float32),
+            jnp.zeros((), jnp.int32),
+        )
+        out = jax.lax.while_loop(cond, body, init)
+        _, _, _, _, ret, length, q_sum, spikes, steps, _ = out
+        return (
+            split_seeds(ret, s),
+            split_seeds(length, s),
+            split_seeds(q_sum, s),
+            spikes,
+            steps,
+        )

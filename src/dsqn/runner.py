@@ -1,0 +1,504 @@
+"""The outer loop of a training run: run directory, evaluation, checkpoints, resume, signals.
+
+One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
+``run.log_period_agent_steps`` agent steps (see :mod:`dsqn.train`) and between chunks
+
+- writes a ``metrics.csv`` row per seed (and TensorBoard scalars) and updates the progress line,
+- every ``eval.period_agent_steps`` evaluates every seed (the paper: 30 full games at epsilon
+  0.05) into ``evaluations.csv`` and keeps each seed's best parameters in its train state,
+- every ``run.checkpoint_period_agent_steps`` saves the latest checkpoint (train states, replay
+  unless ``run.save_replay`` is off, counters, the resolved config),
+- stops cleanly on SIGINT/SIGTERM (a checkpoint is written first) and stops with an error if a
+  loss or Q-value becomes NaN/inf (nothing is saved; the last good checkpoint remains).
+
+At the end, the final policy and each seed's best parameters are both evaluated on fresh games
+and written to ``evaluation.json``.
+
+Resume (``dsqn train --resume RUN_DIR``) restores the latest checkpoint: parameters, target
+parameters, optimizer states, counters, PRNG keys and (by default) the replay buffers. envpool's
+emulator state cannot be saved, so every environment starts a new game on resume; the episode in
+progress when the run stopped is lost, and the replay marks the cut so that no transition spans
+it. Log rows written after the checkpoint are dropped.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import dsqn
+from dsqn import agent, replay
+from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
+from dsqn.config import Config, apply_overrides, from_dict, to_dict, validate
+from dsqn.evaluate import EvalResult, Evaluator
+from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
+from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
+
+__all__ = [
+    "TrainingDiverged",
+    "RunResult",
+    "default_run_dir",
+    "run_training",
+    "load_run_config",
+    "evaluation_summary",
+]
+
+METRIC_COLUMNS = [
+    "seed",
+    "agent_steps",
+    "frames",
+    "episodes",
+    "episode_return",
+    "episode_length",
+    "loss",
+    "q_mean",
+    "epsilon",
+    "updates",
+    "sps",
+]
+EVAL_COLUMNS = [
+    "seed",
+    "agent_steps",
+    "episodes",
+    "return_mean",
+    "return_std",
+    "return_min",
+    "return_max",
+    "length_mean",
+    "max_q_mean",
+]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or Q-value became NaN or infinite."""
+
+
+class RunResult(dict):
+    """What :func:`run_training` returns: ``run_dir``, ``status`` (finished | interrupted),
+    ``agent_steps`` and, when finished, the ``evaluation`` dict written to evaluation.json."""
+
+
+def default_run_dir(config: Config) -> Path:
+    """``runs/<game>/<name>-<timestamp>`` under the current directory."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / config.env.game.removesuffix("-v5") / f"{config.name}-{stamp}"
+
+
+def load_run_config(run_dir: Path) -> Config:
+    """The resolved config stored in ``run_dir/config.json``."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: {path} does not exist")
+    data = json.loads(path.read_text())
+    data.pop("meta", None)
+    return from_dict(data)
+
+
+def _eval_key(seed: int, agent_steps: int, purpose: int) -> jax.Array:
+    """Evaluation randomness of one seed: a function of (seed, agent steps, purpose) only."""
+    key = jax.random.fold_in(jax.random.key(seed), 1 + purpose)
+    return jax.random.fold_in(key, agent_steps)
+
+
+def _eval_keys(seeds, agent_steps: int, purpose: int) -> jax.Array:
+    return jnp.stack([_eval_key(s, agent_steps, purpose) for s in seeds])
+
+
+def _per_seed_summary(result: EvalResult, i: int, agent_steps: int) -> dict[str, Any]:
+    scores = result.returns[i].astype(float)
+    return {
+        "agent_steps": int(agent_steps),
+        "mean": float(scores.mean()),
+        "std": float(scores.std()),
+        "scores": scores.tolist(),
+        "lengths": result.lengths[i].astype(int).tolist(),
+        "max_q_mean": float(result.max_q_mean[i].mean()),
+    }
+
+
+def evaluation_summary(per_seed: dict[str, dict[str, Any]], protocol: str) -> dict[str, Any]:
+    """Mean over seeds of each seed's mean score under ``protocol`` (final | best)."""
+    means = [v[protocol]["mean"] for v in per_seed.values() if v.get(protocol)]
+    if not means:
+        return {"mean": None, "std_over_seeds": None, "seeds": 0}
+    return {
+        "mean": float(np.mean(means)),
+        "std_over_seeds": float(np.std(means)),
+        "seeds": len(means),
+    }
+
+
+class _Stop:
+    """Records SIGINT/SIGTERM so that the loop can checkpoint and exit between chunks."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(
+            f"\n[dsqn] {signal.Signals(signum).name} received: finishing the current chunk, "
+            "writing a checkpoint, then stopping (send again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Run:
+    """State of one training process over one run directory."""
+
+    def __init__(self, config: Config, run_dir: Path, exp: Experiment, progress: bool):
+        self.config, self.run_dir, self.exp = config, run_dir, exp
+        self.seeds = list(config.run.seeds)
+        self.progress_enabled = progress
+        self.checkpointer = Checkpointer(
+            run_dir / "checkpoints", max_to_keep=config.run.keep_checkpoints
+        )
+        self._evaluator: Evaluator | None = None
+        self._update_best = jax.jit(_update_best)
+
+    @property
+    def evaluator(self) -> Evaluator:
+        if self._evaluator is None:
+            self._evaluator = Evaluator(self.config, self.exp.network, self.seeds)
+        return self._evaluator
+
+    # --------------------------------------------------------------- checkpoints
+
+    def save(self, carry: Carry) -> None:
+        step = int(carry.agent_steps)
+        state = {"train": carry.train, "agent_steps": carry.agent_steps}
+        self.checkpointer.save(
+            step,
+            state,
+            replay=carry.replay if self.config.run.save_replay else None,
+            metadata={"config": to_dict(self.config), "agent_steps": step},
+        )
+
+    def restore(self, step: int | None = None, with_replay: bool = True) -> Carry:
+        template = jax.eval_shape(
+            lambda: {
+                "train": self.exp.init_train_states(),
+                "agent_steps": jnp.zeros((), jnp.int32),
+            }
+        )
+        want_replay = with_replay and self.config.run.save_replay
+        replay_template = jax.eval_shape(self.exp.init_replay) if want_replay else None
+        # Fields that may differ between the run and its resumption without changing the state.
+        ignore = (
+            "run.total_agent_steps",
+            "run.checkpoint_period_agent_steps",
+            "run.keep_checkpoints",
+        )
+        restored = self.checkpointer.restore(
+            step,
+            state_template=template,
+            replay_template=replay_template,
+            expected_config=to_dict(self.config),
+            ignore_config_fields=ignore,
+        )
+        replay_state = restored.replay
+        if replay_state is None:
+            replay_state = self.exp.init_replay()
+        else:
+            replay_state = jax.vmap(replay.mark_interrupted)(replay_state)
+        carry = self.exp.start_envs(restored.state["train"], replay_state)
+        return carry._replace(agent_steps=jnp.asarray(restored.state["agent_steps"], jnp.int32))
+
+    # --------------------------------------------------------------- evaluation
+
+    def evaluate(self, params, agent_steps: int, purpose: int) -> EvalResult:
+        return self.evaluator(params, _eval_keys(self.seeds, agent_steps, purpose))
+
+    def periodic_evaluation(self, carry: Carry, log: CsvLog, tb: TensorBoard) -> Carry:
+        step = int(carry.agent_steps)
+        result = self.evaluate(carry.train.params, step, purpose=0)
+        means = result.returns.mean(axis=1)
+        for i, seed in enumerate(self.seeds):
+            row = {
+                "seed": seed,
+                "agent_steps": step,
+                "episodes": result.returns.shape[1],
+                "return_mean": float(means[i]),
+                "return_std": float(result.returns[i].std()),
+                "return_min": float(result.returns[i].min()),
+                "return_max": float(result.returns[i].max()),
+                "length_mean": float(result.lengths[i].mean()),
+                "max_q_mean": float(result.max_q_mean[i].mean()),
+            }
+            log.write(row)
+            tb.write(
+                seed,
+                step,
+                {"eval/return_mean": row["return_mean"], "eval/max_q_mean": row["max_q_mean"]},
+            )
+        train = self._update_best(carry.train, jnp.asarray(means, jnp.float32), carry.agent_steps)
+        return carry._replace(train=train)
+
+    def final_evaluation(self, carry: Carry) -> dict[str, Any]:
+        step = int(carry.agent_steps)
+        final = self.evaluate(carry.train.params, step, purpose=1)
+        best = self.evaluate(carry.train.best_params, step, purpose=2)
+        per_seed = {}
+        best_steps = np.asarray(carry.train.best_agent_steps)
+        best_means = np.asarray(carry.train.best_return)
+        for i, seed in enumerate(self.seeds):
+            entry = {"final": _per_seed_summary(final, i, step)}
+            if best_steps[i] >= 0:
+                entry["best"] = _per_seed_summary(best, i, int(best_steps[i]))
+                entry["best"]["selection_mean"] = float(best_means[i])
+            else:
+                entry["best"] = None
+            per_seed[str(seed)] = entry
+        cfg = self.config
+        return {
+            "name": cfg.name,
+            "game": cfg.env.game,
+            "suite": cfg.env.suite,
+            "protocol": cfg.env.protocol,
+            "agent_steps": step,
+            "frames": step * frames_per_agent_step(cfg),
+            "episodes": self.evaluator.episodes,
+            "epsilon": self.evaluator.epsilon,
+            "per_seed": per_seed,
+            "summary": {
+                "final": evaluation_summary(per_seed, "final"),
+                "best": evaluation_summary(per_seed, "best"),
+            },
+        }
+
+    # --------------------------------------------------------------- metrics
+
+    def metric_rows(self, metrics: dict[str, np.ndarray], carry: Carry, sps: float, episodes_total):
+        step = int(carry.agent_steps)
+        eps = float(agent.epsilon_at(self.config.learner, step))
+        rows = []
+        t = self.config.network.time_steps
+        e = self.exp.envs_per_seed
+        for i, seed in enumerate(self.seeds):
+            n_ep, n_up = metrics["episodes"][i], metrics["updates"][i]
+            row = {
+                "seed": seed,
+                "agent_steps": step,
+                "frames": step * frames_per_agent_step(self.config),
+                "episodes": int(episodes_total[i]),
+                "episode_return": metrics["episode_return"][i] / n_ep if n_ep else None,
+                "episode_length": metrics["episode_length"][i] / n_ep if n_ep else None,
+                "loss": metrics["loss"][i] / n_up if n_up else None,
+                "q_mean": metrics["q"][i] / n_up if n_up else None,
+                "epsilon": eps,
+                "updates": int(np.asarray(carry.train.updates)[i]),
+                "sps": sps,
+            }
+            forwards = metrics["acting_forwards"][i]
+            for layer, neurons in self.exp.layer_neurons.items():
+                total = metrics[f"spikes_{layer}"][i]
+                denom = forwards * e * t * neurons
+                row[f"firing_rate_{layer}"] = float(total / denom) if forwards else None
+            rows.append(row)
+        return rows
+
+
+def _update_best(train: agent.TrainState, means: jax.Array, agent_steps: jax.Array):
+    """Per seed: if this evaluation's mean beats the best so far, keep these parameters."""
+    better = means > train.best_return
+
+    def pick(new, old):
+        mask = better.reshape(better.shape + (1,) * (new.ndim - 1))
+        return jnp.where(mask, new, old)
+
+    return train._replace(
+        best_params=jax.tree.map(pick, train.params, train.best_params),
+        best_return=jnp.where(better, means, train.best_return),
+        best_agent_steps=jnp.where(better, agent_steps, train.best_agent_steps),
+    )
+
+
+def _write_config(run_dir: Path, config: Config, command: list[str] | None) -> None:
+    data = to_dict(config)
+    data["meta"] = {
+        "dsqn_version": dsqn.__version__,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": command,
+    }
+    save_json(run_dir / "config.json", data)
+
+
+def run_training(
+    config: Config | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    command: list[str] | None = None,
+) -> RunResult:
+    """Trains ``config`` in ``run_dir`` (or resumes the run there) and returns a RunResult.
+
+    Args:
+      config: the run's config (ignored when resuming: the run's own config.json is used).
+      run_dir: the run directory; a fresh run refuses a directory that already has checkpoints.
+      resume: continue the run in ``run_dir`` from its latest checkpoint.
+      overrides: on resume, dotted-path fields to change (only ``run.total_agent_steps`` and
+        other ``run.*`` bookkeeping fields that do not change the state are sensible).
+      progress: show a progress bar / log lines.
+      command: the command line, stored in config.json.
+    """
+    if resume:
+        if run_dir is None:
+            raise ValueError("resume needs the run directory")
+        run_dir = Path(run_dir)
+        config = apply_overrides(load_run_config(run_dir), overrides or {})
+    else:
+        if config is None:
+            raise ValueError("a fresh run needs a config")
+        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+        if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+            raise FileExistsError(
+                f"{run_dir} already holds a run with checkpoints; resume it with "
+                f"`dsqn train --resume {run_dir}` or choose another --run-dir"
+            )
+    validate(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    exp = make_train(config)
+    run = _Run(config, run_dir, exp, progress)
+
+    if resume:
+        if run.checkpointer.latest_step() is None:
+            raise CheckpointError(f"cannot resume {run_dir}: it has no checkpoint yet")
+        carry = run.restore()
+        start = int(carry.agent_steps)
+        truncate_csv(run_dir / "metrics.csv", start)
+        truncate_csv(run_dir / "evaluations.csv", start)
+    else:
+        carry = exp.init_carry()
+        start = 0
+    _write_config(run_dir, config, command)
+
+    columns = METRIC_COLUMNS + [f"firing_rate_{k}" for k in exp.layer_neurons]
+    metrics_log = CsvLog(run_dir / "metrics.csv", columns)
+    eval_log = CsvLog(run_dir / "evaluations.csv", EVAL_COLUMNS)
+    tb = TensorBoard(run_dir / "tensorboard", purge_step=start if resume else None)
+    total = config.run.total_agent_steps
+    bar = Progress(total, start, enabled=progress)
+    chunk_steps = config.run.log_period_agent_steps
+    e = config.env.envs_per_seed
+    chunks: dict[int, Any] = {}
+    episodes_total = np.zeros(len(run.seeds), np.int64)
+    status = "finished"
+    last_saved = start if resume else -1
+
+    try:
+        with _Stop() as stop:
+            while int(carry.agent_steps) < total:
+                steps_now = min(chunk_steps, total - int(carry.agent_steps))
+                iterations = max(steps_now // e, 1)
+                if iterations not in chunks:
+                    chunks[iterations] = exp.chunk_fn(iterations)
+                t0 = time.monotonic()
+                carry, metrics = chunks[iterations](carry)
+                metrics = jax.device_get(metrics)
+                sps = iterations * e / max(time.monotonic() - t0, 1e-9)
+                step = int(carry.agent_steps)
+                _check_finite(metrics, run.seeds, step)
+                episodes_total += metrics["episodes"].astype(np.int64)
+                rows = run.metric_rows(metrics, carry, sps, episodes_total)
+                for row in rows:
+                    metrics_log.write(row)
+                    tb.write(
+                        row["seed"],
+                        step,
+                        {k: v for k, v in row.items() if k not in ("seed", "agent_steps")},
+                    )
+                if step % config.eval.period_agent_steps == 0 or step >= total:
+                    carry = run.periodic_evaluation(carry, eval_log, tb)
+                    best = np.asarray(carry.train.best_return)
+                    bar.write(
+                        f"[dsqn] evaluation at {step} agent steps: "
+                        + ", ".join(
+                            f"seed {s}: best {b:.1f}" for s, b in zip(run.seeds, best, strict=True)
+                        )
+                    )
+                recent = [r["episode_return"] for r in rows if r["episode_return"] is not None]
+                bar.update(step, sps, "returns " + " ".join(f"{x:.1f}" for x in recent))
+                if step % config.run.checkpoint_period_agent_steps == 0 or step >= total:
+                    run.save(carry)
+                    last_saved = step
+                if stop.signal is not None:
+                    if last_saved != step:
+                        run.save(carry)
+                    status = "interrupted"
+                    break
+        result = RunResult(run_dir=str(run_dir), status=status, agent_steps=int(carry.agent_steps))
+        if status == "finished":
+            evaluation = run.final_evaluation(carry)
+            save_json(run_dir / "evaluation.json", evaluation)
+            result["evaluation"] = evaluation
+            bar.write(_final_message(evaluation, run_dir))
+        else:
+            bar.write(
+                f"[dsqn] stopped at {int(carry.agent_steps)} agent steps; checkpoint saved. "
+                f"Resume with: dsqn train --resume {run_dir}"
+            )
+        return result
+    finally:
+        run.checkpointer.close()
+        metrics_log.close()
+        eval_log.close()
+        tb.close()
+        bar.close()
+
+
+def _check_finite(metrics: dict[str, np.ndarray], seeds: list[int], step: int) -> None:
+    bad = [
+        seed
+        for i, seed in enumerate(seeds)
+        if not (math.isfinite(metrics["loss"][i]) and math.isfinite(metrics["q"][i]))
+    ]
+    if bad:
+        raise TrainingDiverged(
+            f"loss or Q became NaN/inf for seed(s) {bad} in the chunk ending at agent step "
+            f"{step}; nothing was saved for this chunk, the last good checkpoint remains. "
+            "Try a smaller learner.learning_rate or learner.max_grad_norm."
+        )
+
+
+def _final_message(evaluation: dict[str, Any], run_dir: Path) -> str:
+    s = evaluation["summary"]
+    best = s["best"]["mean"]
+    best_text = "n/a" if best is None else f"{best:.2f}"
+    return (
+        f"[dsqn] finished {evaluation['agent_steps']} agent steps. Mean score over "
+        f"{s['final']['seeds']} seed(s): final policy {s['final']['mean']:.2f}, "
+        f"best checkpoint {best_text} ({evaluation['episodes']} episodes each).\n"
+        f"[dsqn] results in {run_dir}/ (evaluation.json, metrics.csv, evaluations.csv, "
+        "tensorboard/, checkpoints/)"
+    )

@@ -1,0 +1,279 @@
+"""The training system: jitted chunks of environment steps, vmapped over seeds.
+
+``make_train(config)`` builds an :class:`Experiment`: the env pool of all seeds' training envs,
+the network, the optimizer, and ``chunk(carry) -> (carry, metrics)``, one XLA program that runs
+``K`` iterations of (inside ``lax.scan``)::
+
+    q       = Q(params_s, obs_s)                      for every seed s (vmapped; T-step SNN forward)
+    a       = epsilon-greedy(q, epsilon(agent_steps)) (uniform during the warm-up)
+    obs'    = env_step(a)                             ONE envpool for all S*E envs
+    replay_s = add(replay_s, obs_s, a_s, r_s, flags)
+    for each update due (one every update_period_agent_steps after the warm-up):
+        state_s = update(state_s, sample(replay_s))  (vmapped over seeds)
+    if a target period was crossed: target_s <- params_s
+
+with no host round trip per step. Seeds are a vmapped axis: all seeds advance in lockstep, so the
+schedule (epsilon, updates, target syncs) is shared and only data differ; initialisation,
+exploration, minibatches and env seeds are per seed.
+
+Agent steps count env-step calls of one env: each iteration adds ``envs_per_seed`` agent steps to
+every seed. envpool's auto-reset step (one per episode; its action is ignored) is such a call: it
+counts in the schedule but is never a learning transition nor part of an episode's length.
+
+:func:`run_training` is the thin Python outer loop around the chunks: metrics, evaluation,
+checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dsqn import agent, replay
+from dsqn.config import Config, validate
+from dsqn.envs import EpisodeStats, Timestep, merge_seeds, split_seeds
+from dsqn.envs.stepping import (
+    init_episode_stats,
+    reset,
+    reset_follows,
+    update_episode_stats,
+    xla_step,
+)
+from dsqn.evaluate import make_env
+
+__all__ = ["Carry", "Experiment", "make_train", "frames_per_agent_step"]
+
+
+class Carry(NamedTuple):
+    """Everything a chunk reads and writes (leading axes: S seeds; S*E pool envs).
+
+    Attributes:
+      train: agent.TrainState [S].
+      replay: replay.ReplayState [S].
+      handle: the env pool's XLA handle.
+      timestep: the pool's last Timestep [S*E] (its obs is what the agents act on next).
+      stats: EpisodeStats [S*E] of full games.
+      agent_steps: int32 [], agent steps done by every seed.
+    """
+
+    train: agent.TrainState
+    replay: replay.ReplayState
+    handle: jax.Array
+    timestep: Timestep
+    stats: EpisodeStats
+    agent_steps: jax.Array
+
+
+def frames_per_agent_step(config: Config) -> int:
+    """Emulator frames per agent step: Atari's frame skip (4), 1 for classic control."""
+    return 4 if config.env.suite == "atari" else 1
+
+
+def _multiples_in(lo: jax.Array, hi: jax.Array, period: int) -> jax.Array:
+    """How many multiples of ``period`` lie in ``(lo, hi]`` (0 when ``hi <= lo``)."""
+    return jnp.maximum(hi // period - lo // period, 0)
+
+
+@dataclasses.dataclass
+class Experiment:
+    """The static parts of a run and the functions over its carry.
+
+    Attributes:
+      config: the validated config.
+      env: the training env pool (S * E envs, seed-major).
+      network: the Q-network module.
+      optimizer: the optax optimizer.
+      num_actions: actions of the game.
+      obs_shape: one env's observation shape.
+      layer_neurons: spiking layer -> neurons per sample (empty for ReLU networks).
+    """
+
+    config: Config
+    env: Any
+    network: nn.Module
+    optimizer: optax.GradientTransformation
+    num_actions: int
+    obs_shape: tuple[int, ...]
+    layer_neurons: dict[str, int]
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.config.run.seeds
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.config.run.seeds)
+
+    @property
+    def envs_per_seed(self) -> int:
+        return self.config.env.envs_per_seed
+
+    def init_train_states(self) -> agent.TrainState:
+        """Fresh per-seed train states [S]: seed s initialises from ``jax.random.key(s)``."""
+        obs = jnp.zeros((1, *self.obs_shape), self._obs_dtype)
+        keys = jnp.stack([jax.random.key(s) for s in self.seeds])
+        init = functools.partial(
+            agent.init_train_state, network=self.network, optimizer=self.optimizer
+        )
+        return jax.jit(jax.vmap(lambda k: init(k, obs_example=obs)))(keys)
+
+    @property
+    def _obs_dtype(self):
+        return self.env.observation_space.dtype
+
+    def init_replay(self) -> replay.ReplayState:
+        """Empty per-seed replays [S]."""
+        lr = self.config.learner
+        example = np.zeros(self.obs_shape, self._obs_dtype)
+        make = lambda _: replay.init(  # noqa: E731
+            lr.replay_capacity_transitions,
+            self.envs_per_seed,
+            example,
+            num_actions=self.num_actions,
+        )
+        return jax.jit(jax.vmap(make))(jnp.arange(self.num_seeds))
+
+    def start_envs(self, train: agent.TrainState, replay_state: replay.ReplayState) -> Carry:
+        """A carry whose envs were just reset (at the start of a run, or on resume)."""
+        stats = init_episode_stats(self.num_seeds * self.envs_per_seed)
+        timestep = reset(self.env)
+        handle = xla_step(self.env).handle
+        carry = Carry(train, replay_state, handle, timestep, stats, jnp.zeros((), jnp.int32))
+        # The chunk donates its carry: no two leaves may share a buffer (params and target
+        # params start equal, zero statistics are shared, ...).
+        return jax.tree.map(lambda x: jnp.asarray(x).copy(), carry)
+
+    def init_carry(self) -> Carry:
+        """A fresh run: new parameters, empty replays, reset envs, step 0."""
+        return self.start_envs(self.init_train_states(), self.init_replay())
+
+    def chunk_fn(self, iterations: int):
+        """The jitted ``chunk(carry) -> (carry, metrics)`` of ``iterations`` loop iterations.
+
+        ``metrics`` holds per-seed sums over the chunk (arrays ``[S]``): ``loss``, ``q``,
+        ``updates``, ``episodes``, ``episode_return``, ``episode_length``, ``acting_forwards``,
+        and ``spikes_<layer>`` (spikes per layer over T, neurons, envs and forwards).
+        """
+        return _chunk_fn(self, iterations)
+
+
+def make_train(config: Config) -> Experiment:
+    """Validates ``config`` and builds the :class:`Experiment` (env pool, network, optimizer)."""
+    validate(config)
+    env = make_env(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
+    num_actions = int(env.action_space.n)
+    obs_shape = tuple(env.observation_space.shape)
+    network = agent.make_network(config.network, num_actions, obs_shape)
+    obs = jnp.zeros((1, *obs_shape), env.observation_space.dtype)
+    counts = jax.eval_shape(
+        lambda: network.init_with_output(
+            jax.random.key(0), obs, mutable=["params", "intermediates"]
+        )
+    )[1].get("intermediates", {})
+    layer_neurons = {
+        k.removeprefix("spikes_"): math.prod(v[0].shape[1:]) for k, v in counts.items()
+    }
+    return Experiment(
+        config=config,
+        env=env,
+        network=network,
+        optimizer=agent.make_optimizer(config.learner),
+        num_actions=num_actions,
+        obs_shape=obs_shape,
+        layer_neurons=layer_neurons,
+    )
+
+
+def _chunk_fn(exp: Experiment, iterations: int):
+    cfg = exp.config.learner
+    s, e = exp.num_seeds, exp.envs_per_seed
+    step = xla_step(exp.env).step
+    act = jax.vmap(functools.partial(agent.q_values_and_spikes, exp.network))
+    update = jax.vmap(
+        functools.partial(agent.update, network=exp.network, optimizer=exp.optimizer, config=cfg)
+    )
+    select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
+
+    def greedy(params, obs):
+        q, counts = act(params, obs)
+        return q, {k: v.sum(-1) for k, v in counts.items()}
+
+    def body(state, _):
+        carry, acc = state
+        t = carry.agent_steps
+        keys = jax.vmap(lambda k: jax.random.split(k, 2))(carry.train.key)
+        train = carry.train._replace(key=keys[:, 0])
+        obs = split_seeds(carry.timestep.obs, s)
+
+        # No forward pass is needed while actions are uniformly random.
+        shapes = jax.eval_shape(greedy, train.params, obs)
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+        warm = t < cfg.warmup_agent_steps
+        q, spikes = jax.lax.cond(warm, lambda: zeros, lambda: greedy(train.params, obs))
+        actions = select(keys[:, 1], q, agent.epsilon_at(cfg, t))
+
+        handle, ts = step(carry.handle, merge_seeds(actions))
+        reset_step = reset_follows(carry.timestep)
+        rep = jax.vmap(replay.add)(
+            carry.replay,
+            obs,
+            actions,
+            split_seeds(ts.reward, s),
+            split_seeds(ts.terminated, s),
+            split_seeds(ts.truncated, s),
+            split_seeds(reset_step, s),
+        )
+        stats = update_episode_stats(carry.stats, ts, reset_step)
+        finished = split_seeds((ts.game_over & ~reset_step).astype(jnp.float32), s)
+
+        t_next = t + e
+        due = _multiples_in(
+            jnp.maximum(t, cfg.warmup_agent_steps), t_next, cfg.update_period_agent_steps
+        )
+
+        def learn(i, inner):
+            train, loss, qsum = inner
+            train, m = update(train, rep)
+            return train, loss + m["loss"], qsum + m["q_mean"]
+
+        ready = jnp.all(jax.vmap(replay.can_sample, in_axes=(0, None))(rep, cfg.batch_size))
+        n_updates = jnp.where(ready, due, 0)
+        zero_s = jnp.zeros((s,), jnp.float32)
+        train, loss_sum, q_sum = jax.lax.fori_loop(0, n_updates, learn, (train, zero_s, zero_s))
+        sync = _multiples_in(t, t_next, cfg.target_update_period_agent_steps) > 0
+        train = jax.lax.cond(sync, jax.vmap(agent.sync_target), lambda x: x, train)
+
+        acc = {
+            "loss": acc["loss"] + loss_sum,
+            "q": acc["q"] + q_sum,
+            "updates": acc["updates"] + n_updates.astype(jnp.float32),
+            "episodes": acc["episodes"] + finished.sum(-1),
+            "episode_return": acc["episode_return"]
+            + (finished * split_seeds(stats.last_return, s)).sum(-1),
+            "episode_length": acc["episode_length"]
+            + (finished * split_seeds(stats.last_length, s).astype(jnp.float32)).sum(-1),
+            "acting_forwards": acc["acting_forwards"] + jnp.where(warm, 0.0, 1.0),
+            **{f"spikes_{k}": acc[f"spikes_{k}"] + v for k, v in spikes.items()},
+        }
+        carry = Carry(train, rep, handle, ts, stats, t_next)
+        return (carry, acc), None
+
+    def chunk(carry: Carry):
+        zero = jnp.zeros((s,), jnp.float32)
+        names = ["loss", "q", "updates", "episodes", "episode_return", "episode_length"]
+        acc = {k: zero for k in names}
+        acc["acting_forwards"] = zero
+        acc.update({f"spikes_{k}": zero for k in exp.layer_neurons})
+        (carry, acc), _ = jax.lax.scan(body, (carry, acc), None, length=iterations)
+        acc["updates"] = jnp.broadcast_to(acc["updates"], (s,))
+        return carry, acc
+
+    return jax.jit(chunk, donate_argnums=0)
