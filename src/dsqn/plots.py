@@ -1,0 +1,594 @@
+"""Figures of many run directories: learning curves, training curves, firing rates, energy.
+
+Every function takes what `dsqn.report.resolve_run_dirs` takes (a root searched recursively, a run
+directory, or a list of either), writes PNG files with matplotlib's Agg backend (nothing is
+displayed) and returns the paths written. Run directories of the same game and algorithm are
+pooled: each (run directory, seed) is one curve, and a figure draws the mean over curves at each
+x value with a band that is either the min-max range over seeds (``band="minmax"``, the default)
+or the mean ± one sample standard deviation (``band="std"``); the legend says which.
+
+- Learning curves (the paper's figures 7 and 8): ``evaluations.csv``'s ``return_mean`` (the
+  evaluation score) and ``max_q_mean`` (the average max-Q) against agent steps or frames.
+- Training curves: ``metrics.csv``'s ``episode_return`` (raw full-game return of the games
+  completed since the previous log point) against agent steps or frames.
+- Firing rate per layer: from ``energy.json`` where present, otherwise ``metrics.csv``'s
+  ``firing_rate_<layer>`` columns averaged over the last 10% of each seed's log points (the
+  trained policy, acting with exploration).
+- Energy per action: SNN, ANN and conversion-based SNN from ``energy.json``, log scale.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dsqn.report import (  # noqa: E402
+    ALGORITHM_ORDER,
+    algorithm_sort_key,
+    game_sort_key,
+    read_identity,
+    resolve_run_dirs,
+)
+
+__all__ = [
+    "BANDS",
+    "X_AXES",
+    "FRAMES_PER_AGENT_STEP",
+    "Curve",
+    "AggregatedCurve",
+    "read_curves",
+    "aggregate",
+    "plot_learning_curves",
+    "plot_training_curves",
+    "plot_firing_rates",
+    "plot_energy",
+    "write_all_plots",
+]
+
+BANDS: tuple[str, ...] = ("minmax", "std")
+"""Band around the mean over seeds: min-max range, or mean ± one sample standard deviation."""
+
+X_AXES: tuple[str, ...] = ("agent_steps", "frames")
+"""x-axis units: agent steps (decisions), or emulator frames = agent steps x frame skip."""
+
+FRAMES_PER_AGENT_STEP: dict[str, int] = {"atari": 4, "classic": 1}
+"""Emulator frames per agent step of each suite (Atari's action repeat is 4)."""
+
+FIRING_RATE_TAIL = 0.1
+"""Fraction of each seed's last log points whose ``firing_rate_<layer>`` values are averaged."""
+
+_BAND_LABELS = {"minmax": "band: min-max over seeds", "std": "band: ±1 std over seeds"}
+_ENERGY_KINDS = (("snn", "SNN"), ("ann", "ANN"), ("converted_snn", "converted SNN"))
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """One seed's series from one run directory.
+
+    Attributes:
+      game, algorithm, suite: from the run's ``config.json``.
+      seed: the ``seed`` column.
+      agent_steps: [N] x values, in agent steps.
+      values: [N] y values (rows with an empty value are left out).
+    """
+
+    game: str
+    algorithm: str
+    suite: str
+    seed: int
+    agent_steps: np.ndarray
+    values: np.ndarray
+
+
+def _float(text: str | None) -> float:
+    return float(text) if text not in (None, "") else math.nan
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _check_choice(name: str, value: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+
+
+def read_curves(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    file_name: str,
+    column: str,
+) -> list[Curve]:
+    """Per-seed series of `column` against ``agent_steps`` from each run's `file_name`.
+
+    Args:
+      run_dirs_or_root: see `dsqn.report.resolve_run_dirs`; only run directories that have
+        `file_name` and ``config.json`` are read.
+      file_name: ``"evaluations.csv"`` or ``"metrics.csv"``.
+      column: a column of that file, e.g. ``"return_mean"``.
+
+    Returns:
+      The curves; runs whose file lacks `column` or has no rows contribute none.
+
+    Raises:
+      FileNotFoundError: no run directory has `file_name`.
+      ValueError: a file lacks the ``seed`` or ``agent_steps`` column.
+    """
+    curves = []
+    for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json", file_name)):
+        algorithm, game, suite = read_identity(run_dir)
+        rows = _read_rows(run_dir / file_name)
+        if not rows or column not in rows[0]:
+            # Not every run logs every column (a converted SNN has no training metrics).
+            continue
+        if not {"seed", "agent_steps"} <= rows[0].keys():
+            raise ValueError(
+                f"{run_dir / file_name} lacks the seed or agent_steps column; "
+                f"it has {', '.join(rows[0])}"
+            )
+        by_seed: dict[int, list[tuple[float, float]]] = {}
+        for row in rows:
+            value = _float(row[column])
+            if not math.isnan(value):
+                by_seed.setdefault(int(row["seed"]), []).append((_float(row["agent_steps"]), value))
+        for seed, points in sorted(by_seed.items()):
+            points.sort()
+            steps, values = zip(*points, strict=True)
+            curves.append(Curve(game, algorithm, suite, seed, np.array(steps), np.array(values)))
+    return curves
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregatedCurve:
+    """Mean over curves at each x value, with a band.
+
+    Attributes:
+      agent_steps: [N] the union of the curves' x values.
+      mean, low, high: [N] mean and band edges over the curves that have a value there.
+      counts: [N] how many curves have a value there.
+    """
+
+    agent_steps: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    counts: np.ndarray
+
+
+def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) == 0:
+        return values
+    cumulative = np.cumsum(np.insert(values, 0, 0.0))
+    starts = np.maximum(np.arange(1, len(values) + 1) - window, 0)
+    return (cumulative[1:] - cumulative[starts]) / (np.arange(1, len(values) + 1) - starts)
+
+
+def aggregate(curves: Sequence[Curve], band: str = "minmax", smoothing: int = 1) -> AggregatedCurve:
+    """Mean and band over curves, at every x value any curve has.
+
+    Args:
+      curves: the seeds (of one game and algorithm).
+      band: ``"minmax"`` or ``"std"`` (sample std, ddof 1; zero width with one curve).
+      smoothing: trailing rolling-mean window, in log points, applied to each curve first
+        (1 = none).
+
+    Raises:
+      ValueError: an unknown band, or smoothing < 1.
+    """
+    _check_choice("band", band, BANDS)
+    if smoothing < 1:
+        raise ValueError(f"smoothing must be a window of >= 1 log points, got {smoothing}")
+    steps = np.unique(np.concatenate([c.agent_steps for c in curves]))
+    table = np.full((len(curves), len(steps)), np.nan)
+    for i, c in enumerate(curves):
+        table[i, np.searchsorted(steps, c.agent_steps)] = _rolling_mean(c.values, smoothing)
+    present = ~np.isnan(table)
+    counts = present.sum(axis=0)
+    mean = np.nanmean(table, axis=0)
+    if band == "minmax":
+        low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
+    else:
+        squares = np.where(present, (table - mean) ** 2, 0.0).sum(axis=0)
+        std = np.sqrt(squares / np.maximum(counts - 1, 1))
+        low, high = mean - std, mean + std
+    return AggregatedCurve(steps, mean, low, high, counts)
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def _color(algorithm: str) -> tuple[float, ...]:
+    """A fixed color per algorithm, so that every figure matches."""
+    index = algorithm_sort_key(algorithm)[0]
+    if index < len(ALGORITHM_ORDER):
+        return plt.get_cmap("tab10")(index)
+    # Stable across runs (unlike hash()), and apart from the tab10 colours of known algorithms.
+    return plt.get_cmap("Dark2")(sum(map(ord, algorithm)) % 8)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _x_scale(x: str, suite: str) -> float:
+    _check_choice("x", x, X_AXES)
+    if x == "agent_steps":
+        return 1.0
+    if suite not in FRAMES_PER_AGENT_STEP:
+        raise ValueError(
+            f"frames per agent step of suite {suite!r} unknown; known: "
+            f"{', '.join(FRAMES_PER_AGENT_STEP)} (or plot against x='agent_steps')"
+        )
+    return float(FRAMES_PER_AGENT_STEP[suite])
+
+
+def _x_label(x: str) -> str:
+    return "agent steps (millions)" if x == "agent_steps" else "emulator frames (millions)"
+
+
+def _by_game_algorithm(curves: Sequence[Curve]) -> dict[str, dict[str, list[Curve]]]:
+    grouped: dict[str, dict[str, list[Curve]]] = {}
+    for c in curves:
+        grouped.setdefault(c.game, {}).setdefault(c.algorithm, []).append(c)
+    return {
+        game: {a: grouped[game][a] for a in sorted(grouped[game], key=algorithm_sort_key)}
+        for game in sorted(grouped, key=game_sort_key)
+    }
+
+
+def _draw_curves(
+    ax: plt.Axes,
+    by_algorithm: dict[str, list[Curve]],
+    x: str,
+    band: str,
+    smoothing: int,
+    band_label: bool,
+) -> None:
+    for algorithm, curves in by_algorithm.items():
+        agg = aggregate(curves, band, smoothing)
+        xs = agg.agent_steps * _x_scale(x, curves[0].suite) / 1e6
+        color = _color(algorithm)
+        seeds = f"{len(curves)} seed{'s' if len(curves) > 1 else ''}"
+        ax.plot(xs, agg.mean, color=color, lw=1.2, label=f"{algorithm} ({seeds})")
+        ax.fill_between(xs, agg.low, agg.high, color=color, alpha=0.2, lw=0)
+    if band_label:
+        ax.plot([], [], " ", label=_BAND_LABELS[band])
+    ax.grid(alpha=0.3)
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    columns = min(n, 4) if n < 9 else 5 if n < 21 else 6
+    return math.ceil(n / columns), columns
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _curve_figures(
+    curves: Sequence[Curve],
+    out_dir: Path,
+    stem: str,
+    y_label: str,
+    x: str,
+    band: str,
+    smoothing: int,
+) -> list[Path]:
+    """One PNG per game with algorithms overlaid, then one grid PNG of all games."""
+    grouped = _by_game_algorithm(curves)
+    if not grouped:
+        return []
+    smoothing_note = f", rolling mean over {smoothing} log points" if smoothing > 1 else ""
+    paths = []
+    for game, by_algorithm in grouped.items():
+        fig, ax = plt.subplots(figsize=(6, 4))
+        _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=True)
+        ax.set(title=f"{game}{smoothing_note}", xlabel=_x_label(x), ylabel=y_label)
+        ax.legend(fontsize="small")
+        paths.append(_save(fig, out_dir / f"{stem}_{_safe_name(game)}.png"))
+    rows, columns = _grid_shape(len(grouped))
+    legend_inches = 0.6
+    height = 2.8 * rows + legend_inches
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, height), squeeze=False)
+    for ax, (game, by_algorithm) in zip(axes.flat, grouped.items(), strict=False):
+        _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=False)
+        ax.set_title(game, fontsize="medium")
+        ax.tick_params(labelsize="small")
+    for ax in axes.flat[len(grouped) :]:
+        ax.axis("off")
+    handles = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label.split(" (")[0], handle)
+    handles[_BAND_LABELS[band]] = plt.Line2D([], [], ls="")
+    fig.supxlabel(_x_label(x))
+    fig.supylabel(y_label + smoothing_note)
+    fig.tight_layout(rect=(0, 0, 1, 1 - legend_inches / height))
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 6))
+    paths.append(_save(fig, out_dir / f"{stem}_all_games.png"))
+    return paths
+
+
+def plot_learning_curves(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    metric: str = "return_mean",
+    x: str = "agent_steps",
+    band: str = "minmax",
+) -> list[Path]:
+    """Evaluation curves from ``evaluations.csv`` (the paper's figures 7 and 8).
+
+    Args:
+      run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
+      out_dir: where ``learning_<metric>_<game>.png`` and ``learning_<metric>_all_games.png``
+        are written.
+      metric: ``"return_mean"`` (evaluation score) or ``"max_q_mean"`` (average max-Q).
+      x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
+      band: ``"minmax"`` or ``"std"`` over seeds.
+
+    Returns:
+      The PNG paths: one per game, then the grid of all games.
+    """
+    _check_choice("metric", metric, ("return_mean", "max_q_mean"))
+    _check_choice("x", x, X_AXES)
+    y_label = "evaluation score" if metric == "return_mean" else "average max Q"
+    curves = read_curves(run_dirs_or_root, "evaluations.csv", metric)
+    return _curve_figures(curves, Path(out_dir), f"learning_{metric}", y_label, x, band, 1)
+
+
+def plot_training_curves(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    x: str = "agent_steps",
+    band: str = "minmax",
+    smoothing: int = 1,
+) -> list[Path]:
+    """Training episode return from ``metrics.csv`` per game, algorithms overlaid.
+
+    Args:
+      run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
+      out_dir: where ``training_return_<game>.png`` and ``training_return_all_games.png`` go.
+      x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
+      band: ``"minmax"`` or ``"std"`` over seeds.
+      smoothing: trailing rolling-mean window in log points (1 = raw; stated on the figure).
+
+    Returns:
+      The PNG paths: one per game, then the grid of all games.
+    """
+    _check_choice("x", x, X_AXES)
+    curves = read_curves(run_dirs_or_root, "metrics.csv", "episode_return")
+    y_label = "training episode return (raw)"
+    return _curve_figures(curves, Path(out_dir), "training_return", y_label, x, band, smoothing)
+
+
+# ----------------------------------------------------------------------------- bars
+
+
+def _firing_rates_from_energy(energy: dict) -> dict[str, float]:
+    layers = energy.get("layers")
+    rates = {}
+    for name, stats in (layers if isinstance(layers, dict) else {}).items():
+        rate = stats.get("firing_rate") if isinstance(stats, dict) else None
+        if isinstance(rate, int | float) and math.isfinite(rate):
+            rates[name] = float(rate)
+    return rates
+
+
+def _firing_rates_from_metrics(path: Path) -> dict[str, list[float]]:
+    """Layer -> one value per seed: the mean over that seed's last 10% of log points."""
+    rows = _read_rows(path)
+    layers = [
+        c.removeprefix("firing_rate_")
+        for c in (rows[0] if rows else {})
+        if c.startswith("firing_rate_")
+    ]
+    per_seed: dict[str, list[float]] = {layer: [] for layer in layers}
+    seeds = sorted({int(r["seed"]) for r in rows})
+    for seed in seeds:
+        seed_rows = sorted(
+            (r for r in rows if int(r["seed"]) == seed), key=lambda r: _float(r["agent_steps"])
+        )
+        for layer in layers:
+            values = [
+                v for r in seed_rows if not math.isnan(v := _float(r[f"firing_rate_{layer}"]))
+            ]
+            if values:
+                tail = values[-max(1, math.ceil(FIRING_RATE_TAIL * len(values))) :]
+                per_seed[layer].append(float(np.mean(tail)))
+    return {layer: values for layer, values in per_seed.items() if values}
+
+
+def _read_json_object(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+    return data if isinstance(data, dict) else None
+
+
+def _bar_runs(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+) -> dict[str, dict[str, list[Path]]]:
+    """Game -> algorithm -> run directories (those with a ``config.json``)."""
+    grouped: dict[str, dict[str, list[Path]]] = {}
+    for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json",)):
+        algorithm, game, _ = read_identity(run_dir)
+        grouped.setdefault(game, {}).setdefault(algorithm, []).append(run_dir)
+    return {
+        game: {a: grouped[game][a] for a in sorted(grouped[game], key=algorithm_sort_key)}
+        for game in sorted(grouped, key=game_sort_key)
+    }
+
+
+def _grouped_bars(
+    ax: plt.Axes,
+    groups: Sequence[str],
+    series: dict[str, list[float | None]],
+    colors: dict[str, tuple[float, ...]],
+) -> None:
+    """Bars of each series side by side within each group; None draws no bar."""
+    width = 0.8 / max(len(series), 1)
+    for i, (label, values) in enumerate(series.items()):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        present = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+        if present:
+            ax.bar(*zip(*present, strict=True), width=width, label=label, color=colors[label])
+    ax.set_xticks(range(len(groups)), groups)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_firing_rates(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+) -> list[Path]:
+    """Per game, a bar chart of the mean firing rate per layer, one bar per algorithm.
+
+    A run's rates come from its ``energy.json`` (greedy acting, as measured by ``dsqn energy``)
+    when present, otherwise from ``metrics.csv``'s ``firing_rate_<layer>`` columns (acting
+    during training; see the module docstring); the legend names the source. Rates are averaged
+    over the run directories and seeds of an algorithm. Games without any rate get no figure.
+
+    Returns:
+      Paths of ``firing_rates_<game>.png``.
+    """
+    paths = []
+    for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
+        rates: dict[str, dict[str, float]] = {}
+        for algorithm, run_dirs in by_algorithm.items():
+            values: dict[str, list[float]] = {}
+            sources = set()
+            for run_dir in run_dirs:
+                energy_path, metrics_path = run_dir / "energy.json", run_dir / "metrics.csv"
+                energy = _read_json_object(energy_path) if energy_path.is_file() else None
+                from_energy = _firing_rates_from_energy(energy) if energy else {}
+                if from_energy:
+                    sources.add("energy.json")
+                    for layer, rate in from_energy.items():
+                        values.setdefault(layer, []).append(rate)
+                elif metrics_path.is_file():
+                    from_metrics = _firing_rates_from_metrics(metrics_path)
+                    if from_metrics:
+                        sources.add("training metrics")
+                    for layer, seed_rates in from_metrics.items():
+                        values.setdefault(layer, []).extend(seed_rates)
+            if values:
+                label = f"{algorithm} ({', '.join(sorted(sources))})"
+                rates[label] = {layer: float(np.mean(v)) for layer, v in values.items()}
+        if not rates:
+            continue
+        layers: list[str] = []
+        for by_layer in rates.values():
+            layers += [layer for layer in by_layer if layer not in layers]
+        series = {
+            label: [by_layer.get(layer) for layer in layers] for label, by_layer in rates.items()
+        }
+        colors = {label: _color(label.split(" (")[0]) for label in rates}
+        fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(layers), 3.8))
+        _grouped_bars(ax, layers, series, colors)
+        ax.set(title=f"{game}: firing rate per layer", ylabel="spikes per neuron per time step")
+        ax.legend(fontsize="small")
+        paths.append(_save(fig, Path(out_dir) / f"firing_rates_{_safe_name(game)}.png"))
+    return paths
+
+
+def plot_energy(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+) -> list[Path]:
+    """Per game, energy per action (nJ, log scale) of SNN, ANN and converted SNN per algorithm.
+
+    Values come from ``energy.json``'s ``energy_per_action_nj``, averaged over the algorithm's
+    run directories; a missing or null value draws no bar. Games without any ``energy.json``
+    get no figure.
+
+    Returns:
+      Paths of ``energy_<game>.png``.
+    """
+    paths = []
+    for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
+        algorithms, series = [], {label: [] for _, label in _ENERGY_KINDS}
+        for algorithm, run_dirs in by_algorithm.items():
+            energies = [
+                _read_json_object(d / "energy.json")
+                for d in run_dirs
+                if (d / "energy.json").is_file()
+            ]
+            per_action = [e.get("energy_per_action_nj") for e in energies if e]
+            per_action = [p for p in per_action if isinstance(p, dict)]
+            if not per_action:
+                continue
+            algorithms.append(algorithm)
+            for key, label in _ENERGY_KINDS:
+                values = [
+                    float(p[key])
+                    for p in per_action
+                    if isinstance(p.get(key), int | float) and p[key] > 0
+                ]
+                series[label].append(float(np.mean(values)) if values else None)
+        if not algorithms:
+            continue
+        series = {label: v for label, v in series.items() if any(x is not None for x in v)}
+        cmap = plt.get_cmap("Set2")
+        colors = {label: cmap(i) for i, (_, label) in enumerate(_ENERGY_KINDS)}
+        fig, ax = plt.subplots(figsize=(1.5 + 1.6 * len(algorithms), 3.8))
+        _grouped_bars(ax, algorithms, series, colors)
+        ax.set_yscale("log")
+        smallest = min(v for values in series.values() for v in values if v is not None)
+        ax.set_ylim(bottom=smallest / 3)
+        ax.set(title=f"{game}: energy per action", ylabel="nJ per action (log scale)")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        paths.append(_save(fig, Path(out_dir) / f"energy_{_safe_name(game)}.png"))
+    return paths
+
+
+def write_all_plots(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    x: str = "agent_steps",
+    band: str = "minmax",
+) -> list[Path]:
+    """Every figure this module makes, for the runs that have the files each one needs.
+
+    Returns:
+      All PNG paths written.
+
+    Raises:
+      FileNotFoundError: no run directory with a ``config.json`` was found.
+    """
+    run_dirs = resolve_run_dirs(run_dirs_or_root, required=("config.json",))
+    paths: list[Path] = []
+    for file_name, plot in (
+        (
+            "evaluations.csv",
+            lambda: plot_learning_curves(run_dirs, out_dir, "return_mean", x, band),
+        ),
+        ("evaluations.csv", lambda: plot_learning_curves(run_dirs, out_dir, "max_q_mean", x, band)),
+        ("metrics.csv", lambda: plot_training_curves(run_dirs, out_dir, x, band)),
+    ):
+        if any((d / file_name).is_file() for d in run_dirs):
+            paths += plot()
+    paths += plot_firing_rates(run_dirs, out_dir)
+    paths += plot_energy(run_dirs, out_dir)
+    return paths

@@ -1,0 +1,101 @@
+"""Reference scores of the paper's 17 Atari games and human-normalised scores.
+
+Random and human scores under no-op starts, as used by Liu et al. 2022 (PAPER_PROTOCOL section 4).
+Human-normalised score = (score - random) / (human - random): 0 is random play, 1 the human
+reference. Report the median across games as well as the mean: VideoPinball's small human-random
+gap (1411 points) inflates means.
+
+This module has no dependency beyond numpy so that reports and plots can be made on a machine
+without the emulator installed.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+__all__ = [
+    "PAPER_GAMES",
+    "REFERENCE_SCORES",
+    "canonical_game",
+    "has_reference",
+    "human_normalized",
+]
+
+PAPER_GAMES: tuple[str, ...] = (
+    "Atlantis",
+    "BeamRider",
+    "Boxing",
+    "Breakout",
+    "CrazyClimber",
+    "Gopher",
+    "Jamesbond",
+    "Kangaroo",
+    "Krull",
+    "NameThisGame",
+    "Pong",
+    "RoadRunner",
+    "SpaceInvaders",
+    "StarGunner",
+    "Tennis",
+    "Tutankham",
+    "VideoPinball",
+)
+"""The 17 games of the paper, by short name (the envpool id is ``f"{name}-v5"``)."""
+
+REFERENCE_SCORES: dict[str, tuple[float, float]] = {
+    "Atlantis": (12850.0, 29028.1),
+    "BeamRider": (363.9, 16926.5),
+    "Boxing": (0.1, 12.1),
+    "Breakout": (1.7, 30.5),
+    "CrazyClimber": (10780.5, 35829.4),
+    "Gopher": (257.6, 2412.5),
+    "Jamesbond": (29.0, 302.8),
+    "Kangaroo": (52.0, 3035.0),
+    "Krull": (1598.0, 2665.5),
+    "NameThisGame": (2292.3, 8049.0),
+    "Pong": (-20.7, 14.6),
+    "RoadRunner": (11.5, 7845.0),
+    "SpaceInvaders": (148.0, 1668.7),
+    "StarGunner": (664.0, 10250.0),
+    "Tennis": (-23.8, -8.3),
+    "Tutankham": (11.4, 167.6),
+    "VideoPinball": (16256.9, 17667.9),
+}
+"""Game short name -> (random score, human score): raw full-game scores with no-op starts."""
+
+
+def canonical_game(game: str) -> str:
+    """Short name of a game given its short name or envpool id (``"Pong-v5"`` -> ``"Pong"``)."""
+    return game.removesuffix("-v5")
+
+
+def has_reference(game: str) -> bool:
+    """Whether `game` (short name or envpool id) is one of the 17 games with reference scores."""
+    return canonical_game(game) in REFERENCE_SCORES
+
+
+def human_normalized(game: str, score: float | np.ndarray) -> float | np.ndarray:
+    """Human-normalised score (score - random) / (human - random) of one of the 17 paper games.
+
+    Args:
+      game: short name (``"Pong"``) or envpool id (``"Pong-v5"``) of a paper game.
+      score: raw full-game score(s), any shape.
+
+    Returns:
+      The normalised score(s), same shape as `score`: 0 is random play, 1 the human reference.
+
+    Raises:
+      ValueError: `game` has no reference scores; the message lists the valid games.
+    """
+    name = canonical_game(game)
+    if name not in REFERENCE_SCORES:
+        near = difflib.get_close_matches(name, PAPER_GAMES, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValueError(
+            f"no reference scores for game {game!r}{hint}; valid games (short name or "
+            f"'<name>-v5'): {', '.join(PAPER_GAMES)}"
+        )
+    random_score, human_score = REFERENCE_SCORES[name]
+    return (score - random_score) / (human_score - random_score)

@@ -1,0 +1,98 @@
+"""Tests of dsqn.plots on synthetic run directories (see test_report.make_run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_report import ENERGY_FULL, make_run
+
+from dsqn import plots
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    make_run(root / "Pong" / "dqn", "Pong", "dqn", {0: (1, 10.0), 1: (1, 14.0)}, spiking=False)
+    make_run(root / "Pong" / "dsqn", "Pong", "dsqn", {0: (1, 12.0), 1: (1, 20.0)}, ENERGY_FULL)
+    make_run(root / "Breakout" / "dsqn", "Breakout", "dsqn", {0: (1, 5.0)})
+    return root
+
+
+def _assert_pngs(paths: list[Path]) -> None:
+    assert paths
+    for path in paths:
+        assert path.stat().st_size > 1000
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_read_curves_per_seed(root: Path) -> None:
+    curves = plots.read_curves(root, "evaluations.csv", "return_mean")
+    assert sorted((c.game, c.algorithm, c.seed) for c in curves) == [
+        ("Breakout", "dsqn", 0),
+        ("Pong", "dqn", 0),
+        ("Pong", "dqn", 1),
+        ("Pong", "dsqn", 0),
+        ("Pong", "dsqn", 1),
+    ]
+    curve = next(c for c in curves if (c.game, c.algorithm, c.seed) == ("Pong", "dqn", 1))
+    np.testing.assert_allclose(curve.agent_steps, [250_000, 500_000, 750_000, 1_000_000])
+    np.testing.assert_allclose(curve.values, [3.5, 7.0, 10.5, 14.0])
+    # The first log point has no completed episode: its empty episode_return is left out.
+    training = plots.read_curves(root, "metrics.csv", "episode_return")
+    assert all(len(c.values) == 9 for c in training)
+
+
+def test_aggregate_bands_and_ragged_curves() -> None:
+    a = plots.Curve("Pong", "dqn", "atari", 0, np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 4.0]))
+    b = plots.Curve("Pong", "dqn", "atari", 1, np.array([1.0, 2.0]), np.array([2.0, 6.0]))
+    minmax = plots.aggregate([a, b], "minmax")
+    np.testing.assert_allclose(minmax.agent_steps, [1, 2, 3])
+    np.testing.assert_allclose(minmax.mean, [1, 4, 4])
+    np.testing.assert_allclose(minmax.low, [0, 2, 4])
+    np.testing.assert_allclose(minmax.high, [2, 6, 4])
+    np.testing.assert_array_equal(minmax.counts, [2, 2, 1])
+    std = plots.aggregate([a, b], "std")
+    np.testing.assert_allclose(std.high - std.mean, [np.sqrt(2), np.sqrt(8), 0])
+    smoothed = plots.aggregate([a], "minmax", smoothing=2)
+    np.testing.assert_allclose(smoothed.mean, [0, 1, 3])
+    with pytest.raises(ValueError, match="unknown band 'sem'; valid: minmax, std"):
+        plots.aggregate([a], "sem")
+
+
+def test_learning_curves(root: Path, tmp_path: Path) -> None:
+    paths = plots.plot_learning_curves(root, tmp_path, "return_mean")
+    assert [p.name for p in paths] == [
+        "learning_return_mean_Breakout.png",
+        "learning_return_mean_Pong.png",
+        "learning_return_mean_all_games.png",
+    ]
+    _assert_pngs(paths)
+    _assert_pngs(plots.plot_learning_curves(root, tmp_path, "max_q_mean", x="frames", band="std"))
+    with pytest.raises(ValueError, match="unknown metric 'score'"):
+        plots.plot_learning_curves(root, tmp_path, "score")
+
+
+def test_all_plots(root: Path, tmp_path: Path) -> None:
+    paths = plots.write_all_plots(root, tmp_path)
+    names = {p.name for p in paths}
+    assert {
+        "training_return_Pong.png",
+        "training_return_all_games.png",
+        "firing_rates_Pong.png",
+        "firing_rates_Breakout.png",
+        "energy_Pong.png",
+    } <= names
+    # Only Pong/dsqn has an energy.json.
+    assert "energy_Breakout.png" not in names
+    _assert_pngs(paths)
+
+
+def test_firing_rates_from_metrics_tail(root: Path) -> None:
+    rates = plots._firing_rates_from_metrics(root / "Breakout" / "dsqn" / "metrics.csv")
+    # 10 log points: the last one (10%) has conv1 rate 0.1 + 0.01 * 9.
+    assert rates["conv1"] == pytest.approx([0.19])
+    assert set(rates) == {"conv1", "conv2", "conv3", "fc1"}

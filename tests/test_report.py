@@ -1,0 +1,352 @@
+"""Tests of dsqn.report on synthetic run directories with hand-computed expectations.
+
+The run directories below are synthetic fixtures: they follow docs/run_directory.md file by file,
+but their numbers are chosen to make the expected tables easy to compute by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from dsqn import report
+
+# (game, algorithm) -> seed -> (best score, final score)
+SCORES = {
+    ("Pong", "dqn"): {0: (10.0, -8.0), 1: (14.0, -12.0)},
+    ("Pong", "dsqn"): {0: (-5.0, -6.0), 1: (-3.0, -4.0)},
+    ("Breakout", "dqn"): {0: (20.0, 10.0), 1: (30.0, 20.0)},
+    ("Breakout", "dsqn"): {0: (40.0, 16.0), 1: (50.0, 14.0)},
+    ("Boxing", "dqn"): {0: (6.1, 5.0)},
+    ("Pong", "dsqn-if"): {3: (12.0, -10.0)},
+}
+
+ENERGY_FULL = {
+    "layers": {
+        "conv1": {"firing_rate": 0.1, "spikes_per_action": 100.0, "synaptic_ops_per_action": 1e4},
+        "conv2": {"firing_rate": 0.2, "spikes_per_action": 50.0, "synaptic_ops_per_action": 5e3},
+        "conv3": {"firing_rate": 0.3, "spikes_per_action": 20.0, "synaptic_ops_per_action": 2e3},
+        "fc1": {"firing_rate": 0.4, "spikes_per_action": 10.0, "synaptic_ops_per_action": 1e3},
+    },
+    "spikes_per_action": 180.0,
+    "firing_rate": 0.25,
+    "synaptic_ops_per_action": 1.8e4,
+    "macs_per_action_first_layer": 3.3e6,
+    "energy_per_action_nj": {"snn": 1000.0, "ann": 40000.0, "converted_snn": 5000.0},
+    "pj_per_ac": 0.9,
+    "pj_per_mac": 4.6,
+}
+ENERGY_PARTIAL = {"firing_rate": 0.5, "energy_per_action_nj": {"snn": 2000.0, "ann": 40000.0}}
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def make_run(
+    run_dir: Path,
+    game: str,
+    algorithm: str,
+    seed_scores: dict[int, tuple[float, float]],
+    energy: dict | None = None,
+    spiking: bool = True,
+    suite: str = "atari",
+) -> Path:
+    """A synthetic run directory with every file of docs/run_directory.md except checkpoints.
+
+    Curves rise linearly to the seed's final score over 4 evaluations of 250,000 agent steps.
+    """
+    run_dir.mkdir(parents=True)
+    config = {
+        "name": algorithm,
+        "env": {"suite": suite, "game": game, "protocol": "paper"},
+        "run": {"seeds": sorted(seed_scores)},
+        "meta": {"dsqn_version": "0.1.0", "command": "synthetic fixture"},
+    }
+    (run_dir / "config.json").write_text(json.dumps(config))
+    per_seed = {
+        str(seed): {
+            "final": {"agent_steps": 1_000_000, "mean": final, "std": 1.0, "max_q_mean": 1.0},
+            "best": {
+                "agent_steps": 750_000,
+                "selection_mean": best + 1.0,
+                "mean": best,
+                "std": 1.0,
+                "max_q_mean": 1.0,
+            },
+        }
+        for seed, (best, final) in seed_scores.items()
+    }
+    evaluation = {"name": algorithm, "game": game, "suite": suite, "per_seed": per_seed}
+    (run_dir / "evaluation.json").write_text(json.dumps(evaluation))
+    steps = [250_000, 500_000, 750_000, 1_000_000]
+    _write_csv(
+        run_dir / "evaluations.csv",
+        [
+            "seed",
+            "agent_steps",
+            "episodes",
+            "return_mean",
+            "return_std",
+            "return_min",
+            "return_max",
+            "length_mean",
+            "max_q_mean",
+        ],
+        [
+            [seed, s, 30, final * (i + 1) / 4, 1.0, final - 1, final + 1, 500.0, 0.5 * (i + 1)]
+            for seed, (_, final) in seed_scores.items()
+            for i, s in enumerate(steps)
+        ],
+    )
+    layers = ["conv1", "conv2", "conv3", "fc1"] if spiking else []
+    header = [
+        "seed",
+        "agent_steps",
+        "frames",
+        "episodes",
+        "episode_return",
+        "episode_length",
+        "loss",
+        "q_mean",
+        "epsilon",
+        "updates",
+        "sps",
+    ] + [f"firing_rate_{layer}" for layer in layers]
+    rows = []
+    for seed, (_, final) in seed_scores.items():
+        for i in range(10):
+            step = (i + 1) * 100_000
+            episode_return = "" if i == 0 else final * i / 9
+            rates = [0.1 * (j + 1) + 0.01 * i for j in range(len(layers))]
+            rows.append(
+                [seed, step, 4 * step, i, episode_return, 100, 0.1, 1.0, 0.1, step // 4, 1000.0]
+                + rates
+            )
+    _write_csv(run_dir / "metrics.csv", header, rows)
+    if energy is not None:
+        (run_dir / "energy.json").write_text(json.dumps(energy))
+    return run_dir
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """The synthetic grid; Pong/dsqn's two seeds live in two run directories to test pooling."""
+    root = tmp_path / "runs"
+    for (game, algorithm), scores in SCORES.items():
+        spiking = algorithm != "dqn"
+        if (game, algorithm) == ("Pong", "dsqn"):
+            make_run(root / game / "dsqn", game, algorithm, {0: scores[0]}, ENERGY_FULL)
+            make_run(root / game / "dsqn-more-seeds", game, algorithm, {1: scores[1]})
+        else:
+            energy = ENERGY_PARTIAL if (game, algorithm) == ("Breakout", "dsqn") else None
+            make_run(root / game / algorithm, game, algorithm, scores, energy, spiking)
+    # A run in progress (no evaluation.json) is not part of the tables.
+    unfinished = root / "Pong" / "cdqn"
+    unfinished.mkdir(parents=True)
+    (unfinished / "config.json").write_text(json.dumps({"name": "cdqn", "env": {"game": "Pong"}}))
+    return root
+
+
+def test_collect_pools_seeds_and_orders(root: Path) -> None:
+    results = report.collect(root)
+    assert len(results.runs) == 7
+    assert results.games == ("Boxing", "Breakout", "Pong")
+    assert results.algorithms == ("dqn", "dsqn", "dsqn-if")
+    cell = results.cell("Pong", "dsqn", "best")
+    assert cell.seeds == (0, 1)
+    assert cell.mean == pytest.approx(-4.0)
+    assert cell.std == pytest.approx(math.sqrt(2.0))
+    assert results.cell("Pong", "dqn", "final").mean == pytest.approx(-10.0)
+    assert results.cell("Pong", "dqn", "best").std == pytest.approx(math.sqrt(8.0))
+    assert results.cell("Boxing", "dqn", "best").std is None
+    assert results.cell("Boxing", "dsqn", "best") is None
+
+
+def test_envpool_id_is_the_same_game(tmp_path: Path) -> None:
+    make_run(tmp_path / "a", "Pong-v5", "dqn", {0: (1.0, 1.0)})
+    make_run(tmp_path / "b", "Pong", "dqn", {1: (3.0, 3.0)})
+    cell = report.collect(tmp_path).cell("Pong", "dqn", "best")
+    assert cell.n_seeds == 2 and cell.mean == pytest.approx(2.0)
+
+
+def test_duplicate_seed_is_an_error(root: Path) -> None:
+    make_run(root / "Pong" / "dqn-again", "Pong", "dqn", {0: (1.0, 1.0)})
+    with pytest.raises(ValueError, match="seed 0 of Pong/dqn appears in two run directories"):
+        report.collect(root)
+
+
+def test_no_runs_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no run directory"):
+        report.collect(tmp_path)
+
+
+def test_pair_best_protocol(root: Path) -> None:
+    results = report.collect(root)
+    rows = report.compare_pair(results, "dsqn", "dqn", "best")
+    by_game = {r.game: r for r in rows}
+    assert list(by_game) == ["Breakout", "Pong"]
+    assert by_game["Pong"].paper_percent == pytest.approx(-4.0 / 12.0 * 100)
+    assert by_game["Breakout"].paper_percent == pytest.approx(45.0 / 25.0 * 100)
+    assert by_game["Pong"].relative_to_random_percent == pytest.approx(100 * 16.7 / 32.7)
+    assert by_game["Breakout"].relative_to_random_percent == pytest.approx(100 * 43.3 / 23.3)
+    # SE of the difference: sqrt(8/2 + 2/2) on Pong, sqrt(50/2 + 50/2) on Breakout.
+    assert by_game["Pong"].tolerance == pytest.approx(math.sqrt(5.0))
+    assert by_game["Breakout"].tolerance == pytest.approx(math.sqrt(50.0))
+    assert [by_game[g].verdict for g in ("Pong", "Breakout")] == ["worse", "better"]
+
+    summary = report.summarize_pair(results, "dsqn", "dqn", "best", rows)
+    assert summary.games == 2
+    assert summary.paper_percent_mean == pytest.approx((-400 / 12 + 180) / 2)
+    assert summary.paper_percent_games == 2
+    relative = [100 * 16.7 / 32.7, 100 * 43.3 / 23.3]
+    assert summary.relative_to_random_percent_mean == pytest.approx(sum(relative) / 2)
+    assert summary.relative_to_random_percent_median == pytest.approx(sum(relative) / 2)
+    hns_dsqn = (16.7 / 35.3 + 43.3 / 28.8) / 2
+    hns_dqn = (32.7 / 35.3 + 23.3 / 28.8) / 2
+    assert summary.human_normalized_mean_percent == pytest.approx(100 * hns_dsqn / hns_dqn)
+    assert (summary.better, summary.equal, summary.worse) == (1, 0, 1)
+
+
+def test_pair_final_protocol_negative_denominator(root: Path) -> None:
+    results = report.collect(root)
+    rows = report.compare_pair(results, "dsqn", "dqn", "final")
+    by_game = {r.game: r for r in rows}
+    # DQN's Pong score is -10: the paper's ratio is undefined, relative-to-random is not.
+    assert by_game["Pong"].paper_percent is None
+    assert by_game["Pong"].relative_to_random_percent == pytest.approx(100 * 15.7 / 10.7)
+    assert by_game["Pong"].verdict == "better"
+    assert by_game["Breakout"].paper_percent == pytest.approx(100.0)
+    assert by_game["Breakout"].verdict == "equal"
+    summary = report.summarize_pair(results, "dsqn", "dqn", "final", rows)
+    assert summary.paper_percent_mean == pytest.approx(100.0)
+    assert summary.paper_percent_games == 1
+    assert summary.relative_to_random_games == 2
+    assert (summary.better, summary.equal, summary.worse) == (1, 1, 0)
+
+
+def test_single_seed_means_exact_equality(root: Path) -> None:
+    results = report.collect(root)
+    (row,) = report.compare_pair(results, "dsqn-if", "dqn", "best")
+    assert row.tolerance == 0.0 and row.verdict == "equal"
+    (row,) = report.compare_pair(results, "dsqn-if", "dqn", "final")
+    assert row.tolerance == 0.0 and row.verdict == "equal"
+    (row,) = report.compare_pair(results, "dsqn", "dsqn-if", "final")
+    assert row.verdict == "better"
+
+
+def test_equal_within_more_standard_errors(root: Path) -> None:
+    results = report.collect(root)
+    rows = report.compare_pair(results, "dsqn", "dqn", "best", equal_within_se=3.0)
+    assert {r.game: r.verdict for r in rows} == {"Breakout": "equal", "Pong": "worse"}
+
+
+def test_bad_arguments_name_the_value(root: Path) -> None:
+    results = report.collect(root)
+    with pytest.raises(ValueError, match="unknown protocol 'last'; valid: best, final"):
+        report.compare_pair(results, "dsqn", "dqn", "last")
+    with pytest.raises(ValueError, match="-1"):
+        report.compare_pair(results, "dsqn", "dqn", "best", equal_within_se=-1)
+
+
+def test_human_normalized_table(root: Path) -> None:
+    rows = {
+        (r.algorithm, r.protocol): r for r in report.human_normalized_table(report.collect(root))
+    }
+    dqn = rows[("dqn", "best")]
+    assert dqn.games == ("Boxing", "Breakout", "Pong")
+    values = [6.0 / 12.0, 23.3 / 28.8, 32.7 / 35.3]
+    assert dqn.mean == pytest.approx(sum(values) / 3)
+    assert dqn.median == pytest.approx(23.3 / 28.8)
+    dsqn = rows[("dsqn", "final")]
+    assert dsqn.mean == pytest.approx((15.7 / 35.3 + 13.3 / 28.8) / 2)
+
+
+def test_energy_table(root: Path) -> None:
+    rows = {(r.game, r.algorithm): r for r in report.energy_table(report.collect(root))}
+    assert set(rows) == {("Pong", "dsqn"), ("Breakout", "dsqn")}
+    full = rows[("Pong", "dsqn")]
+    assert full.layer_firing_rates == {"conv1": 0.1, "conv2": 0.2, "conv3": 0.3, "fc1": 0.4}
+    assert full.spikes_per_action == 180.0
+    assert full.ann_over_snn == pytest.approx(40.0)
+    assert full.converted_nj == 5000.0
+    partial = rows[("Breakout", "dsqn")]
+    assert partial.layer_firing_rates == {}
+    assert partial.spikes_per_action is None and partial.converted_nj is None
+    assert partial.ann_over_snn == pytest.approx(20.0)
+    text = report.energy_markdown(list(rows.values()))
+    breakout_line = next(line for line in text.splitlines() if line.startswith("| Breakout"))
+    assert breakout_line.count(report.MISSING) == 6
+
+
+def test_markdown(root: Path) -> None:
+    text = report.report_markdown(report.collect(root))
+    assert "| Pong | 12.0 ± 2.8 (2) | -4.0 ± 1.4 (2) | 12.0 (1) |" in text
+    assert "| Boxing | 6.1 (1) | — | — |" in text
+    assert "| Pong | -5.0 | -10.0 | — | 146.7% | better |" in text
+    assert "| dsqn vs dqn | best | 2 | 73.3% (2) |" in text
+    assert "1 / 0 / 1" in text and "1 / 1 / 0" in text
+    assert "## Energy and firing rates" in text
+    assert "Relative to random %" in text and "Paper %" in text
+    # Pairs whose algorithms were not run are left out.
+    assert "cdsqn vs cdqn" not in text
+
+
+def test_write_report_csvs_parse(root: Path, tmp_path: Path) -> None:
+    paths = report.write_report(root, tmp_path / "out")
+    assert set(paths) == {
+        "report",
+        "scores",
+        "pairs",
+        "pair_summary",
+        "human_normalized",
+        "energy",
+    }
+
+    def read(name: str) -> list[dict[str, str]]:
+        with paths[name].open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    scores = read("scores")
+    assert len(scores) == 2 * 6  # 6 game x algorithm cells, 2 protocols
+    pong = next(r for r in scores if r["game"] == "Pong" and r["algorithm"] == "dsqn")
+    assert pong["protocol"] == "best" and float(pong["mean"]) == -4.0
+    assert pong["seeds"] == "0;1" and pong["seed_scores"] == "-5.0;-3.0"
+    boxing = next(r for r in scores if r["game"] == "Boxing")
+    assert boxing["std"] == ""
+    pairs = read("pairs")
+    assert len(pairs) == 4
+    pong_final = next(r for r in pairs if r["game"] == "Pong" and r["protocol"] == "final")
+    assert pong_final["paper_percent"] == "" and pong_final["verdict"] == "better"
+    summary = read("pair_summary")
+    assert [(r["protocol"], r["better"], r["equal"], r["worse"]) for r in summary] == [
+        ("best", "1", "0", "1"),
+        ("final", "1", "1", "0"),
+    ]
+    energy = {r["game"]: r for r in read("energy")}
+    assert energy["Pong"]["firing_rate_conv1"] == "0.1"
+    assert energy["Breakout"]["firing_rate_conv1"] == ""
+
+
+def test_custom_pairs(root: Path, tmp_path: Path) -> None:
+    paths = report.write_report(root, tmp_path / "out", pairs=[("dsqn-if", "dsqn")])
+    with paths["pair_summary"].open(newline="") as f:
+        (best, final) = list(csv.DictReader(f))
+    assert (best["numerator"], best["denominator"], best["games"]) == ("dsqn-if", "dsqn", "1")
+
+
+def test_malformed_files_are_named(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "r", "Pong", "dqn", {0: (1.0, 1.0)})
+    (run / "evaluation.json").write_text("{not json")
+    with pytest.raises(ValueError, match="evaluation.json is not valid JSON"):
+        report.collect(tmp_path)
+    (run / "evaluation.json").write_text("{}")
+    with pytest.raises(ValueError, match="lacks the 'per_seed' object"):
+        report.collect(tmp_path)
