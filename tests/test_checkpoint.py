@@ -245,3 +245,13 @@ def test_save_json_is_atomic(tmp_path: Path) -> None:
         save_json(path, {"a": object()})
     assert json.loads(path.read_text()) == {"a": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_keep_all_checkpoints(tmp_path):
+    import jax.numpy as jnp
+
+    ckpt = Checkpointer(tmp_path / "all", max_to_keep=None)
+    for step in (1, 2, 3, 4):
+        ckpt.save(step, {"x": jnp.full((2,), step)}, metadata={"step": step})
+    assert ckpt.all_steps() == [1, 2, 3, 4]
+    ckpt.close()

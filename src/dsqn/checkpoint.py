@@ -169,10 +169,9 @@ class Checkpointer:
         if max_to_keep is not None and max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1 or None (keep all), got {max_to_keep}")
         self._directory = Path(directory).absolute()
+        # Without a preservation policy orbax keeps every checkpoint.
         preservation = (
-            ocp.checkpoint_managers.PreserveAll()
-            if max_to_keep is None
-            else ocp.checkpoint_managers.LatestN(n=max_to_keep)
+            None if max_to_keep is None else ocp.checkpoint_managers.LatestN(n=max_to_keep)
         )
         options = ocp.CheckpointManagerOptions(
             preservation_policy=preservation,

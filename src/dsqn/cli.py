@@ -52,6 +52,17 @@ def parse_field_overrides(extra: list[str]) -> dict[str, str]:
     return {k: " ".join(v) for k, v in overrides.items()}
 
 
+def split_field_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separates ``--section.field VALUE...`` groups from the ordinary arguments."""
+    ordinary, fields = [], []
+    in_field = False
+    for token in argv:
+        if token.startswith("--"):
+            in_field = "." in token.split("=", 1)[0]
+        (fields if in_field else ordinary).append(token)
+    return ordinary, fields
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
@@ -93,12 +104,12 @@ def _cmd_presets(args) -> int:
     return 0
 
 
-def _cmd_train(args, extra: list[str]) -> int:
+def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
     from dsqn import config as C
     from dsqn.runner import run_training
 
     overrides: dict[str, Any] = parse_field_overrides(extra)
-    command = ["dsqn", "train", *sys.argv[2:]]
+    command = ["dsqn", *argv]
     if args.resume is not None:
         if args.preset or args.game or args.seeds:
             raise C.ConfigError(
@@ -147,14 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     from dsqn.config import ConfigError
 
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ordinary, extra = split_field_arguments(argv)
+    args = parser.parse_args(ordinary)
     try:
         if args.command == "presets":
             if extra:
                 parser.error(f"unexpected arguments {extra}")
             return _cmd_presets(args)
         if args.command == "train":
-            return _cmd_train(args, extra)
+            return _cmd_train(args, extra, argv)
         if args.command == "evaluate":
             return _cmd_evaluate(args, extra)
     except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as err:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 from dsqn.config import to_dict
 from dsqn.evaluate import Evaluator
-from dsqn.runner import load_run_config
+from dsqn.runner import RESUMABLE_FIELDS, checkpoint_template, load_run_config
 from dsqn.train import make_train
 
 __all__ = ["load_params", "evaluate_checkpoint"]
@@ -38,18 +38,11 @@ def load_params(run_dir: str | Path, checkpoint: str = "best"):
                     f"--checkpoint {checkpoint!r} is not valid: use best, latest or one of the "
                     f"saved agent steps {ckpt.all_steps()}"
                 ) from None
-        template = jax.eval_shape(
-            lambda: {"train": exp.init_train_states(), "agent_steps": jnp.zeros((), jnp.int32)}
-        )
         restored = ckpt.restore(
             step,
-            state_template=template,
+            state_template=checkpoint_template(exp),
             expected_config=to_dict(config),
-            ignore_config_fields=(
-                "run.total_agent_steps",
-                "run.checkpoint_period_agent_steps",
-                "run.keep_checkpoints",
-            ),
+            ignore_config_fields=RESUMABLE_FIELDS,
         )
     finally:
         ckpt.close()

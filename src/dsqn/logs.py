@@ -111,10 +111,11 @@ class Progress:
                 flush=True,
             )
 
-    def write(self, line: str) -> None:
+    def write(self, line: str, *, always: bool = False) -> None:
+        """Prints a line (above the bar on a terminal); ``always`` even when disabled."""
         if self._bar is not None:
             self._bar.write(line)
-        elif self._enabled:
+        elif self._enabled or always:
             print(line, flush=True)
 
     def close(self) -> None:

@@ -45,6 +45,8 @@ from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
 from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
 
 __all__ = [
+    "RESUMABLE_FIELDS",
+    "checkpoint_template",
     "TrainingDiverged",
     "RunResult",
     "default_run_dir",
@@ -77,6 +79,25 @@ EVAL_COLUMNS = [
     "length_mean",
     "max_q_mean",
 ]
+
+
+# Config fields that may change between a run and its resumption (they do not shape the state).
+RESUMABLE_FIELDS = (
+    "run.total_agent_steps",
+    "run.checkpoint_period_agent_steps",
+    "run.keep_checkpoints",
+)
+
+
+def checkpoint_template(exp: Experiment) -> dict[str, Any]:
+    """Shapes and dtypes of the saved state (everything but the replay) of ``exp``'s runs."""
+    return jax.eval_shape(
+        lambda: {
+            "train": exp.init_train_states(),
+            "agent_steps": jnp.zeros((), jnp.int32),
+            "episodes": jnp.zeros((exp.num_seeds,), jnp.int32),
+        }
+    )
 
 
 class TrainingDiverged(RuntimeError):
@@ -190,9 +211,13 @@ class _Run:
 
     # --------------------------------------------------------------- checkpoints
 
-    def save(self, carry: Carry) -> None:
+    def save(self, carry: Carry, episodes: np.ndarray) -> None:
         step = int(carry.agent_steps)
-        state = {"train": carry.train, "agent_steps": carry.agent_steps}
+        state = {
+            "train": carry.train,
+            "agent_steps": carry.agent_steps,
+            "episodes": jnp.asarray(episodes, jnp.int32),
+        }
         self.checkpointer.save(
             step,
             state,
@@ -200,27 +225,16 @@ class _Run:
             metadata={"config": to_dict(self.config), "agent_steps": step},
         )
 
-    def restore(self, step: int | None = None, with_replay: bool = True) -> Carry:
-        template = jax.eval_shape(
-            lambda: {
-                "train": self.exp.init_train_states(),
-                "agent_steps": jnp.zeros((), jnp.int32),
-            }
-        )
-        want_replay = with_replay and self.config.run.save_replay
+    def restore(self, step: int | None = None) -> tuple[Carry, np.ndarray]:
+        """The carry and completed-episode counts [S] of a checkpoint (latest by default)."""
+        want_replay = self.config.run.save_replay
         replay_template = jax.eval_shape(self.exp.init_replay) if want_replay else None
-        # Fields that may differ between the run and its resumption without changing the state.
-        ignore = (
-            "run.total_agent_steps",
-            "run.checkpoint_period_agent_steps",
-            "run.keep_checkpoints",
-        )
         restored = self.checkpointer.restore(
             step,
-            state_template=template,
+            state_template=checkpoint_template(self.exp),
             replay_template=replay_template,
             expected_config=to_dict(self.config),
-            ignore_config_fields=ignore,
+            ignore_config_fields=RESUMABLE_FIELDS,
         )
         replay_state = restored.replay
         if replay_state is None:
@@ -228,7 +242,9 @@ class _Run:
         else:
             replay_state = jax.vmap(replay.mark_interrupted)(replay_state)
         carry = self.exp.start_envs(restored.state["train"], replay_state)
-        return carry._replace(agent_steps=jnp.asarray(restored.state["agent_steps"], jnp.int32))
+        steps = jax.device_put(restored.state["agent_steps"], jax.devices()[0])
+        carry = carry._replace(agent_steps=steps)
+        return carry, np.asarray(restored.state["episodes"], np.int64)
 
     # --------------------------------------------------------------- evaluation
 
@@ -394,12 +410,13 @@ def run_training(
     if resume:
         if run.checkpointer.latest_step() is None:
             raise CheckpointError(f"cannot resume {run_dir}: it has no checkpoint yet")
-        carry = run.restore()
+        carry, episodes_total = run.restore()
         start = int(carry.agent_steps)
         truncate_csv(run_dir / "metrics.csv", start)
         truncate_csv(run_dir / "evaluations.csv", start)
     else:
         carry = exp.init_carry()
+        episodes_total = np.zeros(len(config.run.seeds), np.int64)
         start = 0
     _write_config(run_dir, config, command)
 
@@ -412,7 +429,6 @@ def run_training(
     chunk_steps = config.run.log_period_agent_steps
     e = config.env.envs_per_seed
     chunks: dict[int, Any] = {}
-    episodes_total = np.zeros(len(run.seeds), np.int64)
     status = "finished"
     last_saved = start if resume else -1
 
@@ -450,11 +466,11 @@ def run_training(
                 recent = [r["episode_return"] for r in rows if r["episode_return"] is not None]
                 bar.update(step, sps, "returns " + " ".join(f"{x:.1f}" for x in recent))
                 if step % config.run.checkpoint_period_agent_steps == 0 or step >= total:
-                    run.save(carry)
+                    run.save(carry, episodes_total)
                     last_saved = step
                 if stop.signal is not None:
                     if last_saved != step:
-                        run.save(carry)
+                        run.save(carry, episodes_total)
                     status = "interrupted"
                     break
         result = RunResult(run_dir=str(run_dir), status=status, agent_steps=int(carry.agent_steps))
@@ -462,11 +478,12 @@ def run_training(
             evaluation = run.final_evaluation(carry)
             save_json(run_dir / "evaluation.json", evaluation)
             result["evaluation"] = evaluation
-            bar.write(_final_message(evaluation, run_dir))
+            bar.write(_final_message(evaluation, run_dir), always=True)
         else:
             bar.write(
                 f"[dsqn] stopped at {int(carry.agent_steps)} agent steps; checkpoint saved. "
-                f"Resume with: dsqn train --resume {run_dir}"
+                f"Resume with: dsqn train --resume {run_dir}",
+                always=True,
             )
         return result
     finally:

@@ -149,7 +149,10 @@ class Experiment:
         carry = Carry(train, replay_state, handle, timestep, stats, jnp.zeros((), jnp.int32))
         # The chunk donates its carry: no two leaves may share a buffer (params and target
         # params start equal, zero statistics are shared, ...).
-        return jax.tree.map(lambda x: jnp.asarray(x).copy(), carry)
+        # Committing every leaf to the device gives the first chunk call the same signature as
+        # the later ones (which take the chunk's committed outputs): one compilation, not two.
+        carry = jax.tree.map(lambda x: jnp.asarray(x).copy(), carry)
+        return jax.device_put(carry, jax.devices()[0])
 
     def init_carry(self) -> Carry:
         """A fresh run: new parameters, empty replays, reset envs, step 0."""

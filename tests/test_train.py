@@ -1,0 +1,129 @@
+"""dsqn.train: the jitted multi-seed chunk on real envpool CartPole (and a tiny Atari chunk)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dsqn import config as C
+from dsqn.train import _multiples_in, make_train
+
+
+def small(preset="cartpole-dqn", **overrides):
+    base = {
+        "run.seeds": "0 1",
+        "env.envs_per_seed": "2",
+        "learner.warmup_agent_steps": "200",
+        "learner.batch_size": "16",
+        "learner.update_period_agent_steps": "4",
+        "learner.target_update_period_agent_steps": "100",
+        "learner.replay_capacity_transitions": "2000",
+        "network.hidden_sizes": "16",
+        "network.time_steps": "4",
+    }
+    base.update(overrides)
+    return C.apply_overrides(C.preset(preset), base)
+
+
+def run_chunks(config, iterations, chunks=1):
+    exp = make_train(config)
+    carry = exp.init_carry()
+    chunk = exp.chunk_fn(iterations)
+    out = []
+    for _ in range(chunks):
+        carry, metrics = chunk(carry)
+        out.append(jax.device_get(metrics))
+    return exp, carry, out
+
+
+def test_multiples_in():
+    assert int(_multiples_in(jnp.int32(0), jnp.int32(4), 4)) == 1
+    assert int(_multiples_in(jnp.int32(4), jnp.int32(8), 4)) == 1
+    assert int(_multiples_in(jnp.int32(1), jnp.int32(3), 4)) == 0
+    assert int(_multiples_in(jnp.int32(0), jnp.int32(16), 4)) == 4
+    assert int(_multiples_in(jnp.int32(50), jnp.int32(40), 4)) == 0
+
+
+def test_schedule_counts_updates_and_syncs():
+    # 2 envs per seed: 2 agent steps per iteration; 300 iterations = 600 agent steps.
+    exp, carry, (m,) = run_chunks(small(), 300)
+    assert int(carry.agent_steps) == 600
+    # Updates at agent steps 204, 208, ..., 600 (after the 200-step warm-up): 100 of them.
+    np.testing.assert_array_equal(np.asarray(carry.train.updates), [100, 100])
+    np.testing.assert_array_equal(m["updates"], [100, 100])
+    # The last sync was at agent step 600: target equals online parameters.
+    same = jax.tree.map(
+        lambda a, b: bool(jnp.all(a == b)), carry.train.params, carry.train.target_params
+    )
+    assert all(jax.tree.leaves(same))
+
+
+def test_target_lags_between_syncs():
+    exp, carry, _ = run_chunks(small(), 260)  # 520 steps: last sync at 500, updates since
+    same = jax.tree.map(
+        lambda a, b: bool(jnp.all(a == b)), carry.train.params, carry.train.target_params
+    )
+    assert not all(jax.tree.leaves(same))
+
+
+def test_seeds_differ_in_init_exploration_and_envs():
+    exp, carry, (m,) = run_chunks(small(), 300)
+    p = carry.train.params
+    first = jax.tree.leaves(p)[0]
+    assert not np.allclose(np.asarray(first[0]), np.asarray(first[1]))
+    init = exp.init_train_states()
+    k = jax.tree.leaves(init.params)[0]
+    assert not np.allclose(np.asarray(k[0]), np.asarray(k[1]))
+    # Different env seeds and exploration: the replays hold different observations.
+    obs = np.asarray(carry.replay.obs)
+    assert not np.array_equal(obs[0], obs[1])
+    assert m["episodes"][0] > 0 and m["episodes"][1] > 0
+
+
+def test_determinism_same_config_same_metrics():
+    _, c1, m1 = run_chunks(small(), 150, chunks=2)
+    _, c2, m2 = run_chunks(small(), 150, chunks=2)
+    for a, b in zip(m1, m2, strict=True):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    leaves = zip(jax.tree.leaves(c1.train.params), jax.tree.leaves(c2.train.params), strict=True)
+    for a, b in leaves:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_seed_trains_the_same_alone_or_in_a_group():
+    """Seeds share nothing but the schedule: seed 1 alone equals seed 1 next to seed 0."""
+    _, alone, (m_alone,) = run_chunks(small(**{"run.seeds": "1"}), 200)
+    _, group, (m_group,) = run_chunks(small(**{"run.seeds": "0 1"}), 200)
+    np.testing.assert_allclose(m_alone["episode_return"][0], m_group["episode_return"][1])
+    np.testing.assert_allclose(m_alone["loss"][0], m_group["loss"][1], rtol=1e-4)
+
+
+def test_spiking_chunk_reports_spike_counts():
+    exp, carry, (m,) = run_chunks(small("cartpole-dsqn"), 150)
+    assert set(exp.layer_neurons) == {"fc1"}
+    assert exp.layer_neurons["fc1"] == 16
+    assert m["acting_forwards"][0] == 150 - 100  # no forward pass during the 200-step warm-up
+    rate = m["spikes_fc1"] / (m["acting_forwards"] * 2 * 4 * 16)
+    assert np.all((rate >= 0) & (rate <= 1))
+
+
+@pytest.mark.slow
+def test_tiny_atari_chunk_runs():
+    cfg = C.apply_overrides(
+        C.preset("dsqn"),
+        {
+            "env.game": "Pong",
+            "network.time_steps": "2",
+            "learner.warmup_agent_steps": "40",
+            "learner.batch_size": "4",
+            "learner.replay_capacity_transitions": "200",
+            "env.max_episode_agent_steps": "30",
+        },
+    )
+    exp, carry, (m,) = run_chunks(cfg, 60)
+    assert int(carry.agent_steps) == 60
+    assert int(carry.train.updates[0]) == 5  # agent steps 44, 48, 52, 56, 60
+    assert set(exp.layer_neurons) == {"conv1", "conv2", "conv3", "fc1"}
+    assert m["episodes"][0] >= 1  # the 30-step cap truncates
+    assert int(carry.replay.unrepresentable[0]) == 0
