@@ -6,6 +6,7 @@
     dsqn train PRESET [--game G] [--seeds 0 1 2] [--run-dir DIR] [--section.field VALUE ...]
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
     dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
+    dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
 
 Any config field can be set as ``--section.field value`` (see ``dsqn presets dsqn``), e.g.
 ``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values are
@@ -89,7 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
     p.add_argument("--episodes", type=int, help="episodes per seed (default: the run's)")
     p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
+
+    p = sub.add_parser("report", help="tables (Markdown + CSV) and plots of many runs")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories, or roots to search")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--band", default="minmax", choices=["minmax", "std"], help="band over seeds")
+    p.add_argument("--x", default="agent_steps", choices=["agent_steps", "frames"])
     return parser
+
+
+def _cmd_report(args) -> int:
+    from dsqn.plots import write_all_plots
+    from dsqn.report import write_report
+
+    runs = args.runs[0] if len(args.runs) == 1 else args.runs
+    paths = write_report(runs, args.out)
+    figures = write_all_plots(runs, args.out / "figures", x=args.x, band=args.band)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    print(f"{len(figures)} figures in {args.out / 'figures'}")
+    return 0
 
 
 def _cmd_presets(args) -> int:
@@ -170,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args, extra, argv)
         if args.command == "evaluate":
             return _cmd_evaluate(args, extra)
+        if args.command == "report":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_report(args)
     except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as err:
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
