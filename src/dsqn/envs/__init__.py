@@ -1,0 +1,52 @@
+"""Environments: envpool factories (Atari protocols, classic control) and the in-jit XLA step.
+
+- `make_atari`, `PROTOCOLS`: Atari games under the paper's (or Machado et al.'s) protocol;
+  `PAPER_GAMES`, `REFERENCE_SCORES`, `human_normalized` re-exported from `dsqn.scores`.
+- `make_classic`: CartPole-v1, Acrobot-v1, MountainCar-v0.
+- `xla_step`, `reset`, `Timestep`, `reset_follows`, `EpisodeStats`, `update_episode_stats`:
+  stepping inside `jax.jit`, with the account of envpool's auto-reset in `dsqn.envs.stepping`.
+- `pool_env_seeds`, `split_seeds`, `merge_seeds`: one pool shared by several training seeds.
+"""
+
+from dsqn.envs.atari import PROTOCOLS, atari_id, atari_ids, make_atari, protocol_options
+from dsqn.envs.classic import CLASSIC_GAMES, CLASSIC_OPTIONS, make_classic
+from dsqn.envs.pool import overridable_options
+from dsqn.envs.seeding import ENV_SEED_STRIDE, merge_seeds, pool_env_seeds, split_seeds
+from dsqn.envs.stepping import (
+    EpisodeStats,
+    Timestep,
+    XlaStep,
+    init_episode_stats,
+    reset,
+    reset_follows,
+    update_episode_stats,
+    xla_step,
+)
+from dsqn.scores import PAPER_GAMES, REFERENCE_SCORES, human_normalized
+
+__all__ = [
+    "CLASSIC_GAMES",
+    "CLASSIC_OPTIONS",
+    "ENV_SEED_STRIDE",
+    "PAPER_GAMES",
+    "PROTOCOLS",
+    "REFERENCE_SCORES",
+    "EpisodeStats",
+    "Timestep",
+    "XlaStep",
+    "atari_id",
+    "atari_ids",
+    "human_normalized",
+    "init_episode_stats",
+    "make_atari",
+    "make_classic",
+    "merge_seeds",
+    "overridable_options",
+    "pool_env_seeds",
+    "protocol_options",
+    "reset",
+    "reset_follows",
+    "split_seeds",
+    "update_episode_stats",
+    "xla_step",
+]

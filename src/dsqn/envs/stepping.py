@@ -1,0 +1,188 @@
+"""Stepping an envpool pool inside `jax.jit` / `lax.scan`, and episode statistics.
+
+Account of envpool's auto-reset (verified by tests/test_stepping.py on envpool 1.2.5):
+
+- A step returns `terminated` or `truncated` ("done") for an env: the returned observation is the
+  last one of that episode (for a truncation, the observation to bootstrap from).
+- The NEXT step call for that env is a *reset step*: envpool ignores the action, returns reward 0
+  (raw reward 0), done False, and the first observation of the next episode. It is not an agent
+  step: envpool's `elapsed_step` does not advance.
+- On a real reset (game over or truncation; every done without episodic life) the 4-frame stack
+  is filled with copies of the first frame. Under episodic life a life loss is a done, but the
+  reset step only plays 1..30 no-op frames (+ FIRE) without restarting the game and pushes ONE
+  new frame: the stack carries on across the life loss, and the game's step count continues.
+  Rewards scored during those no-op frames are discarded by envpool.
+
+Hence a step whose input observation was a done observation (`reset_follows(previous)`) must never
+become a learning transition: its action had no effect. The training loop passes that flag to
+`dsqn.replay.add` as `reset_step`, and to `update_episode_stats`.
+
+`game_over` marks the end of a full game: `truncated`, or `terminated` when the emulator reports
+game over (envpool's `info["terminated"]`, which for games with lives is `lives == 0`). A life loss
+under episodic life is `terminated` but not `game_over`. Classic control: `terminated | truncated`.
+
+Episode statistics count, per env, the raw (unclipped) return and the agent steps of the current
+full game, summed across lives. Every non-reset step counts as one agent step and adds its raw
+reward; reset steps count nothing. The length of a completed game therefore equals envpool's
+`elapsed_step` at its last step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Timestep(NamedTuple):
+    """What one step of an N-env pool returns (a pytree; all leading axes N).
+
+    Attributes:
+      obs: observation, as envpool gives it: Atari uint8 [N, 4, 84, 84], classic float32 [N, D].
+      reward: float32 [N], the env's reward (sign-clipped when the env's reward_clip is on).
+      raw_reward: float32 [N], the unclipped game reward (Atari: envpool's info["reward"]).
+      terminated: bool [N], the episode ended (including a life loss under episodic life).
+      truncated: bool [N], the episode hit max_episode_steps.
+      game_over: bool [N], a full game ended (see the module docstring).
+      lives: int32 [N], lives left (0 for classic control and games without lives).
+    """
+
+    obs: jax.Array
+    reward: jax.Array
+    raw_reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    game_over: jax.Array
+    lives: jax.Array
+
+
+class XlaStep(NamedTuple):
+    """The XLA step of a pool: `handle, timestep = step(handle, actions)` inside jit.
+
+    Attributes:
+      handle: the pool's opaque handle (uint8 array); thread it through the computation.
+      step: `(handle, actions int32 [N]) -> (handle, Timestep)`, jittable, usable in lax.scan.
+    """
+
+    handle: jax.Array
+    step: Callable[[jax.Array, jax.Array], tuple[jax.Array, Timestep]]
+
+
+def _timestep(
+    obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any]
+) -> Timestep:
+    """Assemble a Timestep from the gymnasium-API tuple; works on numpy and traced arrays."""
+    terminated = jnp.asarray(terminated, bool)
+    truncated = jnp.asarray(truncated, bool)
+    reward = jnp.asarray(reward, jnp.float32)
+    if "lives" in info:
+        raw_reward = jnp.asarray(info["reward"], jnp.float32)
+        lives = jnp.asarray(info["lives"], jnp.int32)
+        game_over = truncated | (terminated & (jnp.asarray(info["terminated"]) != 0))
+    else:
+        raw_reward = reward
+        lives = jnp.zeros(reward.shape, jnp.int32)
+        game_over = terminated | truncated
+    return Timestep(jnp.asarray(obs), reward, raw_reward, terminated, truncated, game_over, lives)
+
+
+def xla_step(env: Any) -> XlaStep:
+    """Wrap `env.xla()` as a pure step usable inside `jax.jit` and `lax.scan`.
+
+    The pool must be reset (see `reset`) before the first step. The step cannot be vmapped: step
+    one pool holding every training seed's envs (see `dsqn.envs.seeding`).
+
+    Args:
+      env: a pool made by `make_atari` or `make_classic`.
+
+    Returns:
+      XlaStep(handle, step) with step(handle, actions int32 [N]) -> (handle, Timestep).
+    """
+    handle, _, _, env_step = env.xla()
+    num_envs = env.config["num_envs"]
+
+    def step(handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, Timestep]:
+        chex.assert_shape(actions, (num_envs,))
+        handle, (obs, reward, terminated, truncated, info) = env_step(
+            handle, actions.astype(jnp.int32)
+        )
+        return handle, _timestep(obs, reward, terminated, truncated, info)
+
+    return XlaStep(jnp.asarray(handle), step)
+
+
+def reset(env: Any) -> Timestep:
+    """Reset every env of the pool (Python side) and return the initial Timestep.
+
+    Rewards are 0, flags False; `reset_follows` of it is all False, so the first step is an agent
+    step.
+    """
+    obs, info = env.reset()
+    flags = np.zeros(env.config["num_envs"], bool)
+    return _timestep(obs, np.zeros(env.config["num_envs"], np.float32), flags, flags, info)
+
+
+def reset_follows(timestep: Timestep) -> jax.Array:
+    """bool [N]: the next step call of each env is envpool's auto-reset (action ignored).
+
+    Pass it as `reset_step` of the next step to `dsqn.replay.add` and `update_episode_stats`.
+    """
+    return timestep.terminated | timestep.truncated
+
+
+class EpisodeStats(NamedTuple):
+    """Per-env statistics of full games in fixed-shape arrays (a pytree; leading axes N).
+
+    Attributes:
+      running_return: float32 [N], raw return of the current game so far, summed across lives.
+      running_length: int32 [N], agent steps of the current game so far.
+      last_return: float32 [N], raw return of the env's last completed game (0 before any).
+      last_length: int32 [N], agent steps of the env's last completed game (0 before any).
+      num_completed: int32 [N], completed games (game overs, truncations included).
+    """
+
+    running_return: jax.Array
+    running_length: jax.Array
+    last_return: jax.Array
+    last_length: jax.Array
+    num_completed: jax.Array
+
+
+def init_episode_stats(num_envs: int) -> EpisodeStats:
+    """All-zero EpisodeStats for `num_envs` envs."""
+    zeros_f = jnp.zeros((num_envs,), jnp.float32)
+    zeros_i = jnp.zeros((num_envs,), jnp.int32)
+    return EpisodeStats(zeros_f, zeros_i, zeros_f, zeros_i, zeros_i)
+
+
+def update_episode_stats(
+    stats: EpisodeStats, timestep: Timestep, reset_step: jax.Array
+) -> EpisodeStats:
+    """Account for one step of every env.
+
+    Args:
+      stats: statistics before the step.
+      timestep: what the step returned.
+      reset_step: bool [N], the step was envpool's auto-reset (`reset_follows` of the previous
+        timestep); such a step counts neither a step nor reward.
+
+    Returns:
+      Updated statistics: the step's raw reward and one agent step are added to the running game;
+      on `game_over` the running game becomes the last completed one and the running sums restart.
+    """
+    chex.assert_equal_shape([stats.running_return, timestep.reward, reset_step])
+    counted = ~reset_step
+    ret = stats.running_return + jnp.where(counted, timestep.raw_reward, 0.0)
+    length = stats.running_length + counted.astype(jnp.int32)
+    done = timestep.game_over & counted
+    return EpisodeStats(
+        running_return=jnp.where(done, 0.0, ret),
+        running_length=jnp.where(done, 0, length),
+        last_return=jnp.where(done, ret, stats.last_return),
+        last_length=jnp.where(done, length, stats.last_length),
+        num_completed=stats.num_completed + done.astype(jnp.int32),
+    )
