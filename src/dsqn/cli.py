@@ -7,6 +7,7 @@
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
     dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
     dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
+    dsqn energy RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--pj-per-ac 0.9]
 
 Any config field can be set as ``--section.field value`` (see ``dsqn presets dsqn``), e.g.
 ``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values are
@@ -96,7 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--band", default="minmax", choices=["minmax", "std"], help="band over seeds")
     p.add_argument("--x", default="agent_steps", choices=["agent_steps", "frames"])
+
+    p = sub.add_parser("energy", help="firing rates, synaptic operations and energy per action")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--episodes", type=int, help="greedy evaluation episodes per seed")
+    p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
+    p.add_argument("--pj-per-ac", type=float, default=0.9, help="energy of one accumulate (pJ)")
+    p.add_argument("--pj-per-mac", type=float, default=4.6, help="energy of one MAC (pJ)")
     return parser
+
+
+def _cmd_energy(args) -> int:
+    from dsqn.energy import energy_report
+
+    energy_report(
+        args.run_dir,
+        checkpoint=args.checkpoint,
+        episodes=args.episodes,
+        epsilon=args.epsilon,
+        pj_per_ac=args.pj_per_ac,
+        pj_per_mac=args.pj_per_mac,
+    )
+    print((args.run_dir / "energy.md").read_text())
+    print(f"written to {args.run_dir / 'energy.json'} and {args.run_dir / 'energy.md'}")
+    return 0
 
 
 def _cmd_report(args) -> int:
@@ -190,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args, extra, argv)
         if args.command == "evaluate":
             return _cmd_evaluate(args, extra)
+        if args.command == "energy":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_energy(args)
         if args.command == "report":
             if extra:
                 parser.error(f"unexpected arguments {extra}")
