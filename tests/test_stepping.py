@@ -226,3 +226,26 @@ def test_episode_stats_ignore_reset_steps():
     )
     np.testing.assert_array_equal(stats.running_length, [1, 0])
     np.testing.assert_array_equal(stats.num_completed, [0, 1])
+
+
+def test_host_step_matches_xla_step():
+    """The host-callback step (for sharded programs) returns what envpool's XLA step returns."""
+    from dsqn.envs import host_step, make_classic, reset, xla_step
+
+    results = []
+    for make_step in (xla_step, host_step):
+        env = make_classic("CartPole-v1", 3, seed=5)
+        stepper = make_step(env)
+        reset(env)
+
+        def run(handle, actions, stepper=stepper):
+            def body(h, a):
+                h, ts = stepper.step(h, a)
+                return h, ts
+
+            return jax.lax.scan(body, handle, actions)[1]
+
+        actions = jnp.asarray(np.random.default_rng(0).integers(0, 2, (40, 3)), jnp.int32)
+        results.append(jax.device_get(jax.jit(run)(stepper.handle, actions)))
+    for a, b in zip(results[0], results[1], strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

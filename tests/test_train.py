@@ -127,3 +127,58 @@ def test_tiny_atari_chunk_runs():
     assert set(exp.layer_neurons) == {"conv1", "conv2", "conv3", "fc1"}
     assert m["episodes"][0] >= 1  # the 30-step cap truncates
     assert int(carry.replay.unrepresentable[0]) == 0
+
+
+SHARDED_RUN = """
+import json, sys
+import jax, numpy as np
+from dsqn import config as C
+from dsqn.train import make_train
+cfg = C.apply_overrides(C.preset("cartpole-dsqn"), {
+    "run.seeds": "0 1", "env.envs_per_seed": "2", "learner.warmup_agent_steps": "100",
+    "learner.batch_size": "16", "learner.replay_capacity_transitions": "1000",
+    "network.hidden_sizes": "16", "network.time_steps": "4"})
+exp = make_train(cfg)
+carry = exp.init_carry()
+chunk = exp.chunk_fn(100)
+for _ in range(2):
+    carry, m = chunk(carry)
+m = jax.device_get(m)
+sharding = jax.tree.leaves(carry.train.params)[0].sharding
+print(json.dumps({"devices": len(jax.local_devices()), "mesh": exp.mesh is not None,
+                  "spec": str(getattr(sharding, "spec", None)),
+                  "metrics": {k: np.asarray(v).tolist() for k, v in m.items()}}))
+"""
+
+
+def _run_with_devices(n: int) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED_RUN], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_seed_axis_sharded_over_two_devices_matches_one_device():
+    one, two = _run_with_devices(1), _run_with_devices(2)
+    assert not one["mesh"] and two["mesh"] and two["devices"] == 2
+    assert "'seed'" in two["spec"]
+    assert one["metrics"].keys() == two["metrics"].keys()
+    for k in one["metrics"]:
+        np.testing.assert_allclose(one["metrics"][k], two["metrics"][k], rtol=1e-5, err_msg=k)
+
+
+def test_seeds_must_divide_over_devices():
+    from dsqn.train import seed_mesh
+
+    cfg = C.apply_overrides(small(), {"run.seeds": "0 1 2"})
+    if len(jax.local_devices()) == 1:
+        assert seed_mesh(cfg) is None
+    assert seed_mesh(C.apply_overrides(cfg, {"run.shard_seeds": "false"})) is None

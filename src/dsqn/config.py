@@ -165,6 +165,8 @@ class RunConfig:
       checkpoint_period_agent_steps: save the latest checkpoint this often.
       save_replay: include the replay buffer in checkpoints (large, but resumes exactly).
       keep_checkpoints: how many latest checkpoints to keep.
+      shard_seeds: with several local devices (GPUs), split the seed axis over all of them (a
+        1-D mesh); the number of seeds must then be a multiple of the number of devices.
     """
 
     total_agent_steps: int = 50_000_000
@@ -173,6 +175,7 @@ class RunConfig:
     checkpoint_period_agent_steps: int = 1_000_000
     save_replay: bool = True
     keep_checkpoints: int = 2
+    shard_seeds: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -94,6 +94,10 @@ class Evaluator:
 
     def __call__(self, params: Any, key: jax.Array) -> EvalResult:
         """Evaluate ``params`` (stacked ``[S, ...]``) with per-seed keys ``key: [S]``."""
+        # One device runs the evaluation: envpool's XLA step must execute exactly once per step,
+        # which a program sharded over several devices would not guarantee.
+        device = jax.local_devices()[0]
+        params, key = jax.device_put((params, key), device)
         timestep = reset(self.env)
         out = jax.device_get(self._run(params, key, self._xla.handle, timestep))
         returns, lengths, q_sum, spikes, steps = out

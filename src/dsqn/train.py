@@ -36,11 +36,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dsqn import agent, replay
-from dsqn.config import Config, validate
+from dsqn.config import Config, ConfigError, validate
 from dsqn.envs import EpisodeStats, Timestep, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
+    host_step,
     init_episode_stats,
     reset,
     reset_follows,
@@ -49,7 +51,7 @@ from dsqn.envs.stepping import (
 )
 from dsqn.evaluate import make_env
 
-__all__ = ["Carry", "Experiment", "make_train", "frames_per_agent_step"]
+__all__ = ["Carry", "Experiment", "make_train", "seed_mesh", "frames_per_agent_step"]
 
 
 class Carry(NamedTuple):
@@ -94,6 +96,8 @@ class Experiment:
       num_actions: actions of the game.
       obs_shape: one env's observation shape.
       layer_neurons: spiking layer -> neurons per sample (empty for ReLU networks).
+      mesh: the 1-D device mesh (axis ``"seed"``) the seed axis is sharded over, or None on a
+        single device.
     """
 
     config: Config
@@ -103,6 +107,7 @@ class Experiment:
     num_actions: int
     obs_shape: tuple[int, ...]
     layer_neurons: dict[str, int]
+    mesh: Mesh | None = None
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -145,14 +150,30 @@ class Experiment:
         """A carry whose envs were just reset (at the start of a run, or on resume)."""
         stats = init_episode_stats(self.num_seeds * self.envs_per_seed)
         timestep = reset(self.env)
-        handle = xla_step(self.env).handle
+        handle = self.stepper().handle
         carry = Carry(train, replay_state, handle, timestep, stats, jnp.zeros((), jnp.int32))
         # The chunk donates its carry: no two leaves may share a buffer (params and target
         # params start equal, zero statistics are shared, ...).
-        # Committing every leaf to the device gives the first chunk call the same signature as
-        # the later ones (which take the chunk's committed outputs): one compilation, not two.
         carry = jax.tree.map(lambda x: jnp.asarray(x).copy(), carry)
-        return jax.device_put(carry, jax.devices()[0])
+        # Committing every leaf to its device(s) gives the first chunk call the same signature
+        # as the later ones (which take the chunk's committed outputs): one compilation.
+        if self.mesh is None:
+            return jax.device_put(carry, jax.local_devices()[0])
+        return jax.device_put(carry, self.carry_shardings())
+
+    def stepper(self):
+        """The pool's in-jit step: envpool's XLA step on one device, a host callback when the
+        program is sharded over several (see :func:`dsqn.envs.stepping.host_step`)."""
+        if self.mesh is None:
+            return xla_step(self.env)
+        return host_step(self.env)
+
+    def carry_shardings(self) -> Carry:
+        """Shardings of the carry (a prefix tree): per-seed state split over the mesh, the rest
+        replicated."""
+        by_seed = NamedSharding(self.mesh, PartitionSpec("seed"))
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        return Carry(by_seed, by_seed, replicated, replicated, replicated, replicated)
 
     def init_carry(self) -> Carry:
         """A fresh run: new parameters, empty replays, reset envs, step 0."""
@@ -168,9 +189,24 @@ class Experiment:
         return _chunk_fn(self, iterations)
 
 
+def seed_mesh(config: Config) -> Mesh | None:
+    """The 1-D ``"seed"`` mesh over all local devices, or None (one device, or sharding off)."""
+    devices = jax.local_devices()
+    if not config.run.shard_seeds or len(devices) == 1:
+        return None
+    if len(config.run.seeds) % len(devices):
+        raise ConfigError(
+            f"run.seeds has {len(config.run.seeds)} seeds, which cannot be split evenly over "
+            f"{len(devices)} devices: use a multiple of {len(devices)} seeds, or "
+            "--run.shard_seeds false to keep every seed on one device"
+        )
+    return Mesh(np.array(devices), ("seed",))
+
+
 def make_train(config: Config) -> Experiment:
     """Validates ``config`` and builds the :class:`Experiment` (env pool, network, optimizer)."""
     validate(config)
+    mesh = seed_mesh(config)
     env = make_env(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
     num_actions = int(env.action_space.n)
     obs_shape = tuple(env.observation_space.shape)
@@ -192,13 +228,14 @@ def make_train(config: Config) -> Experiment:
         num_actions=num_actions,
         obs_shape=obs_shape,
         layer_neurons=layer_neurons,
+        mesh=mesh,
     )
 
 
 def _chunk_fn(exp: Experiment, iterations: int):
     cfg = exp.config.learner
     s, e = exp.num_seeds, exp.envs_per_seed
-    step = xla_step(exp.env).step
+    step = exp.stepper().step
     act = jax.vmap(functools.partial(agent.q_values_and_spikes, exp.network))
     update = jax.vmap(
         functools.partial(agent.update, network=exp.network, optimizer=exp.optimizer, config=cfg)
@@ -279,4 +316,10 @@ def _chunk_fn(exp: Experiment, iterations: int):
         acc["updates"] = jnp.broadcast_to(acc["updates"], (s,))
         return carry, acc
 
-    return jax.jit(chunk, donate_argnums=0)
+    if exp.mesh is None:
+        return jax.jit(chunk, donate_argnums=0)
+    shardings = exp.carry_shardings()
+    replicated = NamedSharding(exp.mesh, PartitionSpec())
+    return jax.jit(
+        chunk, donate_argnums=0, in_shardings=(shardings,), out_shardings=(shardings, replicated)
+    )

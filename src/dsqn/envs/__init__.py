@@ -16,6 +16,7 @@ from dsqn.envs.stepping import (
     EpisodeStats,
     Timestep,
     XlaStep,
+    host_step,
     init_episode_stats,
     reset,
     reset_follows,
@@ -48,5 +49,6 @@ __all__ = [
     "reset_follows",
     "split_seeds",
     "update_episode_stats",
+    "host_step",
     "xla_step",
 ]

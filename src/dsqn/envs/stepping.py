@@ -73,21 +73,22 @@ class XlaStep(NamedTuple):
 
 
 def _timestep(
-    obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any]
+    obs: Any, reward: Any, terminated: Any, truncated: Any, info: dict[str, Any], xp: Any = jnp
 ) -> Timestep:
-    """Assemble a Timestep from the gymnasium-API tuple; works on numpy and traced arrays."""
-    terminated = jnp.asarray(terminated, bool)
-    truncated = jnp.asarray(truncated, bool)
-    reward = jnp.asarray(reward, jnp.float32)
+    """Assemble a Timestep from the gymnasium-API tuple; ``xp`` is ``jax.numpy`` (also for
+    traced arrays) or ``numpy`` (inside host callbacks)."""
+    terminated = xp.asarray(terminated, bool)
+    truncated = xp.asarray(truncated, bool)
+    reward = xp.asarray(reward, xp.float32)
     if "lives" in info:
-        raw_reward = jnp.asarray(info["reward"], jnp.float32)
-        lives = jnp.asarray(info["lives"], jnp.int32)
-        game_over = truncated | (terminated & (jnp.asarray(info["terminated"]) != 0))
+        raw_reward = xp.asarray(info["reward"], xp.float32)
+        lives = xp.asarray(info["lives"], xp.int32)
+        game_over = truncated | (terminated & (xp.asarray(info["terminated"]) != 0))
     else:
         raw_reward = reward
-        lives = jnp.zeros(reward.shape, jnp.int32)
+        lives = xp.zeros(reward.shape, xp.int32)
         game_over = terminated | truncated
-    return Timestep(jnp.asarray(obs), reward, raw_reward, terminated, truncated, game_over, lives)
+    return Timestep(xp.asarray(obs), reward, raw_reward, terminated, truncated, game_over, lives)
 
 
 def xla_step(env: Any) -> XlaStep:
@@ -113,6 +114,43 @@ def xla_step(env: Any) -> XlaStep:
         return handle, _timestep(obs, reward, terminated, truncated, info)
 
     return XlaStep(jnp.asarray(handle), step)
+
+
+def host_step(env: Any, device: jax.Device | None = None) -> XlaStep:
+    """The pool's step as an ordered host callback, for programs sharded over several devices.
+
+    envpool's XLA step is a custom call that every device of a sharded program would execute,
+    stepping the pool once per device. This step instead runs ``env.step`` once, on the host,
+    through ``jax.experimental.io_callback`` (ordered, placed on ``device``), and has the same
+    signature and results as :func:`xla_step`'s; the handle is passed through unchanged.
+    """
+    from jax.experimental import io_callback
+
+    num_envs = env.config["num_envs"]
+    space = env.observation_space
+    shapes = Timestep(
+        obs=jax.ShapeDtypeStruct((num_envs, *space.shape), space.dtype),
+        reward=jax.ShapeDtypeStruct((num_envs,), np.float32),
+        raw_reward=jax.ShapeDtypeStruct((num_envs,), np.float32),
+        terminated=jax.ShapeDtypeStruct((num_envs,), np.bool_),
+        truncated=jax.ShapeDtypeStruct((num_envs,), np.bool_),
+        game_over=jax.ShapeDtypeStruct((num_envs,), np.bool_),
+        lives=jax.ShapeDtypeStruct((num_envs,), np.int32),
+    )
+    sharding = jax.sharding.SingleDeviceSharding(device or jax.local_devices()[0])
+
+    def callback(actions: np.ndarray) -> Timestep:
+        obs, reward, terminated, truncated, info = env.step(np.asarray(actions, np.int32))
+        return _timestep(obs, reward, terminated, truncated, info, xp=np)
+
+    def step(handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, Timestep]:
+        chex.assert_shape(actions, (num_envs,))
+        timestep = io_callback(
+            callback, shapes, actions.astype(jnp.int32), ordered=True, sharding=sharding
+        )
+        return handle, timestep
+
+    return XlaStep(jnp.zeros((1,), jnp.uint8), step)
 
 
 def reset(env: Any) -> Timestep:
