@@ -13,6 +13,7 @@ by several training seeds.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -104,4 +105,7 @@ def make_pool(task_id: str, options: Mapping[str, Any], overrides: Mapping[str, 
             f"unknown envpool option(s) {unknown} for {task_id}; "
             f"valid overrides: {', '.join(valid)}"
         )
-    return envpool.make(task_id, env_type="gymnasium", **{**options, **overrides})
+    with warnings.catch_warnings():
+        # gymnasium warns that envpool's float64 Box bounds are cast to float32 (harmless).
+        warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32")
+        return envpool.make(task_id, env_type="gymnasium", **{**options, **overrides})
