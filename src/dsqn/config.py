@@ -200,21 +200,23 @@ _CDQN = dict(
     target_update_period_agent_steps=8_000,
 )
 
+# CartPole settings in the spirit of rl-baselines3-zoo's tuned DQN: a replay ratio of 0.5
+# updates per agent step and a target refreshed every 256 agent steps.
 _CARTPOLE_LEARNER = dict(
-    learning_rate=1e-3,
+    learning_rate=2.3e-3,
     batch_size=64,
-    update_period_agent_steps=4,
-    target_update_period_agent_steps=500,
+    update_period_agent_steps=2,
+    target_update_period_agent_steps=256,
     warmup_agent_steps=1_000,
-    epsilon_decay_agent_steps=10_000,
-    epsilon_end=0.05,
+    epsilon_decay_agent_steps=8_000,
+    epsilon_end=0.04,
     replay_capacity_transitions=50_000,
 )
 _CARTPOLE_RUN = dict(
-    total_agent_steps=60_000,
+    total_agent_steps=50_000,
     seeds=(0, 1, 2),
     log_period_agent_steps=2_000,
-    checkpoint_period_agent_steps=20_000,
+    checkpoint_period_agent_steps=10_000,
 )
 _CARTPOLE_EVAL = dict(period_agent_steps=10_000, episodes=30, epsilon=0.0)
 
@@ -265,7 +267,7 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "cartpole-dsqn": (
         "small CPU preset: spiking MLP on CartPole-v1, 3 seeds",
         dict(
-            network=dict(kind="dsqn", time_steps=8, hidden_sizes=(128, 128)),
+            network=dict(kind="dsqn", time_steps=8, hidden_sizes=(256, 256)),
             env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
             learner=_CARTPOLE_LEARNER,
             eval=_CARTPOLE_EVAL,
@@ -275,7 +277,7 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "cartpole-dqn": (
         "small CPU preset: ReLU MLP on CartPole-v1, 3 seeds",
         dict(
-            network=dict(kind="dqn", hidden_sizes=(128, 128)),
+            network=dict(kind="dqn", hidden_sizes=(256, 256)),
             env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
             learner=_CARTPOLE_LEARNER,
             eval=_CARTPOLE_EVAL,
