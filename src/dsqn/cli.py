@@ -8,6 +8,9 @@
     dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
     dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
     dsqn energy RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--pj-per-ac 0.9]
+    dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
+    dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
+    dsqn robustness RUN_DIR... --out DIR [--noise 0 0.01 ...] [--fgsm 0 0.001 ...]
 
 Any config field can be set as ``--section.field value`` (see ``dsqn presets dsqn``), e.g.
 ``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values are
@@ -105,7 +108,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
     p.add_argument("--pj-per-ac", type=float, default=0.9, help="energy of one accumulate (pJ)")
     p.add_argument("--pj-per-mac", type=float, default=4.6, help="energy of one MAC (pJ)")
+
+    p = sub.add_parser("convert", help="ANN-to-SNN conversion of a trained DQN run (Tan et al.)")
+    p.add_argument("dqn_run_dir", type=Path)
+    p.add_argument("--run-dir", type=Path, required=True, help="the converted run's directory")
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--time-steps", type=int, default=500, help="simulation length T per action")
+    p.add_argument("--percentile", type=float, default=99.9, help="robust normalisation level")
+    p.add_argument("--frames", type=int, default=15_000, help="normalisation frames per seed")
+    p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
+    p.add_argument("--sweep-time-steps", type=int, nargs="+", help="sweep over these T")
+    p.add_argument("--sweep-percentiles", type=float, nargs="+", help="sweep these percentiles")
+
+    p = sub.add_parser("robustness", help="score under Gaussian noise and FGSM attacks")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (trained or converted)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05])
+    p.add_argument("--fgsm", type=float, nargs="+", default=[0.0, 0.001, 0.005, 0.01])
+    p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
+    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
     return parser
+
+
+def _cmd_convert(args, argv: list[str]) -> int:
+    from dsqn import conversion
+
+    common = dict(
+        normalization_frames=args.frames,
+        checkpoint=args.checkpoint,
+        episodes=args.episodes,
+        command=["dsqn", *argv],
+    )
+    if args.sweep_time_steps or args.sweep_percentiles:
+        out = conversion.sweep(
+            args.dqn_run_dir,
+            args.run_dir,
+            time_steps=args.sweep_time_steps or [args.time_steps],
+            percentiles=args.sweep_percentiles or [args.percentile],
+            **common,
+        )
+        print((args.run_dir / "sweep.md").read_text())
+        return 0
+    out = conversion.convert_run(
+        args.dqn_run_dir,
+        args.run_dir,
+        time_steps=args.time_steps,
+        percentile=args.percentile,
+        **common,
+    )
+    summary = out["summary"]
+    print(
+        f"converted SNN (T={args.time_steps}, percentile {args.percentile}): "
+        f"{json.dumps(summary)}\nwritten to {args.run_dir}"
+    )
+    return 0
+
+
+def _cmd_robustness(args) -> int:
+    from dsqn.robustness import robustness_report
+
+    robustness_report(
+        args.runs,
+        args.out,
+        noise_stds=args.noise,
+        fgsm_eps=args.fgsm,
+        episodes=args.episodes,
+        checkpoint=args.checkpoint,
+    )
+    print((args.out / "robustness.md").read_text())
+    return 0
 
 
 def _cmd_energy(args) -> int:
@@ -215,6 +286,14 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args, extra, argv)
         if args.command == "evaluate":
             return _cmd_evaluate(args, extra)
+        if args.command == "convert":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_convert(args, argv)
+        if args.command == "robustness":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_robustness(args)
         if args.command == "energy":
             if extra:
                 parser.error(f"unexpected arguments {extra}")

@@ -86,6 +86,7 @@ RESUMABLE_FIELDS = (
     "run.total_agent_steps",
     "run.checkpoint_period_agent_steps",
     "run.keep_checkpoints",
+    "run.shard_seeds",
 )
 
 

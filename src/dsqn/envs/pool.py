@@ -19,6 +19,10 @@ from typing import Any
 
 import envpool
 
+# gymnasium warns whenever an envpool space's float64 Box bounds are cast to float32 (harmless),
+# also lazily on later accesses of the spaces: filter it for the whole process.
+warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32")
+
 INT32_MAX = 2**31 - 1
 
 # Options the factories own: the task is the game, the assets path is the installed package's, and
@@ -105,7 +109,4 @@ def make_pool(task_id: str, options: Mapping[str, Any], overrides: Mapping[str, 
             f"unknown envpool option(s) {unknown} for {task_id}; "
             f"valid overrides: {', '.join(valid)}"
         )
-    with warnings.catch_warnings():
-        # gymnasium warns that envpool's float64 Box bounds are cast to float32 (harmless).
-        warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32")
-        return envpool.make(task_id, env_type="gymnasium", **{**options, **overrides})
+    return envpool.make(task_id, env_type="gymnasium", **{**options, **overrides})
