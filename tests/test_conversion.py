@@ -278,3 +278,6 @@ def test_convert_command_line(dqn_run, tmp_path, capsys):
                      "--noise", "0", "0.1", "--fgsm", "0", "0.05"]) == 0  # fmt: skip
     table = (robust / "robustness.md").read_text()
     assert "converted-snn" in table and "FGSM" in table
+    assert cli.main(["energy", str(out), "--episodes", "2"]) == 0
+    energy = json.loads((out / "energy.json").read_text())
+    assert energy["time_steps"] == 20 and 0 <= energy["firing_rate"] <= 1

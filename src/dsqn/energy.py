@@ -40,6 +40,7 @@ with defaults ``pj_per_ac = 0.9`` pJ and ``pj_per_mac = 4.6`` pJ; reported in nJ
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -383,23 +384,32 @@ def energy_report(
       The ``energy.json`` object plus ``"path"`` (of ``energy.json``).
     """
     from dsqn.checkpoint import save_json
-    from dsqn.evaluate import Evaluator
+    from dsqn.evaluate import Evaluator, make_env
     from dsqn.evaluation_cli import load_params
 
     run_dir = Path(run_dir)
-    config, exp, params, agent_steps = load_params(run_dir, checkpoint)
+    if "conversion" in json.loads((run_dir / "config.json").read_text()):
+        # A converted SNN (dsqn convert): rebuilt from its source checkpoint and stored scales.
+        from dsqn.conversion import load_converted
+
+        config, network, params, agent_steps = load_converted(run_dir)
+        time_steps = int(network.time_steps)
+    else:
+        config, exp, params, agent_steps = load_params(run_dir, checkpoint)
+        network = exp.network
+        time_steps = int(config.network.time_steps)
     seeds = list(config.run.seeds)
-    obs = jnp.zeros((1, *exp.obs_shape), exp.env.observation_space.dtype)
-    geometry = layer_geometry(exp.network, obs)
+    space = make_env(config, 1, [seeds[0]], train=False).observation_space
+    geometry = layer_geometry(network, jnp.zeros((1, *space.shape), space.dtype))
     spiking = any(layer.spiking for layer in geometry)
-    time_steps = int(config.network.time_steps) if spiking else 1
+    time_steps = time_steps if spiking else 1
     eps = config.eval.epsilon if epsilon is None else epsilon
     n_episodes = episodes or config.eval.episodes
 
     per_seed: dict[str, Any] = {}
     if spiking:
         evaluator = Evaluator(
-            config, exp.network, seeds, episodes=n_episodes, epsilon=eps, collect_spikes=True
+            config, network, seeds, episodes=n_episodes, epsilon=eps, collect_spikes=True
         )
         # Keys distinct from those of training's evaluations and of ``dsqn evaluate``.
         keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 2_000_003) for s in seeds])
