@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import spiking
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS
+from dsqn import networks, spiking
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, valid_conv
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +197,55 @@ def test_jit_and_vmap_over_seeds(atari_obs):
     q = jax.jit(jax.vmap(net.apply, in_axes=(0, None)))(params, atari_obs)
     assert q.shape == (3, 2, 3)
     assert not np.allclose(np.asarray(q[0]), np.asarray(q[1]))
+
+
+@pytest.mark.parametrize(
+    "size,in_ch,kernel,stride,out_ch",
+    [(20, 32, 4, 2, 64), (9, 64, 3, 1, 64), (84, 4, 8, 4, 32), (11, 3, 3, 2, 5), (12, 3, 5, 3, 4)],
+)
+def test_valid_conv_matches_lax_convolution_and_its_gradients(size, in_ch, kernel, stride, out_ch):
+    """The matmul backward equals XLA's convolution transposes (conv2/conv3 shapes and odd ones)."""
+    kx, kw, kd = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (3, size, size, in_ch))
+    w = jax.random.normal(kw, (kernel, kernel, in_ch, out_ch))
+
+    def plain(x, w):
+        return jax.lax.conv_general_dilated(
+            x, w, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    y, plain_vjp = jax.vjp(plain, x, w)
+    y_fast, fast_vjp = jax.vjp(lambda x, w: valid_conv(x, w, (stride, stride), "VALID"), x, w)
+    np.testing.assert_array_equal(np.asarray(y_fast), np.asarray(y))
+    dy = jax.random.normal(kd, y.shape)
+    for fast, ref in zip(fast_vjp(dy), plain_vjp(dy), strict=True):
+        scale = float(jnp.abs(ref).max())
+        np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-5 * scale)
+
+
+def test_dsqn_gradients_match_plain_convolutions(atari_obs, monkeypatch):
+    """The whole network's gradients with the matmul backward equal those of plain convolutions."""
+    net = DSQN(4, time_steps=3, v_threshold=0.02)
+    params = net.init(jax.random.key(0), atari_obs)
+    w = jnp.arange(1.0, 5.0)[None]
+
+    def grads():
+        return jax.grad(lambda p: jnp.sum(net.apply(p, atari_obs) * w))(params)
+
+    fast = grads()
+    monkeypatch.setattr(networks, "valid_conv", jax.lax.conv_general_dilated)
+    plain = grads()
+    for path, g in jax.tree_util.tree_leaves_with_path(fast):
+        ref = plain
+        for key in path:
+            ref = ref[key.key]
+        scale = float(jnp.abs(ref).max())
+        np.testing.assert_allclose(np.asarray(g), np.asarray(ref), atol=1e-4 * scale + 1e-7)
+
+
+def test_valid_conv_rejects_unsupported_options():
+    x, w = jnp.zeros((1, 8, 8, 2)), jnp.zeros((3, 3, 2, 4))
+    with pytest.raises(ValueError, match="padding='SAME'"):
+        valid_conv(x, w, (1, 1), "SAME")
+    with pytest.raises(ValueError, match="rhs_dilation"):
+        valid_conv(x, w, (1, 1), "VALID", rhs_dilation=(2, 2))

@@ -1,0 +1,72 @@
+"""Seconds and GFLOP/s of one SGD update at the paper's shapes, DSQN and DQN; prints one JSON.
+
+One real ``dsqn.agent.update`` (jitted): minibatch 32 sampled from a replay of random frames
+(uint8 84x84x4, 6 actions), target-network forward on s', online forward and backward on s,
+Huber loss, Adam. DSQN runs T = 64 steps. Median over repeats after a compiling warm-up, the two
+networks interleaved.
+
+FLOPs (convolutions and dense layers only, multiply-add = 2): an update is
+``4 x forward(32)`` (target forward + online forward + backward ~ 2 forwards), where a DSQN
+forward runs conv1 and fc2 once and conv2, conv3, fc1 at each of the T steps: about
+``4 x 32 x (6.55 + 64 x 12.13) MFLOP = 100.2 GFLOP``; DQN: ``2.4 GFLOP``.
+
+Usage: python -m benchmarks.update [--repeats 5] [--quick] [--smoke]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+
+
+def measure(time_steps: int, batch: int, repeats: int) -> dict:
+    """Median seconds and GFLOP/s of one update, for DSQN and DQN (interleaved)."""
+    timed = {}
+    for kind in ("dsqn", "dqn"):
+        step, state, rep = common.update_setup(common.atari_config(kind, time_steps, batch))
+        timed[kind] = lambda step=step, state=state, rep=rep: jax.block_until_ready(
+            step(state, rep)
+        )
+    seconds = common.interleaved_medians(timed, repeats)
+    result = {}
+    for kind, s in seconds.items():
+        flops = common.update_flops(kind, time_steps, batch)
+        result[kind] = {
+            "seconds": s,
+            "gflop": flops / 1e9,
+            "gflop_per_s": flops / 1e9 / s,
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = common.parser(__doc__)
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats (median)")
+    args = p.parse_args(argv)
+    time_steps, batch = common.PAPER_TIME_STEPS, common.PAPER_BATCH
+    repeats = 3 if args.quick else args.repeats
+    if args.smoke:
+        time_steps, batch, repeats = 2, 4, 1
+    result = {
+        "benchmark": "update",
+        "machine": common.machine_info(),
+        "time_steps": time_steps,
+        "batch": batch,
+        "repeats": repeats,
+        "flops_formula": "4 x forward(batch); DSQN forward = B x (conv1 + T x (conv2+conv3+fc1) "
+        "+ fc2), 2 FLOPs per multiply-add",
+        **measure(time_steps, batch, repeats),
+    }
+    common.emit(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
