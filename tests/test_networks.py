@@ -3,6 +3,7 @@
 import itertools
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -114,7 +115,7 @@ def _count_convs(jaxpr, inside_loop=False, found=None):
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "conv_general_dilated":
             found.append((eqn.invars[0].aval.shape[0], inside_loop))
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
             _count_convs(sub, inside_loop or eqn.primitive.name in ("scan", "while"), found)
     return found
 
