@@ -40,7 +40,6 @@ with the run's protocol and writes a run directory of its own (``name`` ``"conve
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,7 +51,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import dsqn
 from dsqn import agent, spiking
 from dsqn.checkpoint import save_json
 from dsqn.config import Config, to_dict
@@ -549,17 +547,12 @@ class _Source:
 
 
 def _run_config(source: _Source, settings: dict[str, Any], command: list[str] | None):
+    from dsqn.runner import run_metadata
+
     data = to_dict(source.config)
     data["name"] = CONVERTED_NAME
     data["conversion"] = settings
-    data["meta"] = {
-        "dsqn_version": dsqn.__version__,
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": command,
-    }
+    data["meta"] = run_metadata(command)
     return data
 
 

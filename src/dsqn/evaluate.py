@@ -12,6 +12,7 @@ spiking layer's spike counts per neuron over all counted steps, for :mod:`dsqn.e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -24,7 +25,12 @@ from dsqn.config import Config
 from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, reset, xla_step
 
-__all__ = ["EvalResult", "Evaluator", "make_env"]
+__all__ = ["EvalResult", "Evaluator", "ObsTransform", "make_env"]
+
+ObsTransform = Callable[[Callable, Any, jax.Array, jax.Array, jax.Array], jax.Array]
+"""``transform(apply_fn, params, obs, size, key) -> obs'``: one seed's observations ``[N, ...]``
+changed before the network sees them (e.g. a perturbation of strength ``size``);
+``apply_fn(params, obs) -> Q`` lets a transform use the network (gradient attacks)."""
 
 
 class EvalResult(NamedTuple):
@@ -90,16 +96,33 @@ class Evaluator:
         self._xla = xla_step(self.env)
         self._network = network
         self._collect = collect_spikes
-        self._run = jax.jit(self._loop)
+        self._runs: dict[ObsTransform | None, Callable] = {}
 
-    def __call__(self, params: Any, key: jax.Array) -> EvalResult:
-        """Evaluate ``params`` (stacked ``[S, ...]``) with per-seed keys ``key: [S]``."""
+    def __call__(
+        self,
+        params: Any,
+        key: jax.Array,
+        *,
+        transform: ObsTransform | None = None,
+        size: float = 0.0,
+    ) -> EvalResult:
+        """Evaluate ``params`` (stacked ``[S, ...]``) with per-seed keys ``key: [S]``.
+
+        ``transform`` (optional, see :data:`ObsTransform`) changes every observation before the
+        network sees it, with strength ``size`` and a key derived from the step's action key (so
+        a transform that leaves observations unchanged reproduces the untransformed games). Each
+        transform compiles once; ``size`` is traced.
+        """
+        if transform not in self._runs:
+            self._runs[transform] = jax.jit(lambda *args: self._loop(transform, *args))
         # One device runs the evaluation: envpool's XLA step must execute exactly once per step,
         # which a program sharded over several devices would not guarantee.
         device = jax.local_devices()[0]
         params, key = jax.device_put((params, key), device)
         timestep = reset(self.env)
-        out = jax.device_get(self._run(params, key, self._xla.handle, timestep))
+        size = jnp.asarray(size, jnp.float32)
+        run = self._runs[transform]
+        out = jax.device_get(run(params, key, size, self._xla.handle, timestep))
         returns, lengths, q_sum, spikes, steps = out
         return EvalResult(
             returns=np.asarray(returns),
@@ -116,7 +139,15 @@ class Evaluator:
         spikes = {k.removeprefix("spikes_"): v[0] for k, v in state["intermediates"].items()}
         return q, spikes
 
-    def _loop(self, params: Any, key: jax.Array, handle: jax.Array, timestep: Timestep):
+    def _observe(self, transform, params, obs, size, act_key):
+        """Each seed's observations ``[S, N, ...]`` as its network sees them."""
+        if transform is None:
+            return obs
+        apply_fn = lambda p, x: self._network.apply({"params": p}, x)  # noqa: E731
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(act_key)
+        return jax.vmap(lambda p, o, k: transform(apply_fn, p, o, size, k))(params, obs, keys)
+
+    def _loop(self, transform, params, key, size, handle: jax.Array, timestep: Timestep):
         s, n = self.num_seeds, self.episodes
         obs0 = split_seeds(timestep.obs, s)
         _, spikes0 = jax.eval_shape(jax.vmap(self._forward), params, obs0)
@@ -130,7 +161,8 @@ class Evaluator:
             handle, ts, key, finished, ret, length, q_sum, spikes, steps, it = carry
             keys = jax.vmap(jax.random.split)(key)
             key, act_key = keys[:, 0], keys[:, 1]
-            q, layer_spikes = jax.vmap(self._forward)(params, split_seeds(ts.obs, s))
+            obs = self._observe(transform, params, split_seeds(ts.obs, s), size, act_key)
+            q, layer_spikes = jax.vmap(self._forward)(params, obs)
             actions = jax.vmap(agent.select_actions, in_axes=(0, 0, None))(act_key, q, self.epsilon)
             counted = ~finished  # [S*N]
             handle, ts = self._xla.step(handle, merge_seeds(actions))

@@ -34,6 +34,7 @@ draws for every size (a paired comparison).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,12 +45,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent
 from dsqn.checkpoint import save_json
 from dsqn.config import Config
-from dsqn.envs import merge_seeds, split_seeds
-from dsqn.envs.stepping import Timestep, reset, xla_step
-from dsqn.evaluate import EvalResult, make_env
+from dsqn.evaluate import EvalResult, Evaluator
 
 __all__ = [
     "PERTURBATIONS",
@@ -131,12 +129,16 @@ def perturb(
     raise ValueError(f"unknown perturbation {kind!r}; valid: {PERTURBATIONS}")
 
 
-class PerturbedEvaluator:
+# One transform object per kind, so that the evaluator compiles each kind once.
+_TRANSFORMS = {kind: functools.partial(perturb, kind) for kind in PERTURBATIONS if kind != "none"}
+
+
+class PerturbedEvaluator(Evaluator):
     """The evaluation protocol of :class:`dsqn.evaluate.Evaluator` with perturbed observations.
 
     Built once per process (it owns an env pool); each call plays one fresh full game per env for
-    every seed. Randomness: the per-step keys are split exactly as the Evaluator splits them (so
-    size 0 reproduces its games); the noise key of a step is derived from that step's action key.
+    every seed. The per-step keys are split exactly as the Evaluator splits them (so size 0
+    reproduces its games); the noise key of a step is derived from that step's action key.
     """
 
     def __init__(
@@ -148,14 +150,7 @@ class PerturbedEvaluator:
         episodes: int | None = None,
         epsilon: float | None = None,
     ):
-        self.num_seeds = len(seeds)
-        self.episodes = episodes or config.eval.episodes
-        self.epsilon = config.eval.epsilon if epsilon is None else epsilon
-        self.env = make_env(config, self.episodes, list(seeds), train=False)
-        self.max_steps = int(self.env.config["max_episode_steps"]) + 1
-        self._xla = xla_step(self.env)
-        self._network = network
-        self._runs: dict[str, Callable] = {}
+        super().__init__(config, network, list(seeds), episodes=episodes, epsilon=epsilon)
 
     def __call__(
         self, params: Any, key: jax.Array, kind: str = "none", size: float = 0.0
@@ -169,70 +164,8 @@ class PerturbedEvaluator:
             raise ValueError(f"unknown perturbation {kind!r}; valid: {PERTURBATIONS}")
         if not size >= 0:
             raise ValueError(f"perturbation size must be >= 0, got {size!r}")
-        if kind not in self._runs:
-            self._runs[kind] = jax.jit(lambda *args, kind=kind: self._loop(kind, *args))
-        timestep = reset(self.env)
-        size = jnp.asarray(size, jnp.float32)
-        out = jax.device_get(self._runs[kind](params, key, size, self._xla.handle, timestep))
-        returns, lengths, q_sum, steps = out
-        return EvalResult(
-            returns=np.asarray(returns),
-            lengths=np.asarray(lengths),
-            max_q_mean=np.asarray(q_sum) / np.maximum(np.asarray(lengths), 1),
-            spike_sums=None,
-            steps=np.asarray(steps),
-        )
-
-    def _q(self, kind: str, params: Any, obs: jax.Array, size: jax.Array, key: jax.Array):
-        """One seed's Q-values ``[N, A]`` on its perturbed observations ``[N, ...]``."""
-        apply_fn = lambda p, x: self._network.apply({"params": p}, x)  # noqa: E731
-        return apply_fn(params, perturb(kind, apply_fn, params, obs, size, key))
-
-    def _loop(self, kind: str, params, key, size, handle, timestep: Timestep):
-        s, n = self.num_seeds, self.episodes
-
-        def cond(carry):
-            finished, it = carry[3], carry[-1]
-            return ~jnp.all(finished) & (it < self.max_steps)
-
-        def body(carry):
-            handle, ts, key, finished, ret, length, q_sum, steps, it = carry
-            keys = jax.vmap(jax.random.split)(key)
-            key, act_key = keys[:, 0], keys[:, 1]
-            noise_key = jax.vmap(lambda k: jax.random.fold_in(k, 1))(act_key)
-            q = jax.vmap(self._q, in_axes=(None, 0, 0, None, 0))(
-                kind, params, split_seeds(ts.obs, s), size, noise_key
-            )
-            actions = jax.vmap(agent.select_actions, in_axes=(0, 0, None))(act_key, q, self.epsilon)
-            counted = ~finished
-            handle, ts = self._xla.step(handle, merge_seeds(actions))
-            c = counted.astype(jnp.float32)
-            return (
-                handle,
-                ts,
-                key,
-                finished | (ts.game_over & counted),
-                ret + ts.raw_reward * c,
-                length + counted.astype(jnp.int32),
-                q_sum + merge_seeds(jnp.max(q, axis=-1)) * c,
-                steps + split_seeds(c, s).sum(-1),
-                it + 1,
-            )
-
-        zeros = jnp.zeros((s * n,), jnp.float32)
-        init = (
-            handle,
-            timestep,
-            key,
-            jnp.zeros((s * n,), bool),
-            zeros,
-            jnp.zeros((s * n,), jnp.int32),
-            zeros,
-            jnp.zeros((s,), jnp.float32),
-            jnp.zeros((), jnp.int32),
-        )
-        _, _, _, _, ret, length, q_sum, steps, _ = jax.lax.while_loop(cond, body, init)
-        return split_seeds(ret, s), split_seeds(length, s), split_seeds(q_sum, s), steps
+        transform = None if kind == "none" else _TRANSFORMS[kind]
+        return super().__call__(params, key, transform=transform, size=size)
 
 
 # ----------------------------------------------------------------------------- report

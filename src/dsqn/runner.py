@@ -46,6 +46,7 @@ from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
 
 __all__ = [
     "RESUMABLE_FIELDS",
+    "run_metadata",
     "checkpoint_template",
     "TrainingDiverged",
     "RunResult",
@@ -356,9 +357,9 @@ def _update_best(train: agent.TrainState, means: jax.Array, agent_steps: jax.Arr
     )
 
 
-def _write_config(run_dir: Path, config: Config, command: list[str] | None) -> None:
-    data = to_dict(config)
-    data["meta"] = {
+def run_metadata(command: list[str] | None) -> dict[str, Any]:
+    """The ``meta`` section of a run's config.json: versions, devices, time, command line."""
+    return {
         "dsqn_version": dsqn.__version__,
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
@@ -366,6 +367,11 @@ def _write_config(run_dir: Path, config: Config, command: list[str] | None) -> N
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": command,
     }
+
+
+def _write_config(run_dir: Path, config: Config, command: list[str] | None) -> None:
+    data = to_dict(config)
+    data["meta"] = run_metadata(command)
     save_json(run_dir / "config.json", data)
 
 

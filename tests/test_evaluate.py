@@ -1,0 +1,85 @@
+"""dsqn.evaluate: the evaluation protocol on a real envpool CartPole pool."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dsqn import config as C
+from dsqn.evaluate import Evaluator, make_env
+from dsqn.networks import MLPDQN, MLPDSQN
+
+
+@pytest.fixture(scope="module")
+def setup():
+    cfg = C.apply_overrides(
+        C.preset("cartpole-dqn"),
+        {"run.seeds": "0 1", "eval.max_episode_agent_steps": "60", "eval.episodes": "6"},
+    )
+    net = MLPDQN(2, hidden_sizes=(8,))
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    params = jax.vmap(lambda k: net.init(k, jnp.zeros((1, 4)))["params"])(keys)
+    return cfg, net, params
+
+
+def test_every_episode_is_one_full_game_within_the_cap(setup):
+    cfg, net, params = setup
+    ev = Evaluator(cfg, net, [0, 1])
+    out = ev(params, jnp.stack([jax.random.key(5), jax.random.key(6)]))
+    assert out.returns.shape == (2, 6) and out.lengths.shape == (2, 6)
+    assert np.all(out.lengths >= 1) and np.all(out.lengths <= 60)
+    np.testing.assert_array_equal(out.returns, out.lengths)  # CartPole: +1 per step
+    np.testing.assert_array_equal(out.steps, out.lengths.sum(axis=1))
+    assert out.spike_sums is None and out.max_q_mean.shape == (2, 6)
+
+
+def test_random_policy_scores_like_random_cartpole(setup):
+    cfg, net, params = setup
+    cfg = C.apply_overrides(cfg, {"eval.max_episode_agent_steps": "500", "eval.episodes": "40"})
+    ev = Evaluator(cfg, net, [0, 1], epsilon=1.0)
+    out = ev(params, jnp.stack([jax.random.key(1), jax.random.key(2)]))
+    assert 15 < out.returns.mean() < 30  # a uniformly random CartPole policy lasts ~22 steps
+
+
+def test_fresh_games_per_call_and_reproducible_per_pool(setup):
+    """Each call plays new games (the pool's envs continue their seeds); a new evaluator with
+    the same seeds replays the same sequence; an identity transform changes nothing."""
+    cfg, net, params = setup
+    keys = jnp.stack([jax.random.key(3), jax.random.key(4)])
+    first, second = (
+        Evaluator(cfg, net, [0, 1], epsilon=0.5),
+        Evaluator(cfg, net, [0, 1], epsilon=0.5),
+    )
+    a1, a2 = first(params, keys), first(params, keys)
+    assert not np.array_equal(a1.returns, a2.returns)
+    identity = lambda apply_fn, p, obs, size, key: obs  # noqa: E731
+    b1 = second(params, keys, transform=identity, size=0.3)
+    np.testing.assert_array_equal(a1.returns, b1.returns)
+    flip = lambda apply_fn, p, obs, size, key: -obs  # noqa: E731
+    b2 = second(params, keys, transform=flip)
+    assert not np.array_equal(a2.max_q_mean, b2.max_q_mean)
+
+
+def test_spike_sums_of_a_spiking_network(setup):
+    cfg, _, _ = setup
+    net = MLPDSQN(2, time_steps=4, hidden_sizes=(8,), v_threshold=0.05)
+    params = jax.vmap(lambda k: net.init(k, jnp.zeros((1, 4)))["params"])(
+        jnp.stack([jax.random.key(0), jax.random.key(1)])
+    )
+    out = Evaluator(cfg, net, [0, 1], collect_spikes=True)(
+        params, jnp.stack([jax.random.key(0), jax.random.key(1)])
+    )
+    assert set(out.spike_sums) == {"fc1"} and out.spike_sums["fc1"].shape == (2, 8)
+    # At most T spikes per neuron per counted step.
+    assert np.all(out.spike_sums["fc1"] <= 4 * out.steps[:, None])
+    assert out.spike_sums["fc1"].sum() > 0
+
+
+def test_eval_pool_uses_eval_protocol_and_its_own_seeds():
+    cfg = C.apply_overrides(C.preset("dsqn"), {"env.game": "Pong"})
+    train = make_env(cfg, 2, [0], train=True)
+    ev = make_env(cfg, 2, [0], train=False)
+    assert train.config["episodic_life"] and not ev.config["episodic_life"]
+    assert train.config["reward_clip"] and not ev.config["reward_clip"]
+    assert ev.config["max_episode_steps"] == 18_000
+    assert set(train.config["env_seed"]).isdisjoint(ev.config["env_seed"])
