@@ -7,41 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import cli, robustness
+from dsqn import robustness
 from dsqn.evaluate import Evaluator
 from dsqn.evaluation_cli import load_params
 from dsqn.networks import DQN, MLPDQN, MLPDSQN
 
-TINY_RUN = [
-    "--seeds",
-    "0",
-    "--run.total_agent_steps",
-    "400",
-    "--run.log_period_agent_steps",
-    "200",
-    "--run.checkpoint_period_agent_steps",
-    "200",
-    "--eval.period_agent_steps",
-    "200",
-    "--eval.episodes",
-    "2",
-    "--eval.max_episode_agent_steps",
-    "30",
-    "--learner.warmup_agent_steps",
-    "100",
-    "--learner.replay_capacity_transitions",
-    "1000",
-    "--network.hidden_sizes",
-    "16",
-    "--no-progress",
-]
-
 
 @pytest.fixture(scope="module")
-def dqn_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "dqn"
-    assert cli.main(["train", "cartpole-dqn", "--run-dir", str(run_dir), *TINY_RUN]) == 0
-    return run_dir
+def dqn_run(tiny_cartpole_dqn_run):
+    return tiny_cartpole_dqn_run
 
 
 def _apply(net):
