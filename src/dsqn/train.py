@@ -284,8 +284,16 @@ def _chunk_fn(exp: Experiment, iterations: int):
             train, m = update(train, rep)
             return train, loss + m["loss"], qsum + m["q_mean"]
 
-        ready = jnp.all(jax.vmap(replay.can_sample, in_axes=(0, None))(rep, cfg.batch_size))
-        n_updates = jnp.where(ready, due, 0)
+        # Checking the replay scans its validity mask: only do it when an update is due.
+        n_updates = jax.lax.cond(
+            due > 0,
+            lambda: jnp.where(
+                jnp.all(jax.vmap(replay.can_sample, in_axes=(0, None))(rep, cfg.batch_size)),
+                due,
+                0,
+            ),
+            lambda: jnp.zeros_like(due),
+        )
         zero_s = jnp.zeros((s,), jnp.float32)
         train, loss_sum, q_sum = jax.lax.fori_loop(0, n_updates, learn, (train, zero_s, zero_s))
         sync = _multiples_in(t, t_next, cfg.target_update_period_agent_steps) > 0
