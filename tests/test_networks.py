@@ -250,3 +250,32 @@ def test_valid_conv_rejects_unsupported_options():
         valid_conv(x, w, (1, 1), "SAME")
     with pytest.raises(ValueError, match="rhs_dilation"):
         valid_conv(x, w, (1, 1), "VALID", rhs_dilation=(2, 2))
+
+
+def test_blocked_conv_equals_one_convolution():
+    from dsqn.networks import CPU_CONV_BLOCK, _blocked_conv
+
+    rng = np.random.default_rng(0)
+    n = 4 * CPU_CONV_BLOCK + 7  # above the threshold and not a multiple of the block
+    x = jnp.asarray(rng.random((n, 20, 20, 32)) < 0.2, jnp.float32)
+    w = jnp.asarray(rng.normal(size=(4, 4, 32, 64)), jnp.float32)
+    plain = jax.lax.conv_general_dilated(
+        x, w, (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    blocked = jax.jit(_blocked_conv, static_argnums=2)(x, w, 2)
+    assert blocked.shape == plain.shape
+    np.testing.assert_allclose(np.asarray(blocked), np.asarray(plain), rtol=1e-5, atol=1e-5)
+
+
+def test_large_time_merged_batches_run_in_blocks_on_cpu(atari_obs):
+    from dsqn.networks import CPU_CONV_BLOCK
+
+    t = 80  # T * B = 160 > 4 blocks: conv2 and conv3 run block by block on CPU
+    net = DSQN(6, time_steps=t)
+    params = net.init(jax.random.key(0), atari_obs)
+    convs = _count_convs(jax.make_jaxpr(net.apply)(params, atari_obs).jaxpr)
+    assert (2, False) in convs  # conv1 once, outside any loop
+    if jax.default_backend() == "cpu":
+        assert sorted(convs) == [(2, False), (CPU_CONV_BLOCK, True), (CPU_CONV_BLOCK, True)]
+    q_big = net.apply(params, atari_obs)
+    assert q_big.shape == (2, 6) and bool(jnp.all(jnp.isfinite(q_big)))

@@ -16,7 +16,8 @@ spiking neuron layer there instead and runs ``T = time_steps`` simulation steps:
   convolution of batch ``T*B``); only the elementwise neuron dynamics are scanned over time;
 - conv2 and conv3 differentiate by matrix products (:func:`valid_conv`): same forward
   convolution, gradients equal to XLA's convolution transposes up to float rounding but about
-  twice as fast on CPU, where those transposes dominate a DSQN update;
+  twice as fast on CPU, where those transposes dominate a DSQN update; on CPU their forward runs
+  the time-merged batch in blocks of 32 samples (identical results, about twice as fast);
 - readout ``"rate"`` (the paper): ``Q = fc2((1/T) sum_t S_fc1[t])``. Ablations: ``"spike_rate"``
   (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" | "membrane_mean"
   | "membrane_last"`` (fc2 drives a non-spiking leaky neuron decoded by the max, mean or last
@@ -133,9 +134,35 @@ def _stride_one_form(
     return _space_to_depth(x, s), w
 
 
+CPU_CONV_BLOCK = 32
+"""On CPU, convolutions over more than ``4 * CPU_CONV_BLOCK`` samples run in blocks of this size."""
+
+
+def _blocked_conv(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+    """A VALID NHWC convolution; on CPU, large batches run block by block (``lax.map``).
+
+    XLA:CPU's convolution slows down superlinearly with the batch beyond about a hundred
+    20x20x32 samples (measured: conv2 takes 9.9 ms at batch 128 and 40 ms at batch 256), while
+    blocks of 32 keep the per-sample cost flat: the time-merged batch ``T*B`` of a DSQN forward
+    runs about twice as fast in blocks. Results are identical (each sample is convolved alone
+    either way). GPUs get the single convolution.
+    """
+    n = x.shape[0]
+
+    def conv(xb):
+        return lax.conv_general_dilated(xb, w, (stride, stride), "VALID", dimension_numbers=_NHWC)
+
+    if jax.default_backend() != "cpu" or n <= 4 * CPU_CONV_BLOCK:
+        return conv(x)
+    blocks = -(-n // CPU_CONV_BLOCK)
+    padded = jnp.pad(x, ((0, blocks * CPU_CONV_BLOCK - n), (0, 0), (0, 0), (0, 0)))
+    y = lax.map(conv, padded.reshape(blocks, CPU_CONV_BLOCK, *x.shape[1:]))
+    return y.reshape(blocks * CPU_CONV_BLOCK, *y.shape[2:])[:n]
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _conv_matmul_grad(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
-    return lax.conv_general_dilated(x, w, (stride, stride), "VALID", dimension_numbers=_NHWC)
+    return _blocked_conv(x, w, stride)
 
 
 def _conv_matmul_grad_fwd(x, w, stride):
