@@ -54,8 +54,8 @@ import numpy as np
 from dsqn import agent, spiking
 from dsqn.checkpoint import save_json
 from dsqn.config import Config, to_dict
-from dsqn.envs import make_atari, make_classic
 from dsqn.envs.seeding import ENV_SEED_STRIDE, MAX_TRAINING_SEED
+from dsqn.evaluate import make_pool
 from dsqn.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
 
 __all__ = [
@@ -251,19 +251,7 @@ def _collection_env(config: Config, num_envs: int, seed: int, held_out: bool) ->
         raise ValueError(f"num_envs must lie in [1, {ENV_SEED_STRIDE // 2}], got {num_envs!r}")
     block = 2 * seed + int(held_out)
     env_seeds = [block * ENV_SEED_STRIDE + ENV_SEED_STRIDE // 2 + j for j in range(num_envs)]
-    cap = config.eval.max_episode_agent_steps
-    cap = cap if cap is not None else config.env.max_episode_agent_steps
-    overrides = {} if cap is None else {"max_episode_steps": cap}
-    if config.env.suite == "atari":
-        return make_atari(
-            config.env.game,
-            num_envs,
-            seed=env_seeds,
-            protocol=config.env.protocol,
-            train=False,
-            **overrides,
-        )
-    return make_classic(config.env.game, num_envs, seed=env_seeds, **overrides)
+    return make_pool(config, env_seeds, train=False)
 
 
 def collect_normalization_obs(

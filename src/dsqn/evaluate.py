@@ -25,7 +25,7 @@ from dsqn.config import Config
 from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, reset, xla_step
 
-__all__ = ["EvalResult", "Evaluator", "ObsTransform", "make_env"]
+__all__ = ["EvalResult", "Evaluator", "ObsTransform", "make_env", "make_pool"]
 
 ObsTransform = Callable[[Callable, Any, jax.Array, jax.Array, jax.Array], jax.Array]
 """``transform(apply_fn, params, obs, size, key) -> obs'``: one seed's observations ``[N, ...]``
@@ -52,23 +52,30 @@ class EvalResult(NamedTuple):
     steps: np.ndarray
 
 
-def make_env(config: Config, num_envs: int, seeds: list[int], *, train: bool) -> Any:
-    """The envpool pool for ``config``: ``len(seeds) * num_envs`` envs, seed-major."""
-    env_seeds = pool_env_seeds(seeds, num_envs, stream="train" if train else "eval")
-    total = len(seeds) * num_envs
+def make_pool(config: Config, env_seeds: list[int], *, train: bool) -> Any:
+    """An envpool pool for ``config`` with one env per seed in ``env_seeds``: the training or
+    evaluation protocol, and the matching episode cap (``eval.max_episode_agent_steps`` falls
+    back to ``env.max_episode_agent_steps``, then to the protocol's)."""
     cap = config.env.max_episode_agent_steps if train else config.eval.max_episode_agent_steps
     cap = cap if cap is not None else config.env.max_episode_agent_steps
     overrides = {} if cap is None else {"max_episode_steps": cap}
     if config.env.suite == "atari":
         return make_atari(
             config.env.game,
-            total,
+            len(env_seeds),
             seed=env_seeds,
             protocol=config.env.protocol,
             train=train,
             **overrides,
         )
-    return make_classic(config.env.game, total, seed=env_seeds, **overrides)
+    return make_classic(config.env.game, len(env_seeds), seed=env_seeds, **overrides)
+
+
+def make_env(config: Config, num_envs: int, seeds: list[int], *, train: bool) -> Any:
+    """The pool of ``len(seeds) * num_envs`` envs, seed-major, in the training or evaluation
+    stream of env seeds (:func:`dsqn.envs.pool_env_seeds`)."""
+    stream = "train" if train else "eval"
+    return make_pool(config, pool_env_seeds(seeds, num_envs, stream=stream), train=train)
 
 
 class Evaluator:
