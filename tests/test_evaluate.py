@@ -83,3 +83,20 @@ def test_eval_pool_uses_eval_protocol_and_its_own_seeds():
     assert train.config["reward_clip"] and not ev.config["reward_clip"]
     assert ev.config["max_episode_steps"] == 18_000
     assert set(train.config["env_seed"]).isdisjoint(ev.config["env_seed"])
+
+
+def test_a_seed_plays_the_same_games_alone_or_with_others(setup):
+    """Seed 1's evaluations, call after call, do not depend on seed 0 being evaluated alongside
+    (its pool is not stepped past its own games, whatever seed 0's games last)."""
+    cfg, net, params = setup
+    together, alone = (
+        Evaluator(cfg, net, [0, 1], epsilon=0.5),
+        Evaluator(cfg, net, [1], epsilon=0.5),
+    )
+    params_1 = jax.tree.map(lambda x: x[1:], params)
+    for call in range(3):
+        keys = jnp.stack([jax.random.key(10 + call), jax.random.key(20 + call)])
+        both = together(params, keys)
+        one = alone(params_1, keys[1:])
+        np.testing.assert_array_equal(both.returns[1:], one.returns, err_msg=f"call {call}")
+        np.testing.assert_allclose(both.max_q_mean[1:], one.max_q_mean, rtol=1e-6)

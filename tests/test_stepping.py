@@ -228,12 +228,16 @@ def test_episode_stats_ignore_reset_steps():
     np.testing.assert_array_equal(stats.num_completed, [0, 1])
 
 
-def test_host_step_matches_xla_step():
-    """The host-callback step (for sharded programs) returns what envpool's XLA step returns."""
-    from dsqn.envs import host_step, make_classic, reset, xla_step
+def test_sharded_host_step_matches_xla_step():
+    """The per-device host-callback step (for sharded programs) returns what envpool's XLA step
+    returns, here on a one-device mesh."""
+    from jax.sharding import Mesh
 
+    from dsqn.envs import make_classic, reset, sharded_host_step, xla_step
+
+    mesh = Mesh(np.array(jax.devices()[:1]), ("seed",))
     results = []
-    for make_step in (xla_step, host_step):
+    for make_step in (xla_step, lambda env: sharded_host_step({0: env}, mesh)):
         env = make_classic("CartPole-v1", 3, seed=5)
         stepper = make_step(env)
         reset(env)

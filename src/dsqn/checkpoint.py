@@ -33,6 +33,8 @@ from typing import Any, NamedTuple
 import jax
 import orbax.checkpoint as ocp
 
+from dsqn.distributed import barrier
+
 STATE_ITEM = "state"
 REPLAY_ITEM = "replay"
 METADATA_ITEM = "metadata"
@@ -283,7 +285,10 @@ class Checkpointer:
         except (TypeError, ValueError) as e:
             raise ValueError(f"metadata must be JSON-serialisable: {e}") from e
         self.wait_until_finished()
-        self._set_aside_unfinished()
+        # With several processes (one shared directory) process 0 tidies up, the others wait.
+        if jax.process_index() == 0:
+            self._set_aside_unfinished()
+        barrier("dsqn-checkpoint-tidy")
         later = [s for s in self.all_steps() if s >= step]
         if later:
             raise CheckpointError(

@@ -5,6 +5,7 @@
     dsqn presets [NAME]                       list presets, or print one preset's full config
     dsqn train PRESET [--game G] [--seeds 0 1 2] [--run-dir DIR] [--section.field VALUE ...]
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
+    dsqn train PRESET --run-dir DIR --distributed   (one process per host: see dsqn.distributed)
     dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
     dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
     dsqn energy RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--pj-per-ac 0.9]
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, help="the run directory (default runs/<game>/...)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one process of a multi-host run: jax.distributed.initialize() from the "
+        "environment (SLURM, Open MPI, or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
+        "JAX_PROCESS_ID); the seeds are sharded over the devices of all processes",
+    )
 
     p = sub.add_parser("evaluate", help="re-evaluate a checkpoint of a run")
     p.add_argument("run_dir", type=Path)
@@ -226,6 +234,15 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
 
     overrides: dict[str, Any] = parse_field_overrides(extra)
     command = ["dsqn", *argv]
+    if args.distributed:
+        if args.resume is None and args.run_dir is None:
+            raise C.ConfigError(
+                "--distributed needs --run-dir (every process must write to the same run "
+                "directory, on a file system all hosts share)"
+            )
+        from dsqn.distributed import initialize
+
+        initialize()
     if args.resume is not None:
         if args.preset or args.game or args.seeds:
             raise C.ConfigError(

@@ -1,9 +1,12 @@
 """The evaluation protocol: full games on a separate env pool, episodes run in parallel.
 
-For every seed, ``episodes`` environments of an evaluation pool (the protocol's evaluation
-settings: no episodic life, raw rewards; env seeds disjoint from training's) each play ONE full
-game with epsilon-greedy actions (the paper: epsilon 0.05), all at once inside one jitted
-``lax.while_loop``. An env that finishes its game is masked out until every env has finished.
+For every seed, ``episodes`` environments of that seed's own evaluation pool (the protocol's
+evaluation settings: no episodic life, raw rewards; env seeds disjoint from training's) each play
+ONE full game with epsilon-greedy actions (the paper: epsilon 0.05), all seeds at once inside one
+jitted ``lax.while_loop``. An env that finishes its game is masked out until every env of its
+seed has finished; a seed's pool is not stepped once all its games are over. A seed's evaluation
+games therefore depend only on its own parameters, keys and earlier evaluations, never on which
+other seeds are evaluated alongside it (in one process, or spread over several).
 
 Per episode it records the raw (unclipped) return, the length in agent steps, and the mean over
 the episode's steps of ``max_a Q(s, a)`` (the paper's "average max Q"). Optionally it sums each
@@ -98,9 +101,9 @@ class Evaluator:
         self.num_seeds = len(seeds)
         self.episodes = episodes or config.eval.episodes
         self.epsilon = config.eval.epsilon if epsilon is None else epsilon
-        self.env = make_env(config, self.episodes, list(seeds), train=False)
-        self.max_steps = int(self.env.config["max_episode_steps"]) + 1
-        self._xla = xla_step(self.env)
+        self.envs = [make_env(config, self.episodes, [seed], train=False) for seed in seeds]
+        self.max_steps = int(self.envs[0].config["max_episode_steps"]) + 1
+        self._xla = [xla_step(env) for env in self.envs]
         self._network = network
         self._collect = collect_spikes
         self._runs: dict[ObsTransform | None, Callable] = {}
@@ -126,15 +129,16 @@ class Evaluator:
         # which a program sharded over several devices would not guarantee.
         device = jax.local_devices()[0]
         params, key = jax.device_put((params, key), device)
-        timestep = reset(self.env)
+        timestep = _concatenate([reset(env) for env in self.envs])
         size = jnp.asarray(size, jnp.float32)
         run = self._runs[transform]
-        out = jax.device_get(run(params, key, size, self._xla.handle, timestep))
+        handles = tuple(x.handle for x in self._xla)
+        out = jax.device_get(run(params, key, size, handles, timestep))
         returns, lengths, q_sum, spikes, steps = out
         return EvalResult(
             returns=np.asarray(returns),
             lengths=np.asarray(lengths),
-            max_q_mean=np.asarray(q_sum) / np.maximum(np.asarray(lengths), 1),
+            max_q_mean=(np.asarray(q_sum) / np.maximum(np.asarray(lengths), 1)).astype(np.float32),
             spike_sums=spikes if self._collect else None,
             steps=np.asarray(steps),
         )
@@ -154,7 +158,28 @@ class Evaluator:
         keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(act_key)
         return jax.vmap(lambda p, o, k: transform(apply_fn, p, o, size, k))(params, obs, keys)
 
-    def _loop(self, transform, params, key, size, handle: jax.Array, timestep: Timestep):
+    def _step_seeds(self, handles, ts: Timestep, actions: jax.Array, finished: jax.Array):
+        """Step every seed's pool whose games are not all over; the others keep their handle
+        and last timestep (their envs are masked out anyway)."""
+        s = self.num_seeds
+        done = jnp.all(split_seeds(finished, s), axis=1)
+        previous = split_seeds(ts, s)
+        new_handles, parts = [], []
+        for i, xla in enumerate(self._xla):
+            prev_i = jax.tree.map(lambda x, i=i: x[i], previous)
+            handle, ts_i = jax.lax.cond(
+                done[i],
+                lambda h, a, p: (h, p),
+                lambda h, a, p, xla=xla: xla.step(h, a),
+                handles[i],
+                actions[i],
+                prev_i,
+            )
+            new_handles.append(handle)
+            parts.append(ts_i)
+        return tuple(new_handles), _concatenate(parts)
+
+    def _loop(self, transform, params, key, size, handle, timestep: Timestep):
         s, n = self.num_seeds, self.episodes
         obs0 = split_seeds(timestep.obs, s)
         _, spikes0 = jax.eval_shape(jax.vmap(self._forward), params, obs0)
@@ -172,7 +197,7 @@ class Evaluator:
             q, layer_spikes = jax.vmap(self._forward)(params, obs)
             actions = jax.vmap(agent.select_actions, in_axes=(0, 0, None))(act_key, q, self.epsilon)
             counted = ~finished  # [S*N]
-            handle, ts = self._xla.step(handle, merge_seeds(actions))
+            handle, ts = self._step_seeds(handle, ts, actions, finished)
             c = counted.astype(jnp.float32)
             cs = split_seeds(c, s)
             spikes = {
@@ -213,3 +238,10 @@ class Evaluator:
             spikes,
             steps,
         )
+
+
+def _concatenate(timesteps: list[Timestep]) -> Timestep:
+    """Per-seed timesteps ``[N]`` joined, seed-major, into one ``[S*N]``."""
+    if len(timesteps) == 1:
+        return timesteps[0]
+    return jax.tree.map(lambda *xs: jnp.concatenate([jnp.asarray(x) for x in xs]), *timesteps)

@@ -40,6 +40,7 @@ import dsqn
 from dsqn import agent, replay
 from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 from dsqn.config import Config, apply_overrides, from_dict, to_dict, validate
+from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
 from dsqn.evaluate import EvalResult, Evaluator
 from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
 from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
@@ -92,14 +93,22 @@ RESUMABLE_FIELDS = (
 
 
 def checkpoint_template(exp: Experiment) -> dict[str, Any]:
-    """Shapes and dtypes of the saved state (everything but the replay) of ``exp``'s runs."""
-    return jax.eval_shape(
+    """Shapes and dtypes of the saved state (everything but the replay) of ``exp``'s runs; with
+    a mesh, the train states carry their by-seed sharding and the counters are replicated."""
+    template = jax.eval_shape(
         lambda: {
             "train": exp.init_train_states(),
             "agent_steps": jnp.zeros((), jnp.int32),
             "episodes": jnp.zeros((exp.num_seeds,), jnp.int32),
         }
     )
+    template["train"] = exp.state_shardings(template["train"])
+    if exp.mesh is not None:
+        replicated = exp.replicated(0).sharding
+        for name in ("agent_steps", "episodes"):
+            leaf = template[name]
+            template[name] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated)
+    return template
 
 
 class TrainingDiverged(RuntimeError):
@@ -198,6 +207,8 @@ class _Run:
     def __init__(self, config: Config, run_dir: Path, exp: Experiment, progress: bool):
         self.config, self.run_dir, self.exp = config, run_dir, exp
         self.seeds = list(config.run.seeds)
+        # This process's seeds: with several processes each evaluates its own, then they share.
+        self.local_seeds = list(exp.local_seeds)
         self.progress_enabled = progress
         self.checkpointer = Checkpointer(
             run_dir / "checkpoints", max_to_keep=config.run.keep_checkpoints
@@ -208,7 +219,7 @@ class _Run:
     @property
     def evaluator(self) -> Evaluator:
         if self._evaluator is None:
-            self._evaluator = Evaluator(self.config, self.exp.network, self.seeds)
+            self._evaluator = Evaluator(self.config, self.exp.network, self.local_seeds)
         return self._evaluator
 
     # --------------------------------------------------------------- checkpoints
@@ -218,7 +229,7 @@ class _Run:
         state = {
             "train": carry.train,
             "agent_steps": carry.agent_steps,
-            "episodes": jnp.asarray(episodes, jnp.int32),
+            "episodes": self.exp.replicated(np.asarray(episodes, np.int32)),
         }
         self.checkpointer.save(
             step,
@@ -230,7 +241,9 @@ class _Run:
     def restore(self, step: int | None = None) -> tuple[Carry, np.ndarray]:
         """The carry and completed-episode counts [S] of a checkpoint (latest by default)."""
         want_replay = self.config.run.save_replay
-        replay_template = jax.eval_shape(self.exp.init_replay) if want_replay else None
+        replay_template = (
+            self.exp.state_shardings(jax.eval_shape(self.exp.init_replay)) if want_replay else None
+        )
         restored = self.checkpointer.restore(
             step,
             state_template=checkpoint_template(self.exp),
@@ -242,16 +255,22 @@ class _Run:
         if replay_state is None:
             replay_state = self.exp.init_replay()
         else:
-            replay_state = jax.vmap(replay.mark_interrupted)(replay_state)
-        carry = self.exp.start_envs(restored.state["train"], replay_state)
-        steps = jax.device_put(restored.state["agent_steps"], jax.devices()[0])
-        carry = carry._replace(agent_steps=steps)
+            replay_state = jax.jit(jax.vmap(replay.mark_interrupted))(replay_state)
+        steps = int(restored.state["agent_steps"])
+        carry = self.exp.start_envs(restored.state["train"], replay_state, agent_steps=steps)
         return carry, np.asarray(restored.state["episodes"], np.int64)
 
     # --------------------------------------------------------------- evaluation
 
     def evaluate(self, params, agent_steps: int, purpose: int) -> EvalResult:
-        return self.evaluator(params, _eval_keys(self.seeds, agent_steps, purpose))
+        """Every seed's evaluation: this process plays its own seeds' games, then the results
+        are shared (a seed's games do not depend on which other seeds share the pool)."""
+        params = jax.tree.map(process_rows, params)
+        result = self.evaluator(params, _eval_keys(self.local_seeds, agent_steps, purpose))
+        returns, lengths, max_q_mean, steps = gather_rows(
+            (result.returns, result.lengths, result.max_q_mean, result.steps)
+        )
+        return result._replace(returns=returns, lengths=lengths, max_q_mean=max_q_mean, steps=steps)
 
     def periodic_evaluation(self, carry: Carry, log: CsvLog, tb: TensorBoard) -> Carry:
         step = int(carry.agent_steps)
@@ -275,7 +294,8 @@ class _Run:
                 step,
                 {"eval/return_mean": row["return_mean"], "eval/max_q_mean": row["max_q_mean"]},
             )
-        train = self._update_best(carry.train, jnp.asarray(means, jnp.float32), carry.agent_steps)
+        means = self.exp.replicated(means.astype(np.float32))
+        train = self._update_best(carry.train, means, carry.agent_steps)
         return carry._replace(train=train)
 
     def final_evaluation(self, carry: Carry) -> dict[str, Any]:
@@ -283,8 +303,7 @@ class _Run:
         final = self.evaluate(carry.train.params, step, purpose=1)
         best = self.evaluate(carry.train.best_params, step, purpose=2)
         per_seed = {}
-        best_steps = np.asarray(carry.train.best_agent_steps)
-        best_means = np.asarray(carry.train.best_return)
+        best_steps, best_means = fetch((carry.train.best_agent_steps, carry.train.best_return))
         for i, seed in enumerate(self.seeds):
             entry = {"final": _per_seed_summary(final, i, step)}
             if best_steps[i] >= 0:
@@ -318,6 +337,7 @@ class _Run:
         rows = []
         t = self.config.network.time_steps
         e = self.exp.envs_per_seed
+        updates = fetch(carry.train.updates)
         for i, seed in enumerate(self.seeds):
             n_ep, n_up = metrics["episodes"][i], metrics["updates"][i]
             row = {
@@ -330,7 +350,7 @@ class _Run:
                 "loss": metrics["loss"][i] / n_up if n_up else None,
                 "q_mean": metrics["q"][i] / n_up if n_up else None,
                 "epsilon": eps,
-                "updates": int(np.asarray(carry.train.updates)[i]),
+                "updates": int(updates[i]),
                 "sps": sps,
             }
             forwards = metrics["acting_forwards"][i]
@@ -410,6 +430,7 @@ def run_training(
                 f"`dsqn train --resume {run_dir}` or choose another --run-dir"
             )
     validate(config)
+    primary = is_primary()
     run_dir.mkdir(parents=True, exist_ok=True)
     exp = make_train(config)
     run = _Run(config, run_dir, exp, progress)
@@ -419,20 +440,26 @@ def run_training(
             raise CheckpointError(f"cannot resume {run_dir}: it has no checkpoint yet")
         carry, episodes_total = run.restore()
         start = int(carry.agent_steps)
-        truncate_csv(run_dir / "metrics.csv", start)
-        truncate_csv(run_dir / "evaluations.csv", start)
+        if primary:
+            truncate_csv(run_dir / "metrics.csv", start)
+            truncate_csv(run_dir / "evaluations.csv", start)
     else:
         carry = exp.init_carry()
         episodes_total = np.zeros(len(config.run.seeds), np.int64)
         start = 0
-    _write_config(run_dir, config, command)
+    if primary:
+        _write_config(run_dir, config, command)
 
     columns = METRIC_COLUMNS + [f"firing_rate_{k}" for k in exp.layer_neurons]
-    metrics_log = CsvLog(run_dir / "metrics.csv", columns)
-    eval_log = CsvLog(run_dir / "evaluations.csv", EVAL_COLUMNS)
-    tb = TensorBoard(run_dir / "tensorboard", purge_step=start if resume else None)
+    # Only process 0 writes files (with several processes every one computes the same rows).
+    if primary:
+        metrics_log = CsvLog(run_dir / "metrics.csv", columns)
+        eval_log = CsvLog(run_dir / "evaluations.csv", EVAL_COLUMNS)
+        tb = TensorBoard(run_dir / "tensorboard", purge_step=start if resume else None)
+    else:
+        metrics_log = eval_log = tb = _NoLog()
     total = config.run.total_agent_steps
-    bar = Progress(total, start, enabled=progress)
+    bar = Progress(total, start, enabled=progress and primary)
     chunk_steps = config.run.log_period_agent_steps
     e = config.env.envs_per_seed
     chunks: dict[int, Any] = {}
@@ -463,7 +490,7 @@ def run_training(
                     )
                 if step % config.eval.period_agent_steps == 0 or step >= total:
                     carry = run.periodic_evaluation(carry, eval_log, tb)
-                    best = np.asarray(carry.train.best_return)
+                    best = fetch(carry.train.best_return)
                     bar.write(
                         f"[dsqn] evaluation at {step} agent steps: "
                         + ", ".join(
@@ -475,7 +502,7 @@ def run_training(
                 if step % config.run.checkpoint_period_agent_steps == 0 or step >= total:
                     run.save(carry, episodes_total)
                     last_saved = step
-                if stop.signal is not None:
+                if any_process(stop.signal is not None):
                     if last_saved != step:
                         run.save(carry, episodes_total)
                     status = "interrupted"
@@ -483,7 +510,8 @@ def run_training(
         result = RunResult(run_dir=str(run_dir), status=status, agent_steps=int(carry.agent_steps))
         if status == "finished":
             evaluation = run.final_evaluation(carry)
-            save_json(run_dir / "evaluation.json", evaluation)
+            if primary:
+                save_json(run_dir / "evaluation.json", evaluation)
             result["evaluation"] = evaluation
             bar.write(_final_message(evaluation, run_dir), always=True)
         else:
@@ -499,6 +527,16 @@ def run_training(
         eval_log.close()
         tb.close()
         bar.close()
+
+
+class _NoLog:
+    """Stands in for the logs on processes other than process 0."""
+
+    def write(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _check_finite(metrics: dict[str, np.ndarray], seeds: list[int], step: int) -> None:

@@ -12,7 +12,10 @@ the network, the optimizer, and ``chunk(carry) -> (carry, metrics)``, one XLA pr
         state_s = update(state_s, sample(replay_s))  (vmapped over seeds)
     if a target period was crossed: target_s <- params_s
 
-with no host round trip per step. Seeds are a vmapped axis: all seeds advance in lockstep, so the
+with no host round trip per step. With a device mesh (several GPUs, or several processes after
+``jax.distributed.initialize``) the seed axis is split into one block per device: each block has
+its own pool of its seeds' envs, stepped on its device's host inside the program
+(:func:`dsqn.envs.stepping.sharded_host_step`), with the same results. Seeds are a vmapped axis: all seeds advance in lockstep, so the
 schedule (epsilon, updates, target syncs) is shared and only data differ; initialisation,
 exploration, minibatches and env seeds are per seed.
 
@@ -42,10 +45,10 @@ from dsqn import agent, replay
 from dsqn.config import Config, ConfigError, validate
 from dsqn.envs import EpisodeStats, Timestep, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
-    host_step,
     init_episode_stats,
     reset,
     reset_follows,
+    sharded_host_step,
     update_episode_stats,
     xla_step,
 )
@@ -90,7 +93,8 @@ class Experiment:
 
     Attributes:
       config: the validated config.
-      env: the training env pool (S * E envs, seed-major).
+      env: the training env pool (S * E envs, seed-major); with a mesh, this process's first
+        block pool.
       network: the Q-network module.
       optimizer: the optax optimizer.
       num_actions: actions of the game.
@@ -98,6 +102,8 @@ class Experiment:
       layer_neurons: spiking layer -> neurons per sample (empty for ReLU networks).
       mesh: the 1-D device mesh (axis ``"seed"``) the seed axis is sharded over, or None on a
         single device.
+      pools: with a mesh, ``{d: pool}`` for the mesh positions ``d`` of this process's devices:
+        the training envs of the seeds placed on device ``d`` (block ``d`` of the seed axis).
     """
 
     config: Config
@@ -108,10 +114,21 @@ class Experiment:
     obs_shape: tuple[int, ...]
     layer_neurons: dict[str, int]
     mesh: Mesh | None = None
+    pools: dict[int, Any] | None = None
 
     @property
     def seeds(self) -> tuple[int, ...]:
         return self.config.run.seeds
+
+    @property
+    def local_seeds(self) -> tuple[int, ...]:
+        """The seeds on this process's devices, in order (all seeds with one process)."""
+        if self.pools is None:
+            return self.seeds
+        per_block = self.num_seeds // self.mesh.devices.size
+        return tuple(
+            s for d in sorted(self.pools) for s in self.seeds[d * per_block : (d + 1) * per_block]
+        )
 
     @property
     def num_seeds(self) -> int:
@@ -124,11 +141,16 @@ class Experiment:
     def init_train_states(self) -> agent.TrainState:
         """Fresh per-seed train states [S]: seed s initialises from ``jax.random.key(s)``."""
         obs = jnp.zeros((1, *self.obs_shape), self._obs_dtype)
-        keys = jnp.stack([jax.random.key(s) for s in self.seeds])
         init = functools.partial(
             agent.init_train_state, network=self.network, optimizer=self.optimizer
         )
-        return jax.jit(jax.vmap(lambda k: init(k, obs_example=obs)))(keys)
+        seeds = self.seeds
+
+        def states():
+            keys = jnp.stack([jax.random.key(s) for s in seeds])
+            return jax.vmap(lambda k: init(k, obs_example=obs))(keys)
+
+        return jax.jit(states, out_shardings=self._by_seed())()
 
     @property
     def _obs_dtype(self):
@@ -144,36 +166,83 @@ class Experiment:
             example,
             num_actions=self.num_actions,
         )
-        return jax.jit(jax.vmap(make))(jnp.arange(self.num_seeds))
+        s = self.num_seeds
+        return jax.jit(lambda: jax.vmap(make)(jnp.arange(s)), out_shardings=self._by_seed())()
 
-    def start_envs(self, train: agent.TrainState, replay_state: replay.ReplayState) -> Carry:
+    def _by_seed(self):
+        """The sharding of per-seed arrays: split over the mesh, or None (jit's default)."""
+        return None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec("seed"))
+
+    def start_envs(
+        self, train: agent.TrainState, replay_state: replay.ReplayState, agent_steps: int = 0
+    ) -> Carry:
         """A carry whose envs were just reset (at the start of a run, or on resume)."""
-        stats = init_episode_stats(self.num_seeds * self.envs_per_seed)
-        timestep = reset(self.env)
-        handle = self.stepper().handle
-        carry = Carry(train, replay_state, handle, timestep, stats, jnp.zeros((), jnp.int32))
+        n = self.num_seeds * self.envs_per_seed
+        stats = jax.tree.map(np.asarray, init_episode_stats(n))
+        steps = np.asarray(agent_steps, np.int32)
         # The chunk donates its carry: no two leaves may share a buffer (params and target
         # params start equal, zero statistics are shared, ...).
-        carry = jax.tree.map(lambda x: jnp.asarray(x).copy(), carry)
-        # Committing every leaf to its device(s) gives the first chunk call the same signature
-        # as the later ones (which take the chunk's committed outputs): one compilation.
+        train, replay_state = jax.tree.map(lambda x: x.copy(), (train, replay_state))
         if self.mesh is None:
+            envs = (self.stepper().handle, reset(self.env), stats, steps)
+            handle, timestep, stats, steps = jax.tree.map(lambda x: jnp.asarray(x).copy(), envs)
+            carry = Carry(train, replay_state, handle, timestep, stats, steps)
+            # Committing every leaf to its device gives the first chunk call the same signature
+            # as the later ones (which take the chunk's committed outputs): one compilation.
             return jax.device_put(carry, jax.local_devices()[0])
-        return jax.device_put(carry, self.carry_shardings())
+        shardings = self.carry_shardings()
+        timestep = self._reset_blocks(shardings.timestep)
+        handle = _global_array(np.zeros((1,), np.uint8), shardings.handle)
+        stats = jax.tree.map(lambda x: _global_array(x, shardings.stats), stats)
+        steps = _global_array(steps, shardings.agent_steps)
+        return Carry(train, replay_state, handle, timestep, stats, steps)
+
+    def _reset_blocks(self, sharding: NamedSharding) -> Timestep:
+        """Reset this process's block pools and assemble their first timesteps into one
+        seed-sharded Timestep [S*E]."""
+        devices = list(self.mesh.devices.flat)
+        blocks = sorted(self.pools)
+        firsts = [jax.tree.map(np.asarray, reset(self.pools[d])) for d in blocks]
+
+        def assemble(*leaves):
+            shape = (leaves[0].shape[0] * len(devices), *leaves[0].shape[1:])
+            arrays = [jax.device_put(x, devices[d]) for d, x in zip(blocks, leaves, strict=True)]
+            return jax.make_array_from_single_device_arrays(shape, sharding, arrays)
+
+        return jax.tree.map(assemble, *firsts)
 
     def stepper(self):
-        """The pool's in-jit step: envpool's XLA step on one device, a host callback when the
-        program is sharded over several (see :func:`dsqn.envs.stepping.host_step`)."""
+        """The pool's in-jit step: envpool's XLA step on one device; with a mesh, every
+        device's block pool stepped on its host (:func:`dsqn.envs.stepping.sharded_host_step`)."""
         if self.mesh is None:
             return xla_step(self.env)
-        return host_step(self.env)
+        return sharded_host_step(self.pools, self.mesh)
 
     def carry_shardings(self) -> Carry:
-        """Shardings of the carry (a prefix tree): per-seed state split over the mesh, the rest
-        replicated."""
+        """Shardings of the carry (a prefix tree): per-seed state and the envs' timesteps and
+        statistics split over the mesh (seed-major, so a device holds its seeds' envs), the
+        handle and the step counter replicated."""
         by_seed = NamedSharding(self.mesh, PartitionSpec("seed"))
         replicated = NamedSharding(self.mesh, PartitionSpec())
-        return Carry(by_seed, by_seed, replicated, replicated, replicated, replicated)
+        return Carry(by_seed, by_seed, replicated, by_seed, by_seed, replicated)
+
+    def replicated(self, x: Any) -> jax.Array:
+        """A host value (the same on every process) as an array the chunk functions accept:
+        replicated over the mesh, or on the default device."""
+        x = np.asarray(x)
+        if self.mesh is None:
+            return jnp.asarray(x)
+        return _global_array(x, NamedSharding(self.mesh, PartitionSpec()))
+
+    def state_shardings(self, tree: Any) -> Any:
+        """``jax.ShapeDtypeStruct`` s of a per-seed pytree's leaves with the by-seed sharding
+        (unchanged without a mesh): templates that restore a checkpoint onto the mesh."""
+        by_seed = self._by_seed()
+        if by_seed is None:
+            return tree
+        return jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=by_seed), tree
+        )
 
     def init_carry(self) -> Carry:
         """A fresh run: new parameters, empty replays, reset envs, step 0."""
@@ -189,9 +258,15 @@ class Experiment:
         return _chunk_fn(self, iterations)
 
 
+def _global_array(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host value that every process holds whole."""
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
 def seed_mesh(config: Config) -> Mesh | None:
-    """The 1-D ``"seed"`` mesh over all local devices, or None (one device, or sharding off)."""
-    devices = jax.local_devices()
+    """The 1-D ``"seed"`` mesh over all devices (of every process, after
+    ``jax.distributed.initialize``), or None (one device, or sharding off)."""
+    devices = jax.devices()
     if not config.run.shard_seeds or len(devices) == 1:
         return None
     if len(config.run.seeds) % len(devices):
@@ -207,7 +282,22 @@ def make_train(config: Config) -> Experiment:
     """Validates ``config`` and builds the :class:`Experiment` (env pool, network, optimizer)."""
     validate(config)
     mesh = seed_mesh(config)
-    env = make_env(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
+    pools = None
+    if mesh is None:
+        env = make_env(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
+    else:
+        per_block = len(config.run.seeds) // mesh.devices.size
+        pools = {
+            d: make_env(
+                config,
+                config.env.envs_per_seed,
+                list(config.run.seeds[d * per_block : (d + 1) * per_block]),
+                train=True,
+            )
+            for d, device in enumerate(mesh.devices.flat)
+            if device.process_index == jax.process_index()
+        }
+        env = pools[min(pools)]
     num_actions = int(env.action_space.n)
     obs_shape = tuple(env.observation_space.shape)
     network = agent.make_network(config.network, num_actions, obs_shape)
@@ -229,6 +319,7 @@ def make_train(config: Config) -> Experiment:
         obs_shape=obs_shape,
         layer_neurons=layer_neurons,
         mesh=mesh,
+        pools=pools,
     )
 
 

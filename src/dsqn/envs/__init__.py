@@ -16,10 +16,10 @@ from dsqn.envs.stepping import (
     EpisodeStats,
     Timestep,
     XlaStep,
-    host_step,
     init_episode_stats,
     reset,
     reset_follows,
+    sharded_host_step,
     update_episode_stats,
     xla_step,
 )
@@ -49,6 +49,6 @@ __all__ = [
     "reset_follows",
     "split_seeds",
     "update_episode_stats",
-    "host_step",
+    "sharded_host_step",
     "xla_step",
 ]

@@ -29,7 +29,7 @@ reward; reset steps count nothing. The length of a completed game therefore equa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import chex
@@ -116,39 +116,50 @@ def xla_step(env: Any) -> XlaStep:
     return XlaStep(jnp.asarray(handle), step)
 
 
-def host_step(env: Any, device: jax.Device | None = None) -> XlaStep:
-    """The pool's step as an ordered host callback, for programs sharded over several devices.
+def sharded_host_step(pools: Mapping[int, Any], mesh: jax.sharding.Mesh) -> XlaStep:
+    """The step of a pool split into blocks over the devices of a 1-D mesh (sharded programs).
 
-    envpool's XLA step is a custom call that every device of a sharded program would execute,
-    stepping the pool once per device. This step instead runs ``env.step`` once, on the host,
-    through ``jax.experimental.io_callback`` (ordered, placed on ``device``), and has the same
-    signature and results as :func:`xla_step`'s; the handle is passed through unchanged.
+    Block ``d`` of the pool axis (the envs of the seeds placed on ``mesh.devices[d]``) is its own
+    envpool pool ``pools[d]``, held by the process that owns that device; each process passes
+    only its own blocks. Inside the program, ``jax.shard_map`` hands every device its shard of
+    the actions, and ``jax.experimental.io_callback`` steps that device's pool (``env.step``)
+    on that device's host. envpool's XLA custom call cannot be used here: every device of a
+    sharded program would execute it. The results come back sharded the same way, with the same
+    values as :func:`xla_step`'s; the handle is passed through unchanged.
     """
     from jax.experimental import io_callback
+    from jax.sharding import PartitionSpec
 
-    num_envs = env.config["num_envs"]
+    (axis,) = mesh.axis_names
+    if not pools:
+        raise ValueError("sharded_host_step needs this process's pools, got none")
+    env = next(iter(pools.values()))
+    block = env.config["num_envs"]
     space = env.observation_space
     shapes = Timestep(
-        obs=jax.ShapeDtypeStruct((num_envs, *space.shape), space.dtype),
-        reward=jax.ShapeDtypeStruct((num_envs,), np.float32),
-        raw_reward=jax.ShapeDtypeStruct((num_envs,), np.float32),
-        terminated=jax.ShapeDtypeStruct((num_envs,), np.bool_),
-        truncated=jax.ShapeDtypeStruct((num_envs,), np.bool_),
-        game_over=jax.ShapeDtypeStruct((num_envs,), np.bool_),
-        lives=jax.ShapeDtypeStruct((num_envs,), np.int32),
+        obs=jax.ShapeDtypeStruct((block, *space.shape), space.dtype),
+        reward=jax.ShapeDtypeStruct((block,), np.float32),
+        raw_reward=jax.ShapeDtypeStruct((block,), np.float32),
+        terminated=jax.ShapeDtypeStruct((block,), np.bool_),
+        truncated=jax.ShapeDtypeStruct((block,), np.bool_),
+        game_over=jax.ShapeDtypeStruct((block,), np.bool_),
+        lives=jax.ShapeDtypeStruct((block,), np.int32),
     )
-    sharding = jax.sharding.SingleDeviceSharding(device or jax.local_devices()[0])
 
-    def callback(actions: np.ndarray) -> Timestep:
-        obs, reward, terminated, truncated, info = env.step(np.asarray(actions, np.int32))
+    def callback(index: np.ndarray, actions: np.ndarray) -> Timestep:
+        pool = pools[int(index)]
+        obs, reward, terminated, truncated, info = pool.step(np.asarray(actions, np.int32))
         return _timestep(obs, reward, terminated, truncated, info, xp=np)
 
+    def local_step(actions: jax.Array) -> Timestep:
+        return io_callback(callback, shapes, jax.lax.axis_index(axis), actions)
+
+    spec = PartitionSpec(axis)
+    mapped = jax.shard_map(local_step, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
     def step(handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, Timestep]:
-        chex.assert_shape(actions, (num_envs,))
-        timestep = io_callback(
-            callback, shapes, actions.astype(jnp.int32), ordered=True, sharding=sharding
-        )
-        return handle, timestep
+        chex.assert_shape(actions, (block * mesh.devices.size,))
+        return handle, mapped(actions.astype(jnp.int32))
 
     return XlaStep(jnp.zeros((1,), jnp.uint8), step)
 
