@@ -15,9 +15,9 @@ the network, the optimizer, and ``chunk(carry) -> (carry, metrics)``, one XLA pr
 with no host round trip per step. With a device mesh (several GPUs, or several processes after
 ``jax.distributed.initialize``) the seed axis is split into one block per device: each block has
 its own pool of its seeds' envs, stepped on its device's host inside the program
-(:func:`dsqn.envs.stepping.sharded_host_step`), with the same results. Seeds are a vmapped axis: all seeds advance in lockstep, so the
-schedule (epsilon, updates, target syncs) is shared and only data differ; initialisation,
-exploration, minibatches and env seeds are per seed.
+(:func:`dsqn.envs.stepping.sharded_host_step`), with the same results. Seeds are a vmapped
+axis: all seeds advance in lockstep, so the schedule (epsilon, updates, target syncs) is shared
+and only data differ; initialisation, exploration, minibatches and env seeds are per seed.
 
 Agent steps count env-step calls of one env: each iteration adds ``envs_per_seed`` agent steps to
 every seed. envpool's auto-reset step (one per episode; its action is ignored) is such a call: it
