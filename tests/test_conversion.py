@@ -81,6 +81,22 @@ def test_layer_scales_reject_bad_values():
         conversion.layer_scales(net, dead, obs, 99.9)
     with pytest.raises(ValueError, match="must be > 0"):
         conversion.normalize_params(params, {"fc1": 1.0, "out": -1.0}, ("fc1", "out"))
+    with pytest.raises(ValueError, match="unknown output_scale 'max'"):
+        conversion.layer_scales(net, params, obs, 99.9, output_scale="max")
+
+
+def test_output_scale_abs_percentile_handles_negative_q_values():
+    """All Q-values negative: the paper's rule fails with a hint at the named option, which
+    scales the output layer by the percentile of |Q| and leaves the hidden layers alone."""
+    net, params = _two_layer()
+    negative = {**params, "out": {**params["out"], "bias": jnp.array([-100.0, -90.0])}}
+    obs = np.asarray(jax.random.uniform(jax.random.key(1), (23, 3)))
+    with pytest.raises(ValueError, match="abs_percentile"):
+        conversion.layer_scales(net, negative, obs, 99.9)
+    scales = conversion.layer_scales(net, negative, obs, 99.9, output_scale="abs_percentile")
+    pre = _pre_activations(net, negative, jnp.asarray(obs))
+    np.testing.assert_allclose(scales["out"], np.percentile(np.abs(pre["out"]), 99.9), rtol=1e-5)
+    np.testing.assert_allclose(scales["fc1"], np.percentile(pre["fc1"], 99.9), rtol=1e-5)
 
 
 def test_converted_networks_share_the_parameter_trees():
@@ -239,8 +255,11 @@ def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
 def test_convert_command_line(dqn_run, tmp_path, capsys):
     out = tmp_path / "cli-converted"
     args = ["convert", str(dqn_run), "--run-dir", str(out), "--time-steps", "20"]
-    assert cli.main([*args, "--frames", "100", "--episodes", "2"]) == 0
+    extra = ["--frames", "100", "--episodes", "2", "--output-scale", "abs_percentile"]
+    assert cli.main([*args, *extra]) == 0
     assert "matching_rate_mean" in capsys.readouterr().out
+    settings = json.loads((out / "config.json").read_text())["conversion"]
+    assert settings["output_scale"] == "abs_percentile"
     assert json.loads((out / "config.json").read_text())["meta"]["command"][:2] == [
         "dsqn",
         "convert",

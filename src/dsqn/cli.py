@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-steps", type=int, default=500, help="simulation length T per action")
     p.add_argument("--percentile", type=float, default=99.9, help="robust normalisation level")
     p.add_argument("--frames", type=int, default=15_000, help="normalisation frames per seed")
+    p.add_argument(
+        "--output-scale",
+        default="percentile",
+        choices=["percentile", "abs_percentile"],
+        help="output layer scale: the percentile of Q (the paper), or of |Q| (when Q < 0)",
+    )
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
     p.add_argument("--sweep-time-steps", type=int, nargs="+", help="sweep over these T")
     p.add_argument("--sweep-percentiles", type=float, nargs="+", help="sweep these percentiles")
@@ -143,6 +149,7 @@ def _cmd_convert(args, argv: list[str]) -> int:
 
     common = dict(
         normalization_frames=args.frames,
+        output_scale=args.output_scale,
         checkpoint=args.checkpoint,
         episodes=args.episodes,
         command=["dsqn", *argv],

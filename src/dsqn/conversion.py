@@ -342,6 +342,15 @@ class _TopPercentile:
         return float(top[0] + (self.pos - self.lo) * (top[hi] - top[0]))
 
 
+OUTPUT_SCALES = ("percentile", "abs_percentile")
+"""How the output layer's scale ``lambda_L`` is taken: ``"percentile"`` (Tan et al.: the same
+percentile of its signed outputs as every layer), or ``"abs_percentile"`` (a named deviation:
+the percentile of ``|Q|``). The readout is the integrated output current, so any positive
+``lambda_L`` leaves the greedy actions unchanged; ``abs_percentile`` exists for networks whose
+Q-values are mostly negative (e.g. an early Pong DQN), where the signed percentile is <= 0 and
+the paper's method is undefined."""
+
+
 def layer_scales(
     network: nn.Module,
     params: Any,
@@ -349,20 +358,25 @@ def layer_scales(
     percentile: float = 99.9,
     *,
     batch_size: int = 256,
+    output_scale: str = "percentile",
 ) -> dict[str, float]:
     """``lambda_l``: the ``percentile`` of each layer's pre-activation outputs on ``obs``.
 
     The ReLU network runs on batches of ``batch_size`` observations; each conv/dense layer's
     output (before its ReLU) is captured, and the percentile is taken over all its values (every
     neuron and observation) exactly as ``np.percentile`` would, while holding only the values above
-    it. ``params`` are one seed's; ``obs`` as the network takes them.
+    it. ``params`` are one seed's; ``obs`` as the network takes them. ``output_scale`` (one of
+    :data:`OUTPUT_SCALES`) chooses the output layer's rule.
 
     Raises:
-      ValueError: ``percentile`` outside (0, 100], or a layer whose scale is not positive (all
-        of its outputs negative, or nearly so: a larger percentile may help).
+      ValueError: ``percentile`` outside (0, 100], an unknown ``output_scale``, or a layer whose
+        scale is not positive (all of its outputs negative, or nearly so: a larger percentile may
+        help; for the output layer, ``output_scale="abs_percentile"``).
     """
     if not 0.0 < percentile <= 100.0:
         raise ValueError(f"percentile must lie in (0, 100], got {percentile!r}")
+    if output_scale not in OUTPUT_SCALES:
+        raise ValueError(f"unknown output_scale {output_scale!r}; valid: {OUTPUT_SCALES}")
     names = layer_order(network)
     obs = np.asarray(obs)
     if obs.shape[0] < 1:
@@ -383,15 +397,24 @@ def layer_scales(
         name: _TopPercentile(obs.shape[0] * math.prod(shapes[name].shape[1:]), percentile)
         for name in names
     }
+    absolute = {names[-1]} if output_scale == "abs_percentile" else set()
     for outputs in _batches(fn, obs, batch_size):
         for name in names:
-            trackers[name].add(outputs[name])
+            values = outputs[name]
+            trackers[name].add(np.abs(values) if name in absolute else values)
     scales = {name: trackers[name].value() for name in names}
     bad = {name: s for name, s in scales.items() if not s > 0}
     if bad:
+        hint = (
+            "; the output layer's Q-values are mostly negative: "
+            "output_scale='abs_percentile' (dsqn convert --output-scale abs_percentile) "
+            "scales it by |Q| instead"
+            if names[-1] in bad and not absolute
+            else ""
+        )
         raise ValueError(
             f"layer scales must be > 0, got {bad} (the {percentile}th percentile of those layers' "
-            "pre-activations); use a larger percentile or more normalisation data"
+            f"pre-activations); use a larger percentile or more normalisation data{hint}"
         )
     return scales
 
@@ -564,6 +587,7 @@ def _convert(
     episodes: int | None,
     batch_size: int,
     command: list[str] | None,
+    output_scale: str = "percentile",
 ) -> dict[str, Any]:
     from dsqn.energy import energy_estimate, layer_geometry, spike_statistics
     from dsqn.runner import evaluation_summary
@@ -580,7 +604,11 @@ def _convert(
     for i in range(len(source.seeds)):
         ann_params = _seed_params(source.params, i)
         seed_scales = layer_scales(
-            ann, ann_params, source.obs(i, normalization_frames, False), percentile
+            ann,
+            ann_params,
+            source.obs(i, normalization_frames, False),
+            percentile,
+            output_scale=output_scale,
         )
         seed_params = normalize_params(ann_params, seed_scales, layers)
         held_out = source.obs(i, matching_frames, True)
@@ -624,6 +652,7 @@ def _convert(
         "checkpoint": source.checkpoint,
         "time_steps": int(time_steps),
         "percentile": float(percentile),
+        "output_scale": output_scale,
         "normalization_frames": int(normalization_frames),
         "matching_frames": int(matching_frames),
         "normalization_epsilon": 0.05,
@@ -678,6 +707,7 @@ def convert_run(
     matching_frames: int | None = None,
     batch_size: int = 32,
     command: list[str] | None = None,
+    output_scale: str = "percentile",
 ) -> dict[str, Any]:
     """Converts every seed of a DQN run and writes the converted run directory ``out_dir``.
 
@@ -688,6 +718,7 @@ def convert_run(
     run's ``eval.episodes``) under the run's evaluation protocol, and the ANN plays the same games
     with the same exploration draws for comparison. ``batch_size`` bounds the observations per SNN
     forward pass when measuring the matching rate (memory grows as ``T * batch_size``).
+    ``output_scale`` is the output layer's rule (:data:`OUTPUT_SCALES`; the paper's by default).
 
     Writes into ``out_dir``: ``config.json`` (the DQN's config with ``name`` ``"converted-snn"``,
     a top-level ``"conversion"`` section of the settings, and ``meta``), ``evaluation.json``
@@ -710,6 +741,7 @@ def convert_run(
         episodes=episodes,
         batch_size=batch_size,
         command=command,
+        output_scale=output_scale,
     )
 
 
@@ -772,6 +804,7 @@ def sweep(
     matching_frames: int | None = None,
     batch_size: int = 32,
     command: list[str] | None = None,
+    output_scale: str = "percentile",
 ) -> dict[str, Any]:
     """One :func:`convert_run` per (T, percentile) into ``out_root/T<t>-p<p>/``.
 
@@ -803,6 +836,7 @@ def sweep(
                 episodes=episodes,
                 batch_size=batch_size,
                 command=command,
+                output_scale=output_scale,
             )
             rows.append(
                 {
