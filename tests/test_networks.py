@@ -267,6 +267,31 @@ def test_blocked_conv_equals_one_convolution():
     np.testing.assert_allclose(np.asarray(blocked), np.asarray(plain), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("size,in_ch,kernel,stride", [(20, 32, 4, 2), (9, 64, 3, 1)])
+def test_blocked_gradients_equal_xla_convolution_gradients(size, in_ch, kernel, stride):
+    """Above the block threshold (and not a multiple of the block) the backward pass runs block
+    by block on CPU; its gradients still equal XLA's convolution transposes."""
+    from dsqn.networks import CPU_CONV_BLOCK
+
+    n = 4 * CPU_CONV_BLOCK + 7
+    kx, kw, kd = jax.random.split(jax.random.key(1), 3)
+    x = (jax.random.uniform(kx, (n, size, size, in_ch)) < 0.2).astype(jnp.float32)
+    w = jax.random.normal(kw, (kernel, kernel, in_ch, 64)) * 0.1
+
+    def plain(x, w):
+        return jax.lax.conv_general_dilated(
+            x, w, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    y, plain_vjp = jax.vjp(plain, x, w)
+    fast_vjp = jax.vjp(lambda x, w: valid_conv(x, w, (stride, stride), "VALID"), x, w)[1]
+    dy = jax.random.normal(kd, y.shape)
+    for fast, ref in zip(jax.jit(fast_vjp)(dy), plain_vjp(dy), strict=True):
+        assert fast.shape == ref.shape
+        scale = float(jnp.abs(ref).max())
+        np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-5 * scale)
+
+
 def test_large_time_merged_batches_run_in_blocks_on_cpu(atari_obs):
     from dsqn.networks import CPU_CONV_BLOCK
 
