@@ -150,6 +150,74 @@ def test_detach_reset_changes_gradients_not_values():
     assert not np.allclose(np.asarray(g_attached), np.asarray(g_detached))
 
 
+def _autodiff_layer(kind, return_membrane, v_init, **kw):
+    """The layer as a plain ``lax.scan`` of the single-step form, differentiated by autodiff."""
+    step = spiking.lif_step if kind == "lif" else spiking.if_step
+
+    def layer(x):
+        v0 = spiking.initial_membrane(x.shape[1:], x.dtype, kw.get("v_reset", 0.0), v_init)
+
+        def body(v, xt):
+            v, s = step(v, xt, **kw)
+            return v, (s, v) if return_membrane else s
+
+        return jax.lax.scan(body, v0, x)[1]
+
+    return layer
+
+
+@pytest.mark.parametrize("kind", ["lif", "if"])
+@pytest.mark.parametrize(
+    "v_reset,detach_reset,decay_input,tau",
+    [(0.0, False, True, 2.0), (None, False, False, 1.7), (-0.2, True, True, 3.0),
+     (None, True, True, 2.0), (0.0, False, False, 1.3)],
+)  # fmt: skip
+@pytest.mark.parametrize("return_membrane", [False, True])
+def test_hand_written_backward_equals_autodiff(
+    kind, v_reset, detach_reset, decay_input, tau, return_membrane
+):
+    """Same spikes and membranes as the single-step scan, and the same gradients with respect
+    to the inputs and the initial membrane (loss on spikes and, nonlinearly, on membranes)."""
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.normal(size=(12, 5, 7)) * 1.5, jnp.float32)
+    g = jnp.asarray(rng.normal(size=(12, 5, 7)), jnp.float32)
+    v_init = jnp.asarray(rng.normal(size=(5, 7)) * 0.3, jnp.float32)
+    kw = dict(v_reset=v_reset, detach_reset=detach_reset, v_threshold=0.9)
+    kw["surrogate"] = spiking.sigmoid(4.0) if detach_reset else spiking.atan(2.0)
+    if kind == "lif":
+        kw.update(tau=tau, decay_input=decay_input)
+    fast_fn = spiking.lif if kind == "lif" else spiking.integrate_and_fire
+
+    def loss(layer):
+        def value(x, v):
+            out = layer(x, v)
+            if return_membrane:
+                return jnp.sum(out[0] * g) + jnp.sum(jnp.sin(out[1]) * g)
+            return jnp.sum(out * g)
+
+        return value
+
+    def fast(x, v):
+        return fast_fn(x, v_init=v, return_membrane=return_membrane, **kw)
+
+    def slow(x, v):
+        return _autodiff_layer(kind, return_membrane, v, **kw)(x)
+
+    for a, b in zip(
+        jax.tree.leaves(jax.jit(fast)(x, v_init)),
+        jax.tree.leaves(jax.jit(slow)(x, v_init)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    grads_fast = jax.jit(jax.grad(loss(fast), argnums=(0, 1)))(x, v_init)
+    grads_slow = jax.jit(jax.grad(loss(slow), argnums=(0, 1)))(x, v_init)
+    for a, b in zip(grads_fast, grads_slow, strict=True):
+        assert float(jnp.abs(b).max()) > 0
+        np.testing.assert_allclose(
+            np.asarray(a), np.asarray(b), atol=1e-6 * float(jnp.abs(b).max())
+        )
+
+
 def test_shapes_jit_vmap_grad_compose():
     x = jnp.ones((3, 8, 5))  # vmapped batch of [T, ...]
     f = jax.jit(jax.vmap(lambda x: spiking.lif(x, tau=3.0)))
