@@ -304,3 +304,22 @@ def test_large_time_merged_batches_run_in_blocks_on_cpu(atari_obs):
         assert sorted(convs) == [(2, False), (CPU_CONV_BLOCK, True), (CPU_CONV_BLOCK, True)]
     q_big = net.apply(params, atari_obs)
     assert q_big.shape == (2, 6) and bool(jnp.all(jnp.isfinite(q_big)))
+
+
+def test_cpu_convolutions_keep_the_plain_float32_spikes_and_q_values(atari_obs, monkeypatch):
+    """The blocked CPU path (T * B = 160) gives the spikes and Q-values of plain XLA
+    convolutions, in a network whose every layer fires."""
+    net = DSQN(6, time_steps=80, v_threshold=0.05)
+    params = net.init(jax.random.key(3), atari_obs)
+
+    def forward():
+        return jax.jit(lambda p: net.apply(p, atari_obs, mutable=["intermediates"]))(params)
+
+    q_fast, state_fast = forward()
+    monkeypatch.setattr(networks, "valid_conv", jax.lax.conv_general_dilated)
+    q_plain, state_plain = forward()
+    np.testing.assert_allclose(np.asarray(q_fast), np.asarray(q_plain), rtol=1e-5, atol=1e-6)
+    for name, (plain,) in state_plain["intermediates"].items():
+        fast = np.asarray(state_fast["intermediates"][name][0])
+        assert float(np.asarray(plain).sum()) > 0, name
+        np.testing.assert_array_equal(fast, np.asarray(plain), err_msg=name)
