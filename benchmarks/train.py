@@ -3,8 +3,9 @@
 Atari Pong with the paper's learner (DQN and DSQN T = 64): one seed, 8 envs, one update every 4
 agent steps (2 updates per loop iteration), warm-up 0 so that every iteration acts greedily and
 learns, replay of 4,096 transitions. Also the ``cartpole-dqn`` and ``cartpole-dsqn`` presets
-(3 seeds x 4 envs) with warm-up 0. For each: one chunk call to compile and warm up, then one
-timed chunk of the same length; agent steps per second count one seed's agent steps
+(3 seeds x 4 envs) with warm-up 0. For each: a chunk that fills the replay until a minibatch
+can be sampled (so that the timed chunk learns at every due step; a timed chunk without updates
+is an error), one chunk call to compile and warm up, then one timed chunk of the same length; agent steps per second count one seed's agent steps
 (``iterations x envs_per_seed``), summed over seeds in ``all_seeds_agent_steps_per_s``.
 
 Usage: python -m benchmarks.train [--pong-iterations 4] [--cartpole-iterations 500]
@@ -54,15 +55,21 @@ def cartpole_config(name: str, time_steps: int | None) -> Config:
 def steps_per_second(config: Config, iterations: int) -> dict:
     """Times one chunk of ``iterations`` loop iterations after a compiling warm-up chunk."""
     exp = make_train(config)
+    carry = exp.init_carry()
+    # Enough transitions for a minibatch (plus the frame-stack history) before timing.
+    prefill = -(-(config.learner.batch_size + 8) // exp.envs_per_seed)
+    carry, _ = exp.chunk_fn(prefill)(carry)
     chunk = exp.chunk_fn(iterations)
     start = time.perf_counter()
-    carry, metrics = chunk(exp.init_carry())
+    carry, metrics = chunk(carry)
     jax.block_until_ready(metrics)
     warmup = time.perf_counter() - start
     start = time.perf_counter()
     carry, metrics = chunk(carry)
     jax.block_until_ready(metrics)
     seconds = time.perf_counter() - start
+    if float(metrics["updates"][0]) == 0:
+        raise RuntimeError(f"the timed chunk of {config.name} made no update: nothing learned")
     agent_steps = iterations * exp.envs_per_seed
     return {
         "iterations": iterations,

@@ -14,11 +14,14 @@ spiking neuron layer there instead and runs ``T = time_steps`` simulation steps:
   ``conv1(x)`` is computed ONCE and the same current drives the first neuron layer for all T steps;
 - conv2, conv3 and fc1 run on all T steps at once (time merged into the batch axis, one
   convolution of batch ``T*B``); only the elementwise neuron dynamics are scanned over time;
-- conv2 and conv3 differentiate by matrix products (:func:`valid_conv`): same forward
-  convolution, gradients equal to XLA's convolution transposes up to float rounding but about
-  twice as fast on CPU, where those transposes dominate a DSQN update; on CPU their forward and
-  backward passes run the time-merged batch in blocks of 32 samples (identical forward results,
-  about twice as fast forward and three times backward);
+- every convolution (of DQN and DSQN) differentiates by matrix products (:func:`valid_conv`):
+  same forward convolution, gradients equal to XLA's convolution transposes up to float rounding
+  but about twice as fast on CPU, where those transposes dominate a DSQN update, and about nine
+  times as fast inside loops (XLA:CPU runs its convolution transposes far slower inside a
+  ``lax.scan`` or ``lax.cond`` body, where every training update runs: measured, four DQN
+  updates in a scan 928 ms vs 108 ms); on CPU, conv2 and conv3's forward and backward passes run
+  the time-merged batch in blocks of 32 samples (identical forward results, about twice as fast
+  forward and three times backward);
 - readout ``"rate"`` (the paper): ``Q = fc2((1/T) sum_t S_fc1[t])``. Ablations: ``"spike_rate"``
   (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" | "membrane_mean"
   | "membrane_last"`` (fc2 drives a non-spiking leaky neuron decoded by the max, mean or last
@@ -281,9 +284,8 @@ def _conv(
     dtype: jnp.dtype,
     init: str,
     in_ch: int,
-    matmul_grad: bool = False,
 ) -> nn.Conv:
-    """A VALID convolution; ``matmul_grad`` differentiates it by :func:`valid_conv`."""
+    """A VALID convolution, differentiated by matrix products (:func:`valid_conv`)."""
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -291,7 +293,7 @@ def _conv(
         padding="VALID",
         name=name,
         dtype=dtype,
-        conv_general_dilated=valid_conv if matmul_grad else None,
+        conv_general_dilated=valid_conv,
         **_initializers(init, kernel * kernel * in_ch),
     )
 
@@ -441,8 +443,8 @@ class DSQN(_SpikingQNetwork):
         x = _atari_input(obs, d)
         s = self._fire_constant(_conv(32, 8, 4, "conv1", d, i, 4)(x), "conv1")
         # conv2 and conv3 run on T*B samples: their gradients dominate an update.
-        s = self._fire(_over_time(_conv(64, 4, 2, "conv2", d, i, 32, True), s), "conv2")
-        s = self._fire(_over_time(_conv(64, 3, 1, "conv3", d, i, 64, True), s), "conv3")
+        s = self._fire(_over_time(_conv(64, 4, 2, "conv2", d, i, 32), s), "conv2")
+        s = self._fire(_over_time(_conv(64, 3, 1, "conv3", d, i, 64), s), "conv3")
         s = s.reshape(*s.shape[:2], -1)
         s = self._fire(_over_time(_dense(512, "fc1", d, i, 3136), s), "fc1")
         fc2 = _dense(self.num_actions, "fc2", d, i, 512)
