@@ -5,8 +5,9 @@ agent steps (2 updates per loop iteration), warm-up 0 so that every iteration ac
 learns, replay of 4,096 transitions. Also the ``cartpole-dqn`` and ``cartpole-dsqn`` presets
 (3 seeds x 4 envs) with warm-up 0. For each: a chunk that fills the replay until a minibatch
 can be sampled (so that the timed chunk learns at every due step; a timed chunk without updates
-is an error), one chunk call to compile and warm up, then one timed chunk of the same length; agent steps per second count one seed's agent steps
-(``iterations x envs_per_seed``), summed over seeds in ``all_seeds_agent_steps_per_s``.
+is an error), one chunk call to compile and warm up, then one timed chunk of the same length;
+agent steps per second count one seed's agent steps (``iterations x envs_per_seed``), summed over
+seeds in ``all_seeds_agent_steps_per_s``.
 
 Usage: python -m benchmarks.train [--pong-iterations 4] [--cartpole-iterations 500]
        [--cases pong-dqn pong-dsqn cartpole-dqn cartpole-dsqn] [--quick] [--smoke]

@@ -3,7 +3,9 @@
 One real ``dsqn.agent.update`` (jitted): minibatch 32 sampled from a replay of random frames
 (uint8 84x84x4, 6 actions), target-network forward on s', online forward and backward on s,
 Huber loss, Adam. DSQN runs T = 64 steps. Median over repeats after a compiling warm-up, the two
-networks interleaved.
+networks interleaved. ``in_scan_seconds`` is the same update run as the training loop runs it,
+inside a ``lax.scan`` body (two updates per call, per-update time reported): XLA:CPU can run
+operations much slower inside loop bodies than at the top level, so both are measured.
 
 FLOPs (convolutions and dense layers only, multiply-add = 2): an update is
 ``4 x forward(32)`` (target forward + online forward + backward ~ 2 forwards), where a DSQN
@@ -34,14 +36,24 @@ def measure(time_steps: int, batch: int, repeats: int) -> dict:
         timed[kind] = lambda step=step, state=state, rep=rep: jax.block_until_ready(
             step(state, rep)
         )
+        twice = jax.jit(
+            lambda s, r, step=step: jax.lax.scan(
+                lambda s, _: (step(s, r)[0], None), s, None, length=2
+            )[0]
+        )
+        timed[f"{kind}_in_scan"] = lambda twice=twice, state=state, rep=rep: jax.block_until_ready(
+            twice(state, rep)
+        )
     seconds = common.interleaved_medians(timed, repeats)
     result = {}
-    for kind, s in seconds.items():
+    for kind in ("dsqn", "dqn"):
+        s = seconds[kind]
         flops = common.update_flops(kind, time_steps, batch)
         result[kind] = {
             "seconds": s,
             "gflop": flops / 1e9,
             "gflop_per_s": flops / 1e9 / s,
+            "in_scan_seconds": seconds[f"{kind}_in_scan"] / 2,
         }
     return result
 

@@ -30,7 +30,7 @@ def _run(name: str, capsys, *flags: str) -> dict:
 def test_update(capsys):
     out = _run("update", capsys)
     for kind in ("dsqn", "dqn"):
-        assert set(out[kind]) == {"seconds", "gflop", "gflop_per_s"}
+        assert set(out[kind]) == {"seconds", "gflop", "gflop_per_s", "in_scan_seconds"}
         assert out[kind]["seconds"] > 0 and out[kind]["gflop"] > 0
 
 
