@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -146,3 +147,15 @@ def test_process_rows_of_a_sharded_array_on_forced_devices():
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_multi_process_run_must_shard_its_seeds(monkeypatch):
+    """Unsharded seeds in a multi-process run would have every process train every seed into
+    the same run directory: refused with the field to change."""
+    from dsqn import config as C
+    from dsqn.train import seed_mesh
+
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    cfg = C.apply_overrides(C.preset("cartpole-dqn"), {"run.shard_seeds": "false"})
+    with pytest.raises(C.ConfigError, match="run.shard_seeds"):
+        seed_mesh(cfg)

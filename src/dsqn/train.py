@@ -267,6 +267,12 @@ def seed_mesh(config: Config) -> Mesh | None:
     """The 1-D ``"seed"`` mesh over all devices (of every process, after
     ``jax.distributed.initialize``), or None (one device, or sharding off)."""
     devices = jax.devices()
+    if jax.process_count() > 1 and not config.run.shard_seeds:
+        raise ConfigError(
+            "run.shard_seeds is false, but this is one of several processes "
+            "(jax.distributed): a multi-process run must shard its seeds over all processes' "
+            "devices; set --run.shard_seeds true, or run the processes independently"
+        )
     if not config.run.shard_seeds or len(devices) == 1:
         return None
     if len(config.run.seeds) % len(devices):
