@@ -6,7 +6,7 @@ the network, the optimizer, and ``chunk(carry) -> (carry, metrics)``, one XLA pr
 
     q       = Q(params_s, obs_s)                      for every seed s (vmapped; T-step SNN forward)
     a       = epsilon-greedy(q, epsilon(agent_steps)) (uniform during the warm-up)
-    obs'    = env_step(a)                             ONE envpool for all S*E envs
+    obs'    = env_step(a)                             ONE envpool for all S*E envs (one per device)
     replay_s = add(replay_s, obs_s, a_s, r_s, flags)
     for each update due (one every update_period_agent_steps after the warm-up):
         state_s = update(state_s, sample(replay_s))  (vmapped over seeds)
