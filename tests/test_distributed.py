@@ -36,6 +36,18 @@ def test_distributed_train_needs_a_run_dir(capsys):
     assert "--run-dir" in capsys.readouterr().err
 
 
+def test_initialize_without_a_cluster_says_what_to_set(monkeypatch):
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(jax.distributed, "initialize", _fails_like_jax)
+    with pytest.raises(ValueError, match="set JAX_COORDINATOR_ADDRESS"):
+        distributed.initialize()
+
+
+def _fails_like_jax(**kwargs):
+    raise ValueError("coordinator_address should be defined.")
+
+
 def test_initialize_rejects_a_bad_process_count(monkeypatch):
     monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
     with pytest.raises(ValueError, match="JAX_NUM_PROCESSES must be an integer, got 'two'"):

@@ -50,7 +50,14 @@ def initialize() -> None:
             except ValueError:
                 raise ValueError(f"{name} must be an integer, got {value!r}") from None
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**kwargs)
+    try:
+        jax.distributed.initialize(**kwargs)
+    except ValueError as e:
+        raise ValueError(
+            f"jax.distributed.initialize() failed: {str(e).rstrip('.')}. Outside SLURM, Open MPI and Kubernetes "
+            "set JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES and "
+            "JAX_PROCESS_ID for every process"
+        ) from e
 
 
 def is_primary() -> bool:
