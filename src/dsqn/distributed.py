@@ -54,9 +54,9 @@ def initialize() -> None:
         jax.distributed.initialize(**kwargs)
     except ValueError as e:
         raise ValueError(
-            f"jax.distributed.initialize() failed: {str(e).rstrip('.')}. Outside SLURM, Open MPI and Kubernetes "
-            "set JAX_COORDINATOR_ADDRESS (host:port of process 0), JAX_NUM_PROCESSES and "
-            "JAX_PROCESS_ID for every process"
+            f"jax.distributed.initialize() failed: {str(e).rstrip('.')}. Outside SLURM, Open "
+            "MPI and Kubernetes set JAX_COORDINATOR_ADDRESS (host:port of process 0), "
+            "JAX_NUM_PROCESSES and JAX_PROCESS_ID for every process"
         ) from e
 
 
