@@ -16,15 +16,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import statistics
+import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+if __package__ in (None, ""):  # run as a file: make the `benchmarks` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dsqn import envs, replay
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from dsqn import envs, replay  # noqa: E402
 
 ATARI_OBS = np.zeros((4, 84, 84), np.uint8)
 
@@ -33,17 +37,6 @@ def bytes_per_transition(capacity: int, num_envs: int = 8) -> float:
     """Bytes of a replay state per transition of capacity, without allocating it."""
     shapes = jax.eval_shape(lambda: replay.init(capacity, num_envs, ATARI_OBS, num_actions=18))
     return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes)) / capacity
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `fn()` (which must block until its result is ready)."""
-    fn()  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def filled_replay(capacity: int, num_envs: int) -> replay.ReplayState:
@@ -80,7 +73,7 @@ def time_add(capacity: int, num_envs: int, inner: int, repeats: int) -> float:
         state["rep"] = adds(state["rep"], obs)
         jax.block_until_ready(state["rep"])
 
-    return median_seconds(run, repeats) / inner
+    return common.median_seconds(run, repeats) / inner
 
 
 def time_sample(capacity: int, num_envs: int, inner: int, repeats: int) -> float:
@@ -92,7 +85,7 @@ def time_sample(capacity: int, num_envs: int, inner: int, repeats: int) -> float
         return jax.lax.scan(lambda _, k: (None, replay.sample(rep, k, 32)), None, key)[1]
 
     keys = jax.random.split(jax.random.key(2), inner)
-    return median_seconds(lambda: jax.block_until_ready(samples(rep, keys)), repeats) / inner
+    return common.median_seconds(lambda: jax.block_until_ready(samples(rep, keys)), repeats) / inner
 
 
 def python_steps_per_second(num_envs: int, seconds: float) -> float:

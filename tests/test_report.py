@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dsqn import report
+from dsqn.runner import METRIC_COLUMNS
 
 # (game, algorithm) -> seed -> (best score, final score)
 SCORES = {
@@ -107,19 +108,7 @@ def make_run(
         ],
     )
     layers = ["conv1", "conv2", "conv3", "fc1"] if spiking else []
-    header = [
-        "seed",
-        "agent_steps",
-        "frames",
-        "episodes",
-        "episode_return",
-        "episode_length",
-        "loss",
-        "q_mean",
-        "epsilon",
-        "updates",
-        "sps",
-    ] + [f"firing_rate_{layer}" for layer in layers]
+    header = METRIC_COLUMNS + [f"firing_rate_{layer}" for layer in layers]
     rows = []
     for seed, (_, final) in seed_scores.items():
         for i in range(10):

@@ -142,6 +142,23 @@ CPU_CONV_BLOCK = 32
 """On CPU, convolutions over more than ``4 * CPU_CONV_BLOCK`` samples run in blocks of this size."""
 
 
+def _runs_in_blocks(n: int) -> bool:
+    """Whether a batch of ``n`` samples is split into blocks (on CPU, above 4 blocks)."""
+    return jax.default_backend() == "cpu" and n > 4 * CPU_CONV_BLOCK
+
+
+def _to_blocks(a: jax.Array) -> jax.Array:
+    """``[N, ...] -> [ceil(N / CPU_CONV_BLOCK), CPU_CONV_BLOCK, ...]``, padded with zeros."""
+    blocks = -(-a.shape[0] // CPU_CONV_BLOCK)
+    a = jnp.pad(a, ((0, blocks * CPU_CONV_BLOCK - a.shape[0]),) + ((0, 0),) * (a.ndim - 1))
+    return a.reshape(blocks, CPU_CONV_BLOCK, *a.shape[1:])
+
+
+def _from_blocks(a: jax.Array, n: int) -> jax.Array:
+    """The inverse of :func:`_to_blocks` for a batch of ``n`` samples (padding dropped)."""
+    return a.reshape(-1, *a.shape[2:])[:n]
+
+
 def _blocked_conv(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
     """A VALID NHWC convolution; on CPU, large batches run block by block (``lax.map``).
 
@@ -151,17 +168,13 @@ def _blocked_conv(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
     runs about twice as fast in blocks. Results are identical (each sample is convolved alone
     either way). GPUs get the single convolution.
     """
-    n = x.shape[0]
 
     def conv(xb):
         return lax.conv_general_dilated(xb, w, (stride, stride), "VALID", dimension_numbers=_NHWC)
 
-    if jax.default_backend() != "cpu" or n <= 4 * CPU_CONV_BLOCK:
+    if not _runs_in_blocks(x.shape[0]):
         return conv(x)
-    blocks = -(-n // CPU_CONV_BLOCK)
-    padded = jnp.pad(x, ((0, blocks * CPU_CONV_BLOCK - n), (0, 0), (0, 0), (0, 0)))
-    y = lax.map(conv, padded.reshape(blocks, CPU_CONV_BLOCK, *x.shape[1:]))
-    return y.reshape(blocks * CPU_CONV_BLOCK, *y.shape[2:])[:n]
+    return _from_blocks(lax.map(conv, _to_blocks(x)), x.shape[0])
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -182,23 +195,16 @@ def _conv_matmul_grad_bwd(stride, residuals, dy):
     gradient. Equal to the one-shot gradients up to the float rounding of that sum.
     """
     x, w = residuals
-    n = x.shape[0]
-    if jax.default_backend() != "cpu" or n <= 4 * CPU_CONV_BLOCK:
+    if not _runs_in_blocks(x.shape[0]):
         return _conv_grads(stride, x, w, dy)
-    blocks = -(-n // CPU_CONV_BLOCK)
-    pad = blocks * CPU_CONV_BLOCK - n
-
-    def split(a):  # zero rows of dy add nothing to dw; their dx rows are dropped
-        a = jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1))
-        return a.reshape(blocks, CPU_CONV_BLOCK, *a.shape[1:])
 
     def block(dw, xy):
         dx, dw_block = _conv_grads(stride, xy[0], w, xy[1])
         return dw + dw_block, dx
 
-    dw, dx = lax.scan(block, jnp.zeros(w.shape, jnp.float32), (split(x), split(dy)))
-    dx = dx.reshape(blocks * CPU_CONV_BLOCK, *x.shape[1:])[:n]
-    return dx, dw.astype(w.dtype)
+    # Zero padding rows of dy add nothing to dw; their dx rows are dropped.
+    dw, dx = lax.scan(block, jnp.zeros(w.shape, jnp.float32), (_to_blocks(x), _to_blocks(dy)))
+    return _from_blocks(dx, x.shape[0]), dw.astype(w.dtype)
 
 
 def _conv_grads(stride: int, x: jax.Array, w: jax.Array, dy: jax.Array):

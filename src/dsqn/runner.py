@@ -102,13 +102,8 @@ def checkpoint_template(exp: Experiment) -> dict[str, Any]:
             "episodes": jnp.zeros((exp.num_seeds,), jnp.int32),
         }
     )
-    template["train"] = exp.state_shardings(template["train"])
-    if exp.mesh is not None:
-        replicated = exp.replicated(0).sharding
-        for name in ("agent_steps", "episodes"):
-            leaf = template[name]
-            template[name] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated)
-    return template
+    counters = {k: v for k, v in template.items() if k != "train"}
+    return {"train": exp.placed(template["train"]), **exp.placed(counters, per_seed=False)}
 
 
 class TrainingDiverged(RuntimeError):
@@ -242,7 +237,7 @@ class _Run:
         """The carry and completed-episode counts [S] of a checkpoint (latest by default)."""
         want_replay = self.config.run.save_replay
         replay_template = (
-            self.exp.state_shardings(jax.eval_shape(self.exp.init_replay)) if want_replay else None
+            self.exp.placed(jax.eval_shape(self.exp.init_replay)) if want_replay else None
         )
         restored = self.checkpointer.restore(
             step,

@@ -234,14 +234,16 @@ class Experiment:
             return jnp.asarray(x)
         return _global_array(x, NamedSharding(self.mesh, PartitionSpec()))
 
-    def state_shardings(self, tree: Any) -> Any:
-        """``jax.ShapeDtypeStruct`` s of a per-seed pytree's leaves with the by-seed sharding
-        (unchanged without a mesh): templates that restore a checkpoint onto the mesh."""
-        by_seed = self._by_seed()
-        if by_seed is None:
+    def placed(self, tree: Any, *, per_seed: bool = True) -> Any:
+        """``jax.ShapeDtypeStruct`` s of ``tree``'s leaves carrying their sharding on the mesh
+        (by seed, or replicated when not ``per_seed``); ``tree`` unchanged without a mesh.
+        Templates that restore a checkpoint onto the mesh."""
+        if self.mesh is None:
             return tree
+        spec = PartitionSpec("seed") if per_seed else PartitionSpec()
+        sharding = NamedSharding(self.mesh, spec)
         return jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=by_seed), tree
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree
         )
 
     def init_carry(self) -> Carry:
