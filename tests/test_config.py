@@ -125,3 +125,67 @@ def test_every_field_is_documented():
     for cls in (C.NetworkConfig, C.EnvConfig, C.LearnerConfig, C.EvalConfig, C.RunConfig):
         for field in dataclasses.fields(cls):
             assert f"{field.name}:" in cls.__doc__, f"{cls.__name__}.{field.name} undocumented"
+
+
+def test_fields_list_every_field_with_type_default_and_doc():
+    infos = {f.path: f for f in C.fields()}
+    for section in ("network", "env", "learner", "eval", "run"):
+        for field in dataclasses.fields(getattr(C.Config(), section)):
+            info = infos.pop(f"{section}.{field.name}")
+            assert info.default == field.default and info.doc
+    assert list(infos) == ["name"]
+    assert C.fields()[2].path == "network.time_steps"
+    time_steps = next(f for f in C.fields() if f.path == "network.time_steps")
+    assert (time_steps.type, time_steps.default) == ("int", 64)
+    assert time_steps.doc == "simulation steps T per forward pass (spiking only). Paper: 64."
+    v_reset = next(f for f in C.fields() if f.path == "network.v_reset")
+    assert v_reset.type == "float | None"
+    assert v_reset.doc == "hard-reset potential (paper: 0.0), or None for soft reset."
+    seeds = next(f for f in C.fields() if f.path == "run.seeds")
+    assert seeds.type == "tuple[int, ...]"
+
+
+@pytest.mark.parametrize("name", C.PRESETS)
+def test_flags_read_back_to_the_preset(name):
+    cfg = C.preset(name)
+    overrides = {}
+    for line in C.to_flags(cfg):
+        flag, _, value = line.partition(" ")
+        overrides[flag.removeprefix("--")] = value
+    assert C.apply_overrides(C.Config(), overrides) == cfg
+    assert C.from_dict(C.to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        ({"network": {"time_step": 8}}, "did you mean network.time_steps"),
+        ({"netwrok": {"time_steps": 8}}, "unknown config field 'netwrok'"),
+        ({"learning_rate": 1e-3}, "did you mean learner.learning_rate"),
+        ({"network": {"time_steps": "8"}}, "network.time_steps must be int, got '8'"),
+        ({"network": {"time_steps": 8.5}}, "network.time_steps must be int"),
+        ({"network": {"detach_reset": 1}}, "network.detach_reset must be bool"),
+        ({"run": {"seeds": 0}}, "run.seeds must be a list"),
+        ({"network": []}, "section 'network' must be an object"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_from_dict_errors_name_the_field(data, needle):
+    with pytest.raises(C.ConfigError, match=needle):
+        C.from_dict(data)
+
+
+def test_from_dict_reads_partial_files_and_run_configs():
+    cfg = C.from_dict({"network": {"time_steps": 8, "tau": 3}, "run": {"seeds": [1, 2]}})
+    assert cfg.name == "custom" and cfg.network.time_steps == 8 and cfg.network.tau == 3.0
+    assert isinstance(cfg.network.tau, float) and cfg.run.seeds == (1, 2)
+    assert cfg.learner == C.LearnerConfig()  # missing sections keep the paper's values
+    run_config = {**C.to_dict(C.preset("dqn")), "meta": {"jax_version": "0.0"}}
+    assert C.from_dict(run_config) == C.preset("dqn")
+
+
+def test_atari_smoke_is_a_small_atari_run():
+    cfg = C.validate(C.preset("atari-smoke"))
+    assert cfg.env.suite == "atari" and cfg.run.total_agent_steps <= 5_000
+    assert cfg.learner.warmup_agent_steps < cfg.run.total_agent_steps
+    assert cfg.eval.max_episode_agent_steps is not None

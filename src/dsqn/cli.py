@@ -2,8 +2,10 @@
 
 ::
 
-    dsqn presets [NAME]                       list presets, or print one preset's full config
+    dsqn presets [NAME] [--flags]             list presets, or print one preset's full config
+                                              (JSON, or --section.field VALUE lines)
     dsqn train PRESET [--game G] [--seeds 0 1 2] [--run-dir DIR] [--section.field VALUE ...]
+    dsqn train --config FILE.json [--section.field VALUE ...]   (the file, then the overrides)
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
     dsqn train PRESET --run-dir DIR --distributed   (one process per host: see dsqn.distributed)
     dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
@@ -13,9 +15,9 @@
     dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
     dsqn robustness RUN_DIR... --out DIR [--noise 0 0.01 ...] [--fgsm 0 0.001 ...]
 
-Any config field can be set as ``--section.field value`` (see ``dsqn presets dsqn``), e.g.
-``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values are
-rejected before anything runs, with a message naming the field.
+Any config field can be set as ``--section.field value`` (``dsqn train --help`` lists them
+all), e.g. ``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values
+are rejected before anything runs, with a message naming the field.
 """
 
 from __future__ import annotations
@@ -69,6 +71,30 @@ def split_field_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
     return ordinary, fields
 
 
+def _add_field_help(parser: argparse.ArgumentParser) -> None:
+    """One help entry per config field, grouped by section, generated from the dataclasses.
+
+    ``--section.field`` tokens are taken out of the command line before argparse runs
+    (:func:`split_field_arguments`), so these entries only document them.
+    """
+    from dsqn.config import fields, flag_value
+
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for info in fields():
+        if "." not in info.path:
+            continue
+        section = info.path.split(".")[0]
+        if section not in groups:
+            groups[section] = parser.add_argument_group(f"config fields: {section}")
+        metavar = info.type.replace(" ", "").replace("tuple[", "").replace(",...]", "...")
+        groups[section].add_argument(
+            f"--{info.path}",
+            metavar=metavar,
+            default=argparse.SUPPRESS,
+            help=f"{info.doc} (default: {flag_value(info.default)})".replace("%", "%%"),
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
@@ -77,13 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("presets", help="list the presets, or print one preset's config")
     p.add_argument("name", nargs="?")
+    p.add_argument(
+        "--flags",
+        action="store_true",
+        help="print the preset as --section.field VALUE lines instead of JSON",
+    )
 
     p = sub.add_parser(
         "train",
-        help="train a preset (or resume a run)",
-        description="Train PRESET; any config field can be set as --section.field VALUE.",
+        usage="dsqn train [PRESET | --config FILE | --resume RUN_DIR] [options] "
+        "[--section.field VALUE ...]",
+        help="train a preset or a config file (or resume a run)",
+        description="Train PRESET, or the config in --config FILE; then every --section.field "
+        "VALUE given replaces that field. The fields, their types and defaults (the paper's "
+        "values; presets change some) are listed below.",
     )
     p.add_argument("preset", nargs="?", help="preset name (see `dsqn presets`)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a JSON config (e.g. from `dsqn presets NAME > FILE`, or a run's config.json); "
+        "missing fields take the defaults below",
+    )
+    p.add_argument("--name", help="a label for the run (default: the preset's name)")
     p.add_argument("--game", help="Atari game (e.g. Pong) or classic env (e.g. CartPole-v1)")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds trained together (vmapped)")
     p.add_argument("--run-dir", type=Path, help="the run directory (default runs/<game>/...)")
@@ -96,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "environment (SLURM, Open MPI, or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
         "JAX_PROCESS_ID); the seeds are sharded over the devices of all processes",
     )
+    _add_field_help(p)
 
     p = sub.add_parser("evaluate", help="re-evaluate a checkpoint of a run")
     p.add_argument("run_dir", type=Path)
@@ -227,8 +271,14 @@ def _cmd_presets(args) -> int:
     from dsqn import config as C
 
     if args.name:
-        print(json.dumps(C.to_dict(C.preset(args.name)), indent=2))
+        config = C.preset(args.name)
+        if args.flags:
+            print("\n".join(C.to_flags(config)))
+        else:
+            print(json.dumps(C.to_dict(config), indent=2))
         return 0
+    if args.flags:
+        raise C.ConfigError("--flags prints one preset: name it, e.g. `dsqn presets dsqn --flags`")
     width = max(len(n) for n in C.PRESETS)
     for name, desc in C.preset_descriptions().items():
         print(f"{name:<{width}}  {desc}")
@@ -251,9 +301,10 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
 
         initialize()
     if args.resume is not None:
-        if args.preset or args.game or args.seeds:
+        if args.preset or args.config or args.game or args.seeds or args.name:
             raise C.ConfigError(
-                "--resume continues a run with its own config: drop PRESET/--game/--seeds"
+                "--resume continues a run with its own config: drop PRESET/--config/--game/"
+                "--seeds/--name"
             )
         result = run_training(
             run_dir=args.resume,
@@ -263,9 +314,9 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
             command=command,
         )
     else:
-        if not args.preset:
-            raise C.ConfigError(f"name a preset to train; valid presets: {', '.join(C.PRESETS)}")
-        config = C.preset(args.preset)
+        config = _base_config(args)
+        if args.name:
+            overrides["name"] = args.name
         if args.game:
             overrides["env.game"] = args.game
         if args.seeds:
@@ -273,6 +324,27 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
         config = C.validate(C.apply_overrides(config, overrides))
         result = run_training(config, args.run_dir, progress=not args.no_progress, command=command)
     return 0 if result["status"] == "finished" else 130
+
+
+def _base_config(args):
+    """The config that the overrides apply to: the preset, or the ``--config`` file."""
+    from dsqn import config as C
+
+    if args.preset and args.config:
+        raise C.ConfigError(
+            f"give a preset or --config, not both (got {args.preset!r} and {str(args.config)!r})"
+        )
+    if args.config:
+        try:
+            data = json.loads(args.config.read_text())
+        except json.JSONDecodeError as err:
+            raise C.ConfigError(f"--config {args.config} is not valid JSON: {err}") from None
+        return C.from_dict(data)
+    if not args.preset:
+        raise C.ConfigError(
+            f"name a preset to train, or give --config FILE; valid presets: {', '.join(C.PRESETS)}"
+        )
+    return C.preset(args.preset)
 
 
 def _cmd_evaluate(args, extra: list[str]) -> int:
@@ -292,6 +364,17 @@ def _cmd_evaluate(args, extra: list[str]) -> int:
     return 0
 
 
+def _reject_unknown(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> None:
+    """Unrecognised arguments: for ``train``, an option that looks like a config field without
+    its section (``--learning_rate``) gets the field's full name."""
+    from dsqn.config import unknown_field_error
+
+    options = [u for u in unknown if u.startswith("--")]
+    if command == "train" and options:
+        raise unknown_field_error(options[0][2:].split("=")[0])
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsqn`` console script."""
     from dsqn.checkpoint import CheckpointError
@@ -300,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     ordinary, extra = split_field_arguments(argv)
-    args = parser.parse_args(ordinary)
+    args, unknown = parser.parse_known_args(ordinary)
     try:
+        if unknown:
+            _reject_unknown(parser, args.command, unknown)
         if args.command == "presets":
             if extra:
                 parser.error(f"unexpected arguments {extra}")

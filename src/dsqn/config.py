@@ -29,10 +29,15 @@ __all__ = [
     "PRESETS",
     "preset",
     "preset_descriptions",
+    "FieldInfo",
+    "fields",
+    "unknown_field_error",
     "apply_overrides",
     "validate",
     "to_dict",
     "from_dict",
+    "to_flags",
+    "flag_value",
 ]
 
 
@@ -224,6 +229,17 @@ _CARTPOLE_SPIKING_LEARNER = dict(
     _CARTPOLE_LEARNER, learning_rate=1e-3, target_update_period_agent_steps=500
 )
 _CARTPOLE_SPIKING_RUN = dict(_CARTPOLE_RUN, total_agent_steps=100_000)
+# A few minutes on a laptop CPU: every stage of an Atari run (warm-up, learning, target syncs,
+# evaluation, checkpoints) happens at least once; the paper's optimiser and network otherwise.
+_ATARI_SMOKE_LEARNER = dict(
+    warmup_agent_steps=500,
+    target_update_period_agent_steps=500,
+    epsilon_decay_agent_steps=1_000,
+    replay_capacity_transitions=2_000,
+)
+_ATARI_SMOKE_RUN = dict(
+    total_agent_steps=2_000, log_period_agent_steps=500, checkpoint_period_agent_steps=1_000
+)
 
 
 def _make(name: str, network=None, env=None, learner=None, eval=None, run=None) -> Config:
@@ -269,6 +285,17 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         "Chen et al. 2022: T=8, non-spiking output neuron decoded by max membrane, detached reset",
         dict(network=dict(time_steps=8, readout="membrane_max", detach_reset=True)),
     ),
+    "atari-smoke": (
+        "small CPU check of the Atari pipeline, not a result: DSQN (T = 8) on Breakout, "
+        "2,000 agent steps, a 2,000-transition replay, 2 evaluation games capped at 1,000 steps",
+        dict(
+            network=dict(time_steps=8),
+            env=dict(game="Breakout"),
+            learner=_ATARI_SMOKE_LEARNER,
+            eval=dict(period_agent_steps=1_000, episodes=2, max_episode_agent_steps=1_000),
+            run=_ATARI_SMOKE_RUN,
+        ),
+    ),
     "cartpole-dsqn": (
         "small CPU preset: spiking MLP on CartPole-v1, 3 seeds",
         dict(
@@ -308,6 +335,90 @@ def preset_descriptions() -> dict[str, str]:
     return {name: desc for name, (desc, _) in _PRESETS.items()}
 
 
+# ----------------------------------------------------------------------------- fields
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """One config field as the command line and ``dsqn train --help`` show it.
+
+    Attributes:
+      path: dotted path, e.g. ``"network.time_steps"``.
+      type: its type as written in the dataclass, e.g. ``"int"``, ``"float | None"``.
+      default: the dataclass default (the paper's value; presets change some).
+      doc: its description from the section's docstring.
+    """
+
+    path: str
+    type: str
+    default: Any
+    doc: str
+
+
+_SECTIONS: tuple[str, ...] = ("network", "env", "learner", "eval", "run")
+
+
+def _section_classes() -> dict[str, type]:
+    return {f.name: f.default.__class__ for f in dataclasses.fields(Config) if f.name != "name"}
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """``name -> text`` of the ``Attributes:`` section of a dataclass docstring (continuation
+    lines joined)."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines()
+    indent, current = None, None
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        name, sep, text = stripped.partition(":")
+        if depth == indent and sep and name.isidentifier():
+            current = name
+            docs[name] = text.strip()
+        elif current is not None and depth > indent:
+            docs[current] += " " + stripped
+    return {name: text.replace("``", "") for name, text in docs.items()}
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "None"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return f"tuple[{_type_name(typing.get_args(tp)[0])}, ...]"
+    return tp.__name__
+
+
+def fields() -> list[FieldInfo]:
+    """Every config field (``name`` first, then section by section) with type, default, doc."""
+    out = [FieldInfo("name", "str", Config.name, "a label for the run (the preset's name).")]
+    for section, cls in _section_classes().items():
+        docs = _attribute_docs(cls)
+        for f, tp in zip(dataclasses.fields(cls), _field_types(cls).values(), strict=True):
+            out.append(FieldInfo(f"{section}.{f.name}", _type_name(tp), f.default, docs[f.name]))
+    return out
+
+
+def unknown_field_error(path: str) -> ConfigError:
+    """The error for a field that does not exist, with the nearest valid path(s)."""
+    paths = [f.path for f in fields()]
+    by_name = [p for p in paths if p.rsplit(".", 1)[-1] == path.rsplit(".", 1)[-1]]
+    near = by_name or difflib.get_close_matches(path, paths, n=1)
+    hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+    section = path.split(".", 1)[0] if "." in path else None
+    if section in _SECTIONS:
+        valid = [p for p in paths if p.startswith(section + ".")]
+        return ConfigError(f"unknown config field {path!r}{hint}; fields of {section}: {valid}")
+    return ConfigError(
+        f"unknown config field {path!r}{hint}; valid sections: {list(_SECTIONS)} "
+        "(`dsqn train --help` lists every field)"
+    )
+
+
 # ----------------------------------------------------------------------------- overrides
 
 
@@ -345,40 +456,50 @@ def _parse(text: str, tp: Any, path: str) -> Any:
         raise ConfigError(f"{path}: cannot read {text!r} as {tp.__name__}") from None
 
 
+def _typed(value: Any, tp: Any, path: str) -> Any:
+    """``value`` (from JSON or Python) checked against the field type ``tp``: a list becomes a
+    tuple, an int is accepted for a float; anything else of the wrong type is an error."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _typed(value, inner, path)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{path} must be a list, got {value!r}")
+        (inner, _) = typing.get_args(tp)
+        return tuple(_typed(v, inner, path) for v in value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{path} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
 def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     """Returns ``config`` with dotted-path fields replaced, e.g. ``{"network.time_steps": "8"}``.
 
-    String values are parsed by the field's type; other values are used as given.
+    String values are parsed by the field's type; other values are checked against it.
     """
+    return _with_fields(config, overrides, parse_strings=True)
+
+
+def _with_fields(config: Config, overrides: dict[str, Any], *, parse_strings: bool) -> Config:
     sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     top = {"name": config.name}
     for path, value in overrides.items():
-        if "." not in path:
-            if path != "name":
-                valid = ["name"] + [
-                    f"{s}.{f.name}"
-                    for s, sec in sections.items()
-                    if s != "name"
-                    for f in dataclasses.fields(sec)
-                ]
-                raise ConfigError(f"unknown config field {path!r}; valid fields: {valid}")
+        if path == "name":
             top["name"] = str(value)
             continue
-        section, field = path.split(".", 1)
-        if section not in sections or section == "name":
-            valid = [s for s in sections if s != "name"]
-            raise ConfigError(f"unknown config section {section!r} in {path!r}; valid: {valid}")
-        types_ = _field_types(type(sections[section]))
+        section, _, field = path.partition(".")
+        types_ = _field_types(type(sections[section])) if section in _SECTIONS else {}
         if field not in types_:
-            near = difflib.get_close_matches(field, list(types_), n=1)
-            hint = f" (did you mean {section}.{near[0]}?)" if near else ""
-            raise ConfigError(
-                f"unknown config field {path!r}{hint}; fields of {section}: {list(types_)}"
-            )
-        if isinstance(value, str):
+            raise unknown_field_error(path)
+        if parse_strings and isinstance(value, str):
             value = _parse(value, types_[field], path)
-        elif isinstance(value, list):
-            value = tuple(value)
+        else:
+            value = _typed(value, types_[field], path)
         sections[section] = dataclasses.replace(sections[section], **{field: value})
     sections.update(top)
     return Config(**sections)
@@ -502,18 +623,44 @@ def to_dict(config: Config) -> dict:
 
 
 def from_dict(data: dict) -> Config:
-    """Inverse of :func:`to_dict`; unknown keys are an error naming them."""
-    sections = {}
-    for f in dataclasses.fields(Config):
-        if f.name == "name":
-            continue
-        cls = f.default.__class__
-        values = dict(data.get(f.name, {}))
-        unknown = set(values) - {g.name for g in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown fields in config section {f.name!r}: {sorted(unknown)}")
-        for key, value in values.items():
-            if isinstance(value, list):
-                values[key] = tuple(value)
-        sections[f.name] = cls(**values)
-    return Config(name=data.get("name", "custom"), **sections)
+    """Inverse of :func:`to_dict`, for a config file or a run's ``config.json`` (its ``meta``
+    is ignored).
+
+    Missing fields keep their defaults (the paper's); unknown fields and values of the wrong type
+    are errors naming the field.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a JSON object, got {type(data).__name__}")
+    unknown = set(data) - {"name", "meta", *_SECTIONS}
+    if unknown:
+        raise unknown_field_error(sorted(unknown)[0])
+    overrides: dict[str, Any] = {}
+    for section in _SECTIONS:
+        values = data.get(section, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section {section!r} must be an object, got {values!r}")
+        overrides.update({f"{section}.{k}": v for k, v in values.items()})
+    if "name" in data:
+        overrides["name"] = _typed(data["name"], str, "name")
+    return _with_fields(Config(name="custom"), overrides, parse_strings=False)
+
+
+def flag_value(value: Any) -> str:
+    """A field's value as the command line writes it (``none``, ``true``, ``0 1 2``)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+def to_flags(config: Config) -> list[str]:
+    """``config`` as ``--section.field VALUE`` lines (every field), which
+    :func:`apply_overrides` reads back to the same config."""
+    lines = [f"--name {config.name}"]
+    for info in fields()[1:]:
+        section, field = info.path.split(".")
+        lines.append(f"--{info.path} {flag_value(getattr(getattr(config, section), field))}")
+    return lines
