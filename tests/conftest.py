@@ -7,6 +7,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+from processes import kill_all  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -17,6 +18,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test():
+    """Child processes of a test (and their children) are killed when it ends, however."""
+    yield
+    kill_all()
 
 
 TINY_CARTPOLE_DQN = [

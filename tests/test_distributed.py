@@ -2,7 +2,6 @@
 over gloo on CPU) that must reproduce a one-process run on the same number of devices."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from processes import python, spawn
 
 from dsqn import distributed
 from dsqn.cli import main
@@ -75,7 +75,7 @@ def _free_port() -> int:
 
 def _dsqn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     code = "import sys; from dsqn.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, "-c", code, *args],
         env=env,
         stdout=subprocess.PIPE,
@@ -87,19 +87,17 @@ def _dsqn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 def _run_processes(args: list[str], processes: int) -> None:
     """``dsqn train ARGS`` as ``processes`` processes of one distributed run (one CPU device
     each), or as one process with two CPU devices."""
-    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    base["JAX_PLATFORMS"] = "cpu"
     if processes == 1:
-        envs = [dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=2")]
+        envs = [{"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}]
     else:
         port = _free_port()
         envs = [
-            dict(
-                base,
-                JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
-                JAX_NUM_PROCESSES=str(processes),
-                JAX_PROCESS_ID=str(i),
-            )
+            {
+                "XLA_FLAGS": "",
+                "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+                "JAX_NUM_PROCESSES": str(processes),
+                "JAX_PROCESS_ID": str(i),
+            }
             for i in range(processes)
         ]
         args = [*args, "--distributed"]
@@ -154,10 +152,8 @@ def test_process_rows_of_a_sharded_array_on_forced_devices():
         "assert fetch(x).tolist() == list(range(8))\n"
         "print('ok')\n"
     )
-    env = dict(
-        os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = python(code, env=flags, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from processes import run
 
 GRID_PATH = Path(__file__).resolve().parents[1] / "experiments" / "grid.py"
 _spec = importlib.util.spec_from_file_location("grid", GRID_PATH)
@@ -193,10 +193,9 @@ def test_run_with_fake_dsqn(
 
 
 def test_script_entry_point(tmp_path: Path) -> None:
-    result = subprocess.run(
+    result = run(
         [sys.executable, str(GRID_PATH), "--games", "Pong", "--root", str(tmp_path), "--list"],
-        capture_output=True,
-        text=True,
+        timeout=120,
         check=True,
     )
     assert result.stdout.split()[:3] == ["0", "Pong/dqn", "start"]

@@ -85,11 +85,25 @@ def test_spike_counts_shapes_and_bounds(atari_obs):
         np.testing.assert_array_equal(np.asarray(counts), np.round(np.asarray(counts)))
 
 
+def _firing(params, gain):
+    """``params`` with every hidden layer's kernel scaled by ``gain``: a freshly initialised
+    DSQN is nearly silent beyond conv1, where a miswired deeper layer would go unnoticed."""
+    hidden = ("conv1", "conv2", "conv3", "fc1")
+    return {k: dict(v, kernel=v["kernel"] * gain) if k in hidden else v for k, v in params.items()}
+
+
 def test_dsqn_matches_toolkit_composition(atari_obs):
-    """The network equals conv1 once -> lif over T -> time-merged layers -> rate -> fc2."""
+    """The network equals conv1 once -> lif over T -> time-merged layers -> rate -> fc2, with
+    every hidden layer firing."""
     t = 6
     net = DSQN(5, time_steps=t)
-    params = net.init(jax.random.key(1), atari_obs)["params"]
+    params = _firing(net.init(jax.random.key(1), atari_obs)["params"], 10.0)
+    q_net, state = net.apply({"params": params}, atari_obs, mutable=["intermediates"])
+    for name, (counts,) in state["intermediates"].items():
+        rate = float(counts.mean()) / t
+        assert 0.1 < rate < 0.9, f"{name} fires at rate {rate}: the comparison would be blind"
+    # The Q-values depend on the observation through the fc1 spikes, not only on fc2's bias.
+    assert float(jnp.abs(q_net[0] - q_net[1]).max()) > 0.05
 
     def conv(x, p, stride):
         y = jax.lax.conv_general_dilated(
@@ -104,9 +118,7 @@ def test_dsqn_matches_toolkit_composition(atari_obs):
     s = s.reshape(t, 2, -1)
     s = spiking.lif(s @ params["fc1"]["kernel"] + params["fc1"]["bias"][None, None])
     q = spiking.spike_rate(s) @ params["fc2"]["kernel"] + params["fc2"]["bias"][None]
-    np.testing.assert_allclose(
-        np.asarray(net.apply({"params": params}, atari_obs)), np.asarray(q), atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(q_net), np.asarray(q), atol=1e-5)
 
 
 def _count_convs(jaxpr, inside_loop=False, found=None):

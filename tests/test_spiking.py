@@ -1,13 +1,12 @@
 """dsqn.spiking against hand-computed dynamics and the surrogate formulas."""
 
 import math
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from processes import python
 
 from dsqn import spiking
 
@@ -263,4 +262,4 @@ def test_encodings():
 
 def test_importing_spiking_does_not_import_flax():
     code = "import sys, dsqn.spiking; assert 'flax' not in sys.modules, 'flax imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    python(code, timeout=120, check=True)

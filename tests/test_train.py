@@ -1,9 +1,12 @@
 """dsqn.train: the jitted multi-seed chunk on real envpool CartPole (and a tiny Atari chunk)."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from processes import python
 
 from dsqn import config as C
 from dsqn.train import _multiples_in, make_train
@@ -152,17 +155,8 @@ print(json.dumps({"devices": len(jax.local_devices()), "mesh": exp.mesh is not N
 
 
 def _run_with_devices(n: int) -> dict:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = dict(
-        os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={n}"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", SHARDED_RUN], env=env, capture_output=True, text=True, check=True
-    ).stdout
+    flags = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+    out = python(SHARDED_RUN, env=flags, timeout=600, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -175,10 +169,28 @@ def test_seed_axis_sharded_over_two_devices_matches_one_device():
         np.testing.assert_allclose(one["metrics"][k], two["metrics"][k], rtol=1e-5, err_msg=k)
 
 
-def test_seeds_must_divide_over_devices():
-    from dsqn.train import seed_mesh
+SEED_MESHES = """
+import json
+from dsqn import config as C
+from dsqn.train import seed_mesh
 
-    cfg = C.apply_overrides(small(), {"run.seeds": "0 1 2"})
-    if len(jax.local_devices()) == 1:
-        assert seed_mesh(cfg) is None
-    assert seed_mesh(C.apply_overrides(cfg, {"run.shard_seeds": "false"})) is None
+cfg = C.apply_overrides(C.preset("cartpole-dqn"), {"run.seeds": "0 1 2"})
+try:
+    seed_mesh(cfg)
+    error = None
+except C.ConfigError as e:
+    error = str(e)
+unsharded = seed_mesh(C.apply_overrides(cfg, {"run.shard_seeds": "false"}))
+even = seed_mesh(C.apply_overrides(cfg, {"run.seeds": "0 1"}))
+print(json.dumps({"error": error, "unsharded": unsharded is None, "even": even.devices.size}))
+"""
+
+
+def test_seeds_must_divide_over_devices():
+    """On two (forced) CPU devices, three seeds are refused with the figures and the way out;
+    two seeds get a two-device mesh; unsharded seeds need no mesh."""
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = json.loads(python(SEED_MESHES, env=flags, timeout=300, check=True).stdout)
+    assert "3 seeds" in out["error"] and "2 devices" in out["error"]
+    assert "--run.shard_seeds false" in out["error"]
+    assert out["unsharded"] and out["even"] == 2
