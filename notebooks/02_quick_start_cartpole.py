@@ -50,7 +50,7 @@ import numpy as np
 
 from dsqn.cli import main as dsqn
 from dsqn.envs import make_classic
-from dsqn.evaluate import Evaluator
+from dsqn.evaluate import Evaluator, average_max_q
 from dsqn.evaluation_cli import load_params
 
 # gymnasium warns about float64 bounds of the CartPole observation space; harmless here.
@@ -412,7 +412,7 @@ for i, seed in enumerate(SEEDS):
     np.testing.assert_array_equal(result.returns[i], scores)
     print(
         f"seed {seed}: {len(scores)} games, mean {np.mean(scores):.1f}, "
-        f"average max-Q {result.max_q_mean[i].mean():.2f}"
+        f"average max Q {average_max_q(result.max_q[i]):.2f}"
     )
 
 fig, ax = plt.subplots(figsize=(7, 3.5))

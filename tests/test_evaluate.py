@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsqn import config as C
-from dsqn.evaluate import Evaluator, make_env
+from dsqn.evaluate import Evaluator, MaxQ, accumulate_max_q, average_max_q, make_env
 from dsqn.networks import MLPDQN, MLPDSQN
 
 
@@ -30,7 +30,7 @@ def test_every_episode_is_one_full_game_within_the_cap(setup):
     assert np.all(out.lengths >= 1) and np.all(out.lengths <= 60)
     np.testing.assert_array_equal(out.returns, out.lengths)  # CartPole: +1 per step
     np.testing.assert_array_equal(out.steps, out.lengths.sum(axis=1))
-    assert out.spike_sums is None and out.max_q_mean.shape == (2, 6)
+    assert out.spike_sums is None and out.max_q.shape == out.mean_max_q.shape == (2, 6)
 
 
 def test_random_policy_scores_like_random_cartpole(setup):
@@ -57,7 +57,7 @@ def test_fresh_games_per_call_and_reproducible_per_pool(setup):
     np.testing.assert_array_equal(a1.returns, b1.returns)
     flip = lambda apply_fn, p, obs, size, key: -obs  # noqa: E731
     b2 = second(params, keys, transform=flip)
-    assert not np.array_equal(a2.max_q_mean, b2.max_q_mean)
+    assert not np.array_equal(a2.mean_max_q, b2.mean_max_q)
 
 
 def test_spike_sums_of_a_spiking_network(setup):
@@ -99,4 +99,49 @@ def test_a_seed_plays_the_same_games_alone_or_with_others(setup):
         both = together(params, keys)
         one = alone(params_1, keys[1:])
         np.testing.assert_array_equal(both.returns[1:], one.returns, err_msg=f"call {call}")
-        np.testing.assert_allclose(both.max_q_mean[1:], one.max_q_mean, rtol=1e-6)
+        np.testing.assert_allclose(both.max_q[1:], one.max_q, rtol=1e-6)
+        np.testing.assert_allclose(both.mean_max_q[1:], one.mean_max_q, rtol=1e-6)
+
+
+def test_max_q_statistics_of_a_hand_made_episode():
+    """The paper's statistic: per episode the max over GREEDY steps of max_a Q (a step whose
+    action was drawn at random is skipped even if the draw was the greedy action); steps after
+    the episode ended count in neither statistic."""
+    # Two episodes side by side (env 0, env 1), four steps.
+    q = np.array(
+        [
+            [[1.0, 3.0], [0.0, -1.0]],
+            [[5.0, 0.0], [-4.0, -2.0]],
+            [[2.0, 2.5], [-3.0, -3.0]],
+            [[100.0, 0.0], [-0.5, -9.0]],
+        ],
+        np.float32,
+    )
+    explored = np.array([[0, 1], [1, 1], [0, 1], [0, 1]], bool)
+    counted = np.array([[1, 1], [1, 1], [1, 1], [0, 1]], bool)
+    stats = MaxQ(jnp.zeros(2), jnp.full(2, -jnp.inf))
+    for t in range(4):
+        stats = accumulate_max_q(stats, q[t], explored[t], counted[t])
+    # env 0: greedy steps 0 and 2 -> max(3, 2.5); mean over its 3 steps of (3, 5, 2.5).
+    # env 1: every action random -> no greedy step.
+    np.testing.assert_allclose(stats.greedy_max, [3.0, -np.inf])
+    np.testing.assert_allclose(np.asarray(stats.step_sum) / [3, 4], [3.5, (0 - 2 - 3 - 0.5) / 4])
+    assert average_max_q(np.array([3.0, np.nan, 5.0])) == 4.0
+    assert np.isnan(average_max_q(np.array([np.nan, np.nan])))
+
+
+def test_max_q_of_real_games(setup):
+    """With a constant Q-function both statistics equal its largest value; at epsilon 1 no step
+    is greedy, so the paper's statistic is undefined (NaN) while the step mean is not."""
+    cfg, net, params = setup
+    const = jax.tree.map(jnp.zeros_like, params)
+    const["out"]["bias"] = jnp.array([[0.5, 2.0], [-1.0, -3.0]])
+    keys = jnp.stack([jax.random.key(7), jax.random.key(8)])
+    out = Evaluator(cfg, net, [0, 1], epsilon=0.3)(const, keys)
+    np.testing.assert_allclose(out.max_q, [[2.0] * 6, [-1.0] * 6])
+    np.testing.assert_allclose(out.mean_max_q, out.max_q, rtol=1e-6)
+    greedy = Evaluator(cfg, net, [0, 1], epsilon=0.0)(params, keys)
+    assert np.all(greedy.max_q >= greedy.mean_max_q - 1e-6)
+    assert np.any(greedy.max_q > greedy.mean_max_q + 1e-4)
+    random = Evaluator(cfg, net, [0, 1], epsilon=1.0)(params, keys)
+    assert np.all(np.isnan(random.max_q)) and np.all(np.isfinite(random.mean_max_q))

@@ -71,7 +71,9 @@ def test_learning_curves(root: Path, tmp_path: Path) -> None:
         "learning_return_mean_all_games.png",
     ]
     _assert_pngs(paths)
-    _assert_pngs(plots.plot_learning_curves(root, tmp_path, "max_q_mean", x="frames", band="std"))
+    max_q = plots.plot_learning_curves(root, tmp_path, "average_max_q", x="frames", band="std")
+    _assert_pngs(max_q)
+    assert max_q[0].name == "learning_average_max_q_Breakout.png"
     with pytest.raises(ValueError, match="unknown metric 'score'"):
         plots.plot_learning_curves(root, tmp_path, "score")
 
@@ -85,6 +87,7 @@ def test_all_plots(root: Path, tmp_path: Path) -> None:
         "firing_rates_Pong.png",
         "firing_rates_Breakout.png",
         "energy_Pong.png",
+        "learning_average_max_q_Pong.png",
     } <= names
     # Only Pong/dsqn has an energy.json.
     assert "energy_Breakout.png" not in names

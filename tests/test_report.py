@@ -74,13 +74,13 @@ def make_run(
     (run_dir / "config.json").write_text(json.dumps(config))
     per_seed = {
         str(seed): {
-            "final": {"agent_steps": 1_000_000, "mean": final, "std": 1.0, "max_q_mean": 1.0},
+            "final": {"agent_steps": 1_000_000, "mean": final, "std": 1.0, "average_max_q": 1.0},
             "best": {
                 "agent_steps": 750_000,
                 "selection_mean": best + 1.0,
                 "mean": best,
                 "std": 1.0,
-                "max_q_mean": 1.0,
+                "average_max_q": 1.0,
             },
         }
         for seed, (best, final) in seed_scores.items()
@@ -99,10 +99,22 @@ def make_run(
             "return_min",
             "return_max",
             "length_mean",
-            "max_q_mean",
+            "average_max_q",
+            "average_mean_max_q",
         ],
         [
-            [seed, s, 30, final * (i + 1) / 4, 1.0, final - 1, final + 1, 500.0, 0.5 * (i + 1)]
+            [
+                seed,
+                s,
+                30,
+                final * (i + 1) / 4,
+                1.0,
+                final - 1,
+                final + 1,
+                500.0,
+                0.6 * (i + 1),
+                0.5 * (i + 1),
+            ]
             for seed, (_, final) in seed_scores.items()
             for i, s in enumerate(steps)
         ],

@@ -110,7 +110,8 @@ def test_zero_noise_reproduces_the_evaluator(dqn_run):
     noisy = evaluator(params, keys, "noise", 0.0)
     np.testing.assert_array_equal(noisy.returns, clean.returns)
     np.testing.assert_array_equal(noisy.lengths, clean.lengths)
-    np.testing.assert_allclose(noisy.max_q_mean, clean.max_q_mean, rtol=1e-6)
+    np.testing.assert_allclose(noisy.mean_max_q, clean.mean_max_q, rtol=1e-6)
+    np.testing.assert_allclose(noisy.max_q, clean.max_q, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown perturbation"):
         evaluator(params, keys, "blur", 0.1)
 

@@ -63,6 +63,7 @@ def test_train_writes_the_run_directory_and_resumes(tmp_path, capsys):
     assert len(rows) == 6
     evals = read_csv(run / "evaluations.csv")
     assert len(evals) == 6 and {r["agent_steps"] for r in evals} == {"400", "800", "1200"}
+    assert all(float(r["average_max_q"]) >= float(r["average_mean_max_q"]) - 1e-5 for r in evals)
 
     ev = json.loads((run / "evaluation.json").read_text())
     assert set(ev["per_seed"]) == {"0", "1"}

@@ -32,6 +32,7 @@ __all__ = [
     "make_optimizer",
     "init_train_state",
     "epsilon_at",
+    "epsilon_greedy",
     "select_actions",
     "q_values_and_spikes",
     "update",
@@ -132,14 +133,21 @@ def epsilon_at(config: LearnerConfig, agent_steps: jax.Array) -> jax.Array:
     return jnp.where(t < config.warmup_agent_steps, 1.0, eps)
 
 
-def select_actions(key: jax.Array, q: jax.Array, epsilon: jax.Array) -> jax.Array:
-    """Epsilon-greedy: ``q: [E, A]`` -> int32 ``[E]``; each env explores independently."""
+def epsilon_greedy(key: jax.Array, q: jax.Array, epsilon: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Epsilon-greedy with its coin flips: ``q: [E, A]`` -> (int32 actions ``[E]``, bool
+    ``explored [E]``); each env explores independently. ``explored`` marks the actions drawn at
+    random (with probability ``epsilon``), even where the draw equals the greedy action."""
     explore_key, action_key = jax.random.split(key)
     num_envs, num_actions = q.shape
     greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
     random = jax.random.randint(action_key, (num_envs,), 0, num_actions, jnp.int32)
     explore = jax.random.uniform(explore_key, (num_envs,)) < epsilon
-    return jnp.where(explore, random, greedy)
+    return jnp.where(explore, random, greedy), explore
+
+
+def select_actions(key: jax.Array, q: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """Epsilon-greedy: ``q: [E, A]`` -> int32 ``[E]``; each env explores independently."""
+    return epsilon_greedy(key, q, epsilon)[0]
 
 
 def q_values_and_spikes(

@@ -55,7 +55,7 @@ from dsqn import agent, spiking
 from dsqn.checkpoint import save_json
 from dsqn.config import Config, to_dict
 from dsqn.envs.seeding import ENV_SEED_STRIDE, MAX_TRAINING_SEED
-from dsqn.evaluate import make_pool
+from dsqn.evaluate import EvalResult, make_pool, max_q_summary
 from dsqn.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
 
 __all__ = [
@@ -492,15 +492,15 @@ def _eval_keys(seeds: Sequence[int]) -> jax.Array:
     return jnp.stack([jax.random.fold_in(jax.random.key(s), 4_000_037) for s in seeds])
 
 
-def _episode_summary(returns: np.ndarray, lengths: np.ndarray, max_q: np.ndarray, steps: int):
-    scores = returns.astype(float)
+def _episode_summary(result: EvalResult, i: int, steps: int):
+    scores = result.returns[i].astype(float)
     return {
         "agent_steps": int(steps),
         "mean": float(scores.mean()),
         "std": float(scores.std()),
         "scores": scores.tolist(),
-        "lengths": lengths.astype(int).tolist(),
-        "max_q_mean": float(max_q.mean()),
+        "lengths": result.lengths[i].astype(int).tolist(),
+        **max_q_summary(result, i),
     }
 
 
@@ -626,10 +626,8 @@ def _convert(
     per_seed, conversion_seeds = {}, {}
     for i, seed in enumerate(source.seeds):
         steps = source.agent_steps[i]
-        final = _episode_summary(result.returns[i], result.lengths[i], result.max_q_mean[i], steps)
-        ann_summary = _episode_summary(
-            ann_result.returns[i], ann_result.lengths[i], ann_result.max_q_mean[i], steps
-        )
+        final = _episode_summary(result, i, steps)
+        ann_summary = _episode_summary(ann_result, i, steps)
         # The converted policy is scored under the protocol of the checkpoint it was made from,
         # so that reports compare it like for like (best with best, final with final).
         protocol = "best" if source.checkpoint == "best" else "final"

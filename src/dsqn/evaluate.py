@@ -8,9 +8,18 @@ seed has finished; a seed's pool is not stepped once all its games are over. A s
 games therefore depend only on its own parameters, keys and earlier evaluations, never on which
 other seeds are evaluated alongside it (in one process, or spread over several).
 
-Per episode it records the raw (unclipped) return, the length in agent steps, and the mean over
-the episode's steps of ``max_a Q(s, a)`` (the paper's "average max Q"). Optionally it sums each
-spiking layer's spike counts per neuron over all counted steps, for :mod:`dsqn.energy`.
+Per episode it records the raw (unclipped) return, the length in agent steps, and two Q
+statistics:
+
+- ``max_q``: the maximum over the episode's greedy steps of ``max_a Q(s, a)`` (steps whose action
+  was drawn at random are skipped, even when the draw equals the greedy action; NaN for an
+  episode without a greedy step). Its mean over episodes is the paper's "average max Q", the
+  statistic the authors' code logs (``DqnAgent._get_action`` and ``_evaluate`` in
+  github.com/AptX395/Deep-Spiking-Q-Networks, ``agent/agent.py``).
+- ``mean_max_q``: the mean over all the episode's steps of ``max_a Q(s, a)``.
+
+Optionally it sums each spiking layer's spike counts per neuron over all counted steps, for
+:mod:`dsqn.energy`.
 """
 
 from __future__ import annotations
@@ -28,7 +37,16 @@ from dsqn.config import Config
 from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, reset, xla_step
 
-__all__ = ["EvalResult", "Evaluator", "ObsTransform", "make_env", "make_pool"]
+__all__ = [
+    "EvalResult",
+    "Evaluator",
+    "ObsTransform",
+    "accumulate_max_q",
+    "average_max_q",
+    "make_env",
+    "make_pool",
+    "max_q_summary",
+]
 
 ObsTransform = Callable[[Callable, Any, jax.Array, jax.Array, jax.Array], jax.Array]
 """``transform(apply_fn, params, obs, size, key) -> obs'``: one seed's observations ``[N, ...]``
@@ -42,7 +60,9 @@ class EvalResult(NamedTuple):
     Attributes:
       returns: raw return of each episode's full game.
       lengths: agent steps of each episode.
-      max_q_mean: mean over the episode's steps of ``max_a Q(s, a)``.
+      max_q: the maximum over the episode's greedy steps of ``max_a Q(s, a)`` (NaN without a
+        greedy step); :func:`average_max_q` averages it over episodes (the paper's statistic).
+      mean_max_q: the mean over all the episode's steps of ``max_a Q(s, a)``.
       spike_sums: ``{layer: [S, *layer_shape]}`` spike counts summed over all counted steps and
         episodes (only when requested), else None.
       steps: ``[S]`` counted agent steps (the denominator of per-action spike statistics).
@@ -50,9 +70,56 @@ class EvalResult(NamedTuple):
 
     returns: np.ndarray
     lengths: np.ndarray
-    max_q_mean: np.ndarray
+    max_q: np.ndarray
+    mean_max_q: np.ndarray
     spike_sums: dict[str, np.ndarray] | None
     steps: np.ndarray
+
+
+class MaxQ(NamedTuple):
+    """Running Q statistics of N episodes (a pytree of ``[N]`` float32 arrays).
+
+    Attributes:
+      step_sum: sum over the counted steps of ``max_a Q(s, a)``.
+      greedy_max: maximum over the counted greedy steps of ``max_a Q(s, a)`` (-inf before any).
+    """
+
+    step_sum: jax.Array
+    greedy_max: jax.Array
+
+
+def accumulate_max_q(stats: MaxQ, q: jax.Array, explored: jax.Array, counted: jax.Array) -> MaxQ:
+    """Adds one step of N episodes: ``q: [N, A]`` the Q-values acted on, ``explored: [N]`` the
+    action was drawn at random, ``counted: [N]`` the step belongs to the episode.
+
+    step_sum'   = step_sum + counted * max_a q
+    greedy_max' = max(greedy_max, max_a q)  where counted and not explored, else greedy_max
+    """
+    best = jnp.max(q, axis=-1)
+    greedy = counted & ~explored
+    return MaxQ(
+        step_sum=stats.step_sum + jnp.where(counted, best, 0.0),
+        greedy_max=jnp.where(greedy, jnp.maximum(stats.greedy_max, best), stats.greedy_max),
+    )
+
+
+def average_max_q(max_q: np.ndarray) -> float:
+    """The paper's "average max Q" of one evaluation: the mean over episodes of each episode's
+    maximum greedy ``max_a Q`` (``EvalResult.max_q`` of one seed), leaving out the episodes
+    without a greedy step; NaN when no episode has one."""
+    max_q = np.asarray(max_q, np.float64)
+    kept = max_q[~np.isnan(max_q)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
+def max_q_summary(result: EvalResult, seed_index: int) -> dict[str, float]:
+    """The Q statistics of one seed's evaluation, as written to the run directory:
+    ``average_max_q`` (the paper's, :func:`average_max_q`) and ``average_mean_max_q`` (the mean
+    over episodes of each episode's mean ``max_a Q``)."""
+    return {
+        "average_max_q": average_max_q(result.max_q[seed_index]),
+        "average_mean_max_q": float(np.mean(result.mean_max_q[seed_index])),
+    }
 
 
 def make_pool(config: Config, env_seeds: list[int], *, train: bool) -> Any:
@@ -134,11 +201,15 @@ class Evaluator:
         run = self._runs[transform]
         handles = tuple(x.handle for x in self._xla)
         out = jax.device_get(run(params, key, size, handles, timestep))
-        returns, lengths, q_sum, spikes, steps = out
+        returns, lengths, max_q, spikes, steps = out
+        greedy_max = np.asarray(max_q.greedy_max)
         return EvalResult(
             returns=np.asarray(returns),
             lengths=np.asarray(lengths),
-            max_q_mean=(np.asarray(q_sum) / np.maximum(np.asarray(lengths), 1)).astype(np.float32),
+            max_q=np.where(np.isneginf(greedy_max), np.nan, greedy_max).astype(np.float32),
+            mean_max_q=(np.asarray(max_q.step_sum) / np.maximum(np.asarray(lengths), 1)).astype(
+                np.float32
+            ),
             spike_sums=spikes if self._collect else None,
             steps=np.asarray(steps),
         )
@@ -190,12 +261,14 @@ class Evaluator:
             return ~jnp.all(finished) & (it < self.max_steps)
 
         def body(carry):
-            handle, ts, key, finished, ret, length, q_sum, spikes, steps, it = carry
+            handle, ts, key, finished, ret, length, max_q, spikes, steps, it = carry
             keys = jax.vmap(jax.random.split)(key)
             key, act_key = keys[:, 0], keys[:, 1]
             obs = self._observe(transform, params, split_seeds(ts.obs, s), size, act_key)
             q, layer_spikes = jax.vmap(self._forward)(params, obs)
-            actions = jax.vmap(agent.select_actions, in_axes=(0, 0, None))(act_key, q, self.epsilon)
+            actions, explored = jax.vmap(agent.epsilon_greedy, in_axes=(0, 0, None))(
+                act_key, q, self.epsilon
+            )
             counted = ~finished  # [S*N]
             handle, ts = self._step_seeds(handle, ts, actions, finished)
             c = counted.astype(jnp.float32)
@@ -210,7 +283,7 @@ class Evaluator:
                 finished | (ts.game_over & counted),
                 ret + ts.raw_reward * c,
                 length + counted.astype(jnp.int32),
-                q_sum + merge_seeds(jnp.max(q, axis=-1)) * c,
+                accumulate_max_q(max_q, merge_seeds(q), merge_seeds(explored), counted),
                 spikes,
                 steps + cs.sum(-1),
                 it + 1,
@@ -224,17 +297,17 @@ class Evaluator:
             jnp.zeros((s * n,), bool),
             zeros,
             jnp.zeros((s * n,), jnp.int32),
-            zeros,
+            MaxQ(zeros, jnp.full((s * n,), -jnp.inf, jnp.float32)),
             zero_spikes,
             jnp.zeros((s,), jnp.float32),
             jnp.zeros((), jnp.int32),
         )
         out = jax.lax.while_loop(cond, body, init)
-        _, _, _, _, ret, length, q_sum, spikes, steps, _ = out
+        _, _, _, _, ret, length, max_q, spikes, steps, _ = out
         return (
             split_seeds(ret, s),
             split_seeds(length, s),
-            split_seeds(q_sum, s),
+            split_seeds(max_q, s),
             spikes,
             steps,
         )

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 from dsqn.config import to_dict
-from dsqn.evaluate import Evaluator
+from dsqn.evaluate import Evaluator, max_q_summary
 from dsqn.runner import RESUMABLE_FIELDS, checkpoint_template, load_run_config
 from dsqn.train import make_train
 
@@ -82,7 +82,7 @@ def evaluate_checkpoint(
             "std": float(result.returns[i].std()),
             "scores": result.returns[i].astype(float).tolist(),
             "lengths": result.lengths[i].astype(int).tolist(),
-            "max_q_mean": float(result.max_q_mean[i].mean()),
+            **max_q_summary(result, i),
         }
         for i, seed in enumerate(seeds)
     }

@@ -8,7 +8,8 @@ x value with a band that is either the min-max range over seeds (``band="minmax"
 or the mean ± one sample standard deviation (``band="std"``); the legend says which.
 
 - Learning curves (the paper's figures 7 and 8): ``evaluations.csv``'s ``return_mean`` (the
-  evaluation score) and ``max_q_mean`` (the average max-Q) against agent steps or frames.
+  evaluation score) and ``average_max_q`` (the paper's average max Q: per episode the maximum
+  over greedy steps of ``max_a Q``, averaged over episodes) against agent steps or frames.
 - Training curves: ``metrics.csv``'s ``episode_return`` (raw full-game return of the games
   completed since the previous log point) against agent steps or frames.
 - Firing rate per layer: from ``energy.json`` where present, otherwise ``metrics.csv``'s
@@ -331,6 +332,14 @@ def _curve_figures(
     return paths
 
 
+_LEARNING_METRICS = {
+    "return_mean": "evaluation score",
+    "average_max_q": "average max Q (per-episode max over greedy steps)",
+    "average_mean_max_q": "mean over steps of max Q",
+}
+"""``evaluations.csv`` columns a learning curve can show -> y-axis label."""
+
+
 def plot_learning_curves(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -344,16 +353,17 @@ def plot_learning_curves(
       run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
       out_dir: where ``learning_<metric>_<game>.png`` and ``learning_<metric>_all_games.png``
         are written.
-      metric: ``"return_mean"`` (evaluation score) or ``"max_q_mean"`` (average max-Q).
+      metric: ``"return_mean"`` (evaluation score), ``"average_max_q"`` (the paper's average
+        max Q) or ``"average_mean_max_q"`` (the mean over episodes of each episode's mean max Q).
       x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
       band: ``"minmax"`` or ``"std"`` over seeds.
 
     Returns:
       The PNG paths: one per game, then the grid of all games.
     """
-    _check_choice("metric", metric, ("return_mean", "max_q_mean"))
+    _check_choice("metric", metric, tuple(_LEARNING_METRICS))
     _check_choice("x", x, X_AXES)
-    y_label = "evaluation score" if metric == "return_mean" else "average max Q"
+    y_label = _LEARNING_METRICS[metric]
     curves = read_curves(run_dirs_or_root, "evaluations.csv", metric)
     return _curve_figures(curves, Path(out_dir), f"learning_{metric}", y_label, x, band, 1)
 
@@ -584,7 +594,10 @@ def write_all_plots(
             "evaluations.csv",
             lambda: plot_learning_curves(run_dirs, out_dir, "return_mean", x, band),
         ),
-        ("evaluations.csv", lambda: plot_learning_curves(run_dirs, out_dir, "max_q_mean", x, band)),
+        (
+            "evaluations.csv",
+            lambda: plot_learning_curves(run_dirs, out_dir, "average_max_q", x, band),
+        ),
         ("metrics.csv", lambda: plot_training_curves(run_dirs, out_dir, x, band)),
     ):
         if any((d / file_name).is_file() for d in run_dirs):

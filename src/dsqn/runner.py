@@ -41,7 +41,7 @@ from dsqn import agent, replay
 from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 from dsqn.config import Config, apply_overrides, from_dict, to_dict, validate
 from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
-from dsqn.evaluate import EvalResult, Evaluator
+from dsqn.evaluate import EvalResult, Evaluator, max_q_summary
 from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
 from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
 
@@ -79,7 +79,8 @@ EVAL_COLUMNS = [
     "return_min",
     "return_max",
     "length_mean",
-    "max_q_mean",
+    "average_max_q",
+    "average_mean_max_q",
 ]
 
 
@@ -149,7 +150,7 @@ def _per_seed_summary(result: EvalResult, i: int, agent_steps: int) -> dict[str,
         "std": float(scores.std()),
         "scores": scores.tolist(),
         "lengths": result.lengths[i].astype(int).tolist(),
-        "max_q_mean": float(result.max_q_mean[i].mean()),
+        **max_q_summary(result, i),
     }
 
 
@@ -262,10 +263,12 @@ class _Run:
         are shared (a seed's games do not depend on which other seeds share the pool)."""
         params = jax.tree.map(process_rows, params)
         result = self.evaluator(params, _eval_keys(self.local_seeds, agent_steps, purpose))
-        returns, lengths, max_q_mean, steps = gather_rows(
-            (result.returns, result.lengths, result.max_q_mean, result.steps)
+        returns, lengths, max_q, mean_max_q, steps = gather_rows(
+            (result.returns, result.lengths, result.max_q, result.mean_max_q, result.steps)
         )
-        return result._replace(returns=returns, lengths=lengths, max_q_mean=max_q_mean, steps=steps)
+        return result._replace(
+            returns=returns, lengths=lengths, max_q=max_q, mean_max_q=mean_max_q, steps=steps
+        )
 
     def periodic_evaluation(self, carry: Carry, log: CsvLog, tb: TensorBoard) -> Carry:
         step = int(carry.agent_steps)
@@ -281,13 +284,16 @@ class _Run:
                 "return_min": float(result.returns[i].min()),
                 "return_max": float(result.returns[i].max()),
                 "length_mean": float(result.lengths[i].mean()),
-                "max_q_mean": float(result.max_q_mean[i].mean()),
+                **max_q_summary(result, i),
             }
             log.write(row)
             tb.write(
                 seed,
                 step,
-                {"eval/return_mean": row["return_mean"], "eval/max_q_mean": row["max_q_mean"]},
+                {
+                    "eval/return_mean": row["return_mean"],
+                    "eval/average_max_q": row["average_max_q"],
+                },
             )
         means = self.exp.replicated(means.astype(np.float32))
         train = self._update_best(carry.train, means, carry.agent_steps)
