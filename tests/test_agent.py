@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from dsqn import agent, replay
@@ -111,3 +112,187 @@ def test_q_values_and_spikes_per_sample_counts():
         MLPDQN(3), MLPDQN(3).init(jax.random.key(0), obs)["params"], obs
     )
     assert none == {}
+
+
+# ----------------------------------------------------------------------------- golden numbers
+# One update on a 2-sample minibatch of a tiny ReLU MLP, against NumPy: the forward passes on s
+# (online) and s' (target, and online for Double DQN and C-DQN), the targets with gamma and the
+# done mask, the Huber loss and its hand-derived gradients.
+
+GAMMA = 0.9
+OBS_DIM, HIDDEN, ACTIONS = 2, 5, 3
+
+
+def _np_params(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "fc1": {"kernel": rng.normal(size=(OBS_DIM, HIDDEN)), "bias": rng.normal(size=HIDDEN)},
+        "out": {"kernel": rng.normal(size=(HIDDEN, ACTIONS)), "bias": rng.normal(size=ACTIONS)},
+    }
+
+
+def _np_forward(p: dict, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    pre = x @ p["fc1"]["kernel"] + p["fc1"]["bias"]
+    hidden = np.maximum(pre, 0.0)
+    return hidden @ p["out"]["kernel"] + p["out"]["bias"], (x, pre, hidden)
+
+
+def _np_backward(p: dict, cache: tuple, dq: np.ndarray) -> dict:
+    """Gradients of ``sum(dq * Q(x))`` with respect to the MLP's parameters."""
+    x, pre, hidden = cache
+    dpre = (dq @ p["out"]["kernel"].T) * (pre > 0)
+    return {
+        "fc1": {"kernel": x.T @ dpre, "bias": dpre.sum(0)},
+        "out": {"kernel": hidden.T @ dq, "bias": dq.sum(0)},
+    }
+
+
+def _np_update(loss: str, online: dict, target: dict, t: dict) -> dict:
+    """Loss, mean Q(s, a), gradients, and which samples are in Huber's linear part or took
+    C-DQN's residual term, of one update on transitions ``t`` (arrays [B])."""
+    b = len(t["action"])
+    rows = np.arange(b)
+    q, cache = _np_forward(online, t["obs"])
+    q_next_online, cache_next = _np_forward(online, t["next_obs"])
+    q_next_target, _ = _np_forward(target, t["next_obs"])
+    bootstrap = GAMMA * t["discount"]
+    q_taken = q[rows, t["action"]]
+    if loss == "double":
+        y = t["reward"] + bootstrap * q_next_target[rows, q_next_online.argmax(1)]
+    else:
+        y = t["reward"] + bootstrap * q_next_target.max(1)
+    td = y - q_taken
+    residual = np.zeros(b, bool)
+    if loss == "cdqn":  # Wang & Ueda: the larger of the DQN and the residual (MSBE) errors
+        td_residual = t["reward"] + bootstrap * q_next_online.max(1) - q_taken
+        residual = np.abs(td_residual) > np.abs(td)
+        td = np.where(residual, td_residual, td)
+    huber = np.where(np.abs(td) <= 1, 0.5 * td**2, np.abs(td) - 0.5)
+    dtd = np.clip(td, -1, 1) / b  # d loss / d td
+    dq = np.zeros_like(q)
+    dq[rows, t["action"]] = -dtd
+    dq_next = np.zeros_like(q)
+    dq_next[rows, q_next_online.argmax(1)] = np.where(residual, bootstrap * dtd, 0.0)
+    grads = jax.tree.map(
+        np.add, _np_backward(online, cache, dq), _np_backward(online, cache_next, dq_next)
+    )
+    return {
+        "loss": float(huber.mean()),
+        "q_mean": float(q_taken.mean()),
+        "grads": grads,
+        "linear": np.abs(td) > 1,
+        "residual": residual,
+        "double_differs": q_next_online.argmax(1) != q_next_target.argmax(1),
+    }
+
+
+def _golden_transitions(kinds: tuple[str, str], online: dict, target: dict) -> dict:
+    """Two consecutive transitions of the given kinds ([2] arrays; a non-terminal first one's
+    next observation is the second's observation). Rewards are chosen so that, under C-DQN,
+    the first transition takes the residual term if it bootstraps and the second the DQN term;
+    the first's TD error lies in Huber's linear part."""
+    rng = np.random.default_rng(7)
+    obs = rng.normal(size=(2, OBS_DIM)).astype(np.float32)
+    next_obs = rng.normal(size=(2, OBS_DIM)).astype(np.float32)
+    if kinds[0] == "nonterminal":
+        next_obs[0] = obs[1]
+    action = np.array([2, 0])
+    discount = np.array([0.0 if k == "terminal" else 1.0 for k in kinds], np.float32)
+    q = _np_forward(online, obs.astype(np.float64))[0][[0, 1], action]
+    next_target = _np_forward(target, next_obs.astype(np.float64))[0].max(1)
+    next_online = _np_forward(online, next_obs.astype(np.float64))[0].max(1)
+    delta = GAMMA * discount * (next_online - next_target)  # td_residual - td_dqn
+    td_dqn = np.array([3.0 * (np.sign(delta[0]) or 1.0), -delta[1] if discount[1] else -0.4])
+    reward = (td_dqn + q - GAMMA * discount * next_target).astype(np.float32)
+    return dict(obs=obs, next_obs=next_obs, action=action, reward=reward, discount=discount)
+
+
+def _replay_of(t: dict, kinds: tuple[str, str]) -> replay.ReplayState:
+    """One env's replay holding the two transitions as envpool yields them: after a terminal
+    or truncated step, the done observation is the input of the auto-reset step, which is never
+    a transition; the newest slot (the last next observation) starts none either."""
+    state = replay.init(8, 1, np.zeros(OBS_DIM, np.float32), num_actions=ACTIONS)
+
+    def add(state, obs, action, reward, kind="nonterminal", reset_step=False):
+        flags = (kind == "terminal", kind == "truncated", reset_step)
+        return replay.add(
+            state,
+            jnp.asarray(obs[None], jnp.float32),
+            jnp.asarray([action], jnp.int32),
+            jnp.asarray([reward], jnp.float32),
+            *(jnp.asarray([f]) for f in flags),
+        )
+
+    for i, kind in enumerate(kinds):
+        state = add(state, t["obs"][i], t["action"][i], t["reward"][i], kind)
+        if kind != "nonterminal":
+            state = add(state, t["next_obs"][i], 1, 0.0, reset_step=True)
+    state = add(state, t["next_obs"][1], 1, 0.0)
+    assert int(replay.size(state)) == 2
+    return state
+
+
+def _to_jax(tree: dict) -> dict:
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), tree)
+
+
+def _as_float32(tree: dict) -> dict:
+    return jax.tree.map(lambda x: np.asarray(x, np.float32).astype(np.float64), tree)
+
+
+KIND_PAIRS = [("nonterminal", "terminal"), ("nonterminal", "truncated"), ("terminal", "truncated")]
+
+
+@pytest.mark.parametrize("kinds", KIND_PAIRS, ids="+".join)
+@pytest.mark.parametrize("loss", ["dqn", "double", "cdqn"])
+def test_update_equals_numpy_golden_numbers(loss, kinds):
+    online, target = _as_float32(_np_params(1)), _as_float32(_np_params(2))
+    t = _golden_transitions(kinds, online, target)
+    rep = _replay_of(t, kinds)
+    net = MLPDQN(ACTIONS, hidden_sizes=(HIDDEN,))
+    cfg = LearnerConfig(loss=loss, discount=GAMMA, batch_size=2)
+    sgd = optax.sgd(1.0)  # new params = params - gradient: the gradient is observable
+    state = agent.TrainState(
+        params=_to_jax(online),
+        target_params=_to_jax(target),
+        opt_state=sgd.init(_to_jax(online)),
+        key=jax.random.key(3),
+        updates=jnp.zeros((), jnp.int32),
+        best_params=_to_jax(online),
+        best_return=jnp.full((), -jnp.inf),
+        best_agent_steps=jnp.full((), -1, jnp.int32),
+    )
+    new, metrics = agent.update(state, rep, network=net, optimizer=sgd, config=cfg)
+
+    # Sampling is with replacement: the minibatch is (0, 0), (1, 1) or one of each. The update
+    # must match one of these exactly; the key is one that draws both transitions.
+    t64 = jax.tree.map(lambda x: x.astype(np.float64) if x.dtype.kind == "f" else x, t)
+    candidates = {
+        pair: _np_update(loss, online, target, {k: v[list(pair)] for k, v in t64.items()})
+        for pair in [(0, 0), (1, 1), (0, 1)]
+    }
+    matched = [p for p, c in candidates.items() if np.isclose(c["loss"], metrics["loss"], 1e-5)]
+    assert matched == [(0, 1)], f"loss {float(metrics['loss'])} matches minibatches {matched}"
+    ref = candidates[(0, 1)]
+    assert float(metrics["q_mean"]) == pytest.approx(ref["q_mean"], rel=1e-5)
+    grads = jax.tree.map(lambda p, n: np.asarray(p) - np.asarray(n), state.params, new.params)
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+        want = ref["grads"][path[0].key][path[1].key]
+        np.testing.assert_allclose(g, want, atol=2e-5, err_msg=jax.tree_util.keystr(path))
+    # The case covers what it claims: both Huber regimes; C-DQN takes each term once when both
+    # transitions bootstrap; Double DQN's target action differs from the max on a bootstrap.
+    assert ref["linear"].tolist() in ([True, False], [True, True])
+    if loss == "cdqn":
+        assert ref["residual"].tolist() == [t["discount"][0] == 1, False]
+    if loss == "double":
+        assert (ref["double_differs"] & (t["discount"] == 1)).any()
+
+
+def test_first_adam_step_follows_the_config():
+    """Adam's first step is ``-lr g / (|g| + eps)`` (bias-corrected moments g and g^2)."""
+    cfg = LearnerConfig(learning_rate=0.25, adam_eps=0.5)
+    opt = agent.make_optimizer(cfg)
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    g = np.array([0.5, -2.0, 0.0])
+    updates, _ = opt.update({"w": jnp.asarray(g)}, opt.init(params), params)
+    np.testing.assert_allclose(updates["w"], -0.25 * g / (np.abs(g) + 0.5), rtol=2e-5)
