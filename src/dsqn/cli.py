@@ -417,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # bad game names and other invalid input from the factories
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:
+        if err.name != "envpool":
+            raise
+        print(f"dsqn: error: {err}", file=sys.stderr)
+        return 2
     parser.error(f"unknown command {args.command!r}")
     return 2
 

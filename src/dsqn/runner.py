@@ -44,6 +44,7 @@ from dsqn.distributed import any_process, fetch, gather_rows, is_primary, proces
 from dsqn.evaluate import EvalResult, Evaluator, max_q_summary
 from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
 from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
+from dsqn.versions import environment
 
 __all__ = [
     "RESUMABLE_FIELDS",
@@ -379,7 +380,8 @@ def _update_best(train: agent.TrainState, means: jax.Array, agent_steps: jax.Arr
 
 
 def run_metadata(command: list[str] | None) -> dict[str, Any]:
-    """The ``meta`` section of a run's config.json: versions, devices, time, command line."""
+    """The ``meta`` section of a run's config.json: versions, devices, time, command line, and
+    the whole software environment (:func:`dsqn.versions.environment`)."""
     return {
         "dsqn_version": dsqn.__version__,
         "jax_version": jax.__version__,
@@ -387,6 +389,7 @@ def run_metadata(command: list[str] | None) -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": command,
+        "environment": environment(),
     }
 
 

@@ -6,7 +6,25 @@
 - `xla_step`, `reset`, `Timestep`, `reset_follows`, `EpisodeStats`, `update_episode_stats`:
   stepping inside `jax.jit`, with the account of envpool's auto-reset in `dsqn.envs.stepping`.
 - `pool_env_seeds`, `split_seeds`, `merge_seeds`: one pool shared by several training seeds.
+
+envpool is published for Linux only: where it cannot be imported, importing this package raises
+a ModuleNotFoundError (``name == "envpool"``) that says so and what works there.
 """
+
+import platform as _platform
+
+try:
+    import envpool  # noqa: F401
+except ImportError as _err:
+    raise ModuleNotFoundError(
+        f"envpool cannot be imported here ({_err}; {_platform.system()} {_platform.machine()}, "
+        f"Python {_platform.python_version()}). dsqn's environments, training and evaluation "
+        "need envpool, which is published for Linux (x86_64 and aarch64) only: use a Linux "
+        "machine or container for them. Without envpool, the spiking toolkit (dsqn.spiking) "
+        "and the Q-networks (dsqn.networks) work, as do dsqn.config and the reports of existing "
+        "run directories (dsqn report).",
+        name="envpool",
+    ) from _err
 
 from dsqn.envs.atari import PROTOCOLS, atari_id, atari_ids, make_atari, protocol_options
 from dsqn.envs.classic import CLASSIC_GAMES, CLASSIC_OPTIONS, make_classic
