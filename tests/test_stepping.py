@@ -228,16 +228,16 @@ def test_episode_stats_ignore_reset_steps():
     np.testing.assert_array_equal(stats.num_completed, [0, 1])
 
 
-def test_sharded_host_step_matches_xla_step():
-    """The per-device host-callback step (for sharded programs) returns what envpool's XLA step
-    returns, here on a one-device mesh."""
+def test_host_steps_match_xla_step():
+    """The host-callback step (env.stepping "callback") and the per-device one of sharded
+    programs (here on a one-device mesh) return what envpool's XLA step returns."""
     from jax.sharding import Mesh
 
-    from dsqn.envs import make_classic, reset, sharded_host_step, xla_step
+    from dsqn.envs import host_step, make_classic, reset, sharded_host_step, xla_step
 
     mesh = Mesh(np.array(jax.devices()[:1]), ("seed",))
     results = []
-    for make_step in (xla_step, lambda env: sharded_host_step({0: env}, mesh)):
+    for make_step in (xla_step, host_step, lambda env: sharded_host_step({0: env}, mesh)):
         env = make_classic("CartPole-v1", 3, seed=5)
         stepper = make_step(env)
         reset(env)
@@ -251,5 +251,6 @@ def test_sharded_host_step_matches_xla_step():
 
         actions = jnp.asarray(np.random.default_rng(0).integers(0, 2, (40, 3)), jnp.int32)
         results.append(jax.device_get(jax.jit(run)(stepper.handle, actions)))
-    for a, b in zip(results[0], results[1], strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -96,6 +96,11 @@ class EnvConfig:
         transitions) but collect data from several episodes at once.
       max_episode_agent_steps: episode cap in agent steps; ``None`` keeps the protocol's
         (paper: 18,000 = 72,000 frames; machado: 27,000).
+      stepping: how the jitted training and evaluation programs step the env pools:
+        ``"xla"`` (envpool's XLA custom call) or ``"callback"`` (envpool's Python step through
+        a JAX host callback), with the same results. Runs sharded over several devices always
+        use callbacks. Switch to ``"callback"`` where envpool's XLA interface fails with your
+        JAX version or GPU (envpool issues 281, 313, 391).
     """
 
     suite: str = "atari"
@@ -103,6 +108,7 @@ class EnvConfig:
     protocol: str = "paper"
     envs_per_seed: int = 1
     max_episode_agent_steps: int | None = None
+    stepping: str = "xla"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -543,6 +549,7 @@ def validate(config: Config) -> Config:
 
     _choice("env.suite", e.suite, ("atari", "classic"))
     _choice("env.protocol", e.protocol, ("paper", "machado"))
+    _choice("env.stepping", e.stepping, ("xla", "callback"))
     _positive("env.envs_per_seed", e.envs_per_seed)
     if e.max_episode_agent_steps is not None:
         _positive("env.max_episode_agent_steps", e.max_episode_agent_steps)

@@ -35,7 +35,7 @@ import numpy as np
 from dsqn import agent
 from dsqn.config import Config
 from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
-from dsqn.envs.stepping import Timestep, reset, xla_step
+from dsqn.envs.stepping import Timestep, make_step, reset
 
 __all__ = [
     "EvalResult",
@@ -170,7 +170,7 @@ class Evaluator:
         self.epsilon = config.eval.epsilon if epsilon is None else epsilon
         self.envs = [make_env(config, self.episodes, [seed], train=False) for seed in seeds]
         self.max_steps = int(self.envs[0].config["max_episode_steps"]) + 1
-        self._xla = [xla_step(env) for env in self.envs]
+        self._xla = [make_step(env, config.env.stepping) for env in self.envs]
         self._network = network
         self._collect = collect_spikes
         self._runs: dict[ObsTransform | None, Callable] = {}

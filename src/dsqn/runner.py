@@ -91,6 +91,7 @@ RESUMABLE_FIELDS = (
     "run.checkpoint_period_agent_steps",
     "run.keep_checkpoints",
     "run.shard_seeds",
+    "env.stepping",
 )
 
 

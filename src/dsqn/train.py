@@ -46,11 +46,11 @@ from dsqn.config import Config, ConfigError, validate
 from dsqn.envs import EpisodeStats, Timestep, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
     init_episode_stats,
+    make_step,
     reset,
     reset_follows,
     sharded_host_step,
     update_episode_stats,
-    xla_step,
 )
 from dsqn.evaluate import make_env
 
@@ -212,10 +212,11 @@ class Experiment:
         return jax.tree.map(assemble, *firsts)
 
     def stepper(self):
-        """The pool's in-jit step: envpool's XLA step on one device; with a mesh, every
-        device's block pool stepped on its host (:func:`dsqn.envs.stepping.sharded_host_step`)."""
+        """The pool's in-jit step: on one device, envpool's XLA step or a host callback
+        (``env.stepping``); with a mesh, always every device's block pool stepped on its host
+        (:func:`dsqn.envs.stepping.sharded_host_step`)."""
         if self.mesh is None:
-            return xla_step(self.env)
+            return make_step(self.env, self.config.env.stepping)
         return sharded_host_step(self.pools, self.mesh)
 
     def carry_shardings(self) -> Carry:

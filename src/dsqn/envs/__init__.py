@@ -3,8 +3,9 @@
 - `make_atari`, `PROTOCOLS`: Atari games under the paper's (or Machado et al.'s) protocol;
   `PAPER_GAMES`, `REFERENCE_SCORES`, `human_normalized` re-exported from `dsqn.scores`.
 - `make_classic`: CartPole-v1, Acrobot-v1, MountainCar-v0.
-- `xla_step`, `reset`, `Timestep`, `reset_follows`, `EpisodeStats`, `update_episode_stats`:
-  stepping inside `jax.jit`, with the account of envpool's auto-reset in `dsqn.envs.stepping`.
+- `xla_step`, `host_step`, `make_step`, `reset`, `Timestep`, `reset_follows`, `EpisodeStats`,
+  `update_episode_stats`: stepping inside `jax.jit`, with the account of envpool's auto-reset
+  in `dsqn.envs.stepping`.
 - `pool_env_seeds`, `split_seeds`, `merge_seeds`: one pool shared by several training seeds.
 
 envpool is published for Linux only: where it cannot be imported, importing this package raises
@@ -31,10 +32,13 @@ from dsqn.envs.classic import CLASSIC_GAMES, CLASSIC_OPTIONS, make_classic
 from dsqn.envs.pool import overridable_options
 from dsqn.envs.seeding import ENV_SEED_STRIDE, merge_seeds, pool_env_seeds, split_seeds
 from dsqn.envs.stepping import (
+    STEPPINGS,
     EpisodeStats,
     Timestep,
     XlaStep,
+    host_step,
     init_episode_stats,
+    make_step,
     reset,
     reset_follows,
     sharded_host_step,
@@ -50,15 +54,18 @@ __all__ = [
     "PAPER_GAMES",
     "PROTOCOLS",
     "REFERENCE_SCORES",
+    "STEPPINGS",
     "EpisodeStats",
     "Timestep",
     "XlaStep",
     "atari_id",
     "atari_ids",
+    "host_step",
     "human_normalized",
     "init_episode_stats",
     "make_atari",
     "make_classic",
+    "make_step",
     "merge_seeds",
     "overridable_options",
     "pool_env_seeds",

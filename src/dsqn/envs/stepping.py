@@ -116,6 +116,59 @@ def xla_step(env: Any) -> XlaStep:
     return XlaStep(jnp.asarray(handle), step)
 
 
+STEPPINGS: tuple[str, ...] = ("xla", "callback")
+"""How a pool is stepped inside jit: envpool's XLA custom call, or a host callback."""
+
+
+def _timestep_shapes(env: Any) -> Timestep:
+    """Shapes and dtypes of one step of ``env`` (all its envs)."""
+    n = env.config["num_envs"]
+    space = env.observation_space
+    return Timestep(
+        obs=jax.ShapeDtypeStruct((n, *space.shape), space.dtype),
+        reward=jax.ShapeDtypeStruct((n,), np.float32),
+        raw_reward=jax.ShapeDtypeStruct((n,), np.float32),
+        terminated=jax.ShapeDtypeStruct((n,), np.bool_),
+        truncated=jax.ShapeDtypeStruct((n,), np.bool_),
+        game_over=jax.ShapeDtypeStruct((n,), np.bool_),
+        lives=jax.ShapeDtypeStruct((n,), np.int32),
+    )
+
+
+def _python_step(env: Any, actions: np.ndarray) -> Timestep:
+    """One step of ``env`` through envpool's Python API (on the host)."""
+    obs, reward, terminated, truncated, info = env.step(np.asarray(actions, np.int32))
+    return _timestep(obs, reward, terminated, truncated, info, xp=np)
+
+
+def host_step(env: Any) -> XlaStep:
+    """A step of ``env`` usable inside `jax.jit` and `lax.scan` that calls envpool's Python API
+    on the host (``jax.experimental.io_callback``) instead of its XLA custom call.
+
+    Same results as :func:`xla_step` (one pool, the same envpool step); for JAX versions or
+    devices where envpool's XLA interface fails. The handle is a placeholder passed through.
+    """
+    from jax.experimental import io_callback
+
+    num_envs = env.config["num_envs"]
+    shapes = _timestep_shapes(env)
+
+    def step(handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, Timestep]:
+        chex.assert_shape(actions, (num_envs,))
+        ts = io_callback(lambda a: _python_step(env, a), shapes, actions.astype(jnp.int32))
+        return handle, ts
+
+    return XlaStep(jnp.zeros((1,), jnp.uint8), step)
+
+
+def make_step(env: Any, stepping: str) -> XlaStep:
+    """The in-jit step of ``env``: ``stepping`` is ``"xla"`` (:func:`xla_step`) or
+    ``"callback"`` (:func:`host_step`)."""
+    if stepping not in STEPPINGS:
+        raise ValueError(f"unknown stepping {stepping!r}; valid: {', '.join(STEPPINGS)}")
+    return xla_step(env) if stepping == "xla" else host_step(env)
+
+
 def sharded_host_step(pools: Mapping[int, Any], mesh: jax.sharding.Mesh) -> XlaStep:
     """The step of a pool split into blocks over the devices of a 1-D mesh (sharded programs).
 
@@ -135,21 +188,10 @@ def sharded_host_step(pools: Mapping[int, Any], mesh: jax.sharding.Mesh) -> XlaS
         raise ValueError("sharded_host_step needs this process's pools, got none")
     env = next(iter(pools.values()))
     block = env.config["num_envs"]
-    space = env.observation_space
-    shapes = Timestep(
-        obs=jax.ShapeDtypeStruct((block, *space.shape), space.dtype),
-        reward=jax.ShapeDtypeStruct((block,), np.float32),
-        raw_reward=jax.ShapeDtypeStruct((block,), np.float32),
-        terminated=jax.ShapeDtypeStruct((block,), np.bool_),
-        truncated=jax.ShapeDtypeStruct((block,), np.bool_),
-        game_over=jax.ShapeDtypeStruct((block,), np.bool_),
-        lives=jax.ShapeDtypeStruct((block,), np.int32),
-    )
+    shapes = _timestep_shapes(env)
 
     def callback(index: np.ndarray, actions: np.ndarray) -> Timestep:
-        pool = pools[int(index)]
-        obs, reward, terminated, truncated, info = pool.step(np.asarray(actions, np.int32))
-        return _timestep(obs, reward, terminated, truncated, info, xp=np)
+        return _python_step(pools[int(index)], actions)
 
     def local_step(actions: jax.Array) -> Timestep:
         return io_callback(callback, shapes, jax.lax.axis_index(axis), actions)
