@@ -8,8 +8,11 @@ import subprocess
 import sys
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from processes import spawn
 
 from dsqn.cli import main, parse_field_overrides, split_field_arguments
 
@@ -191,33 +194,181 @@ def test_sigterm_checkpoints_and_the_run_resumes(tmp_path):
     assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == end
 
 
-def test_killed_run_loses_only_work_after_its_checkpoint(tmp_path):
-    """SIGKILL: nothing is written at the kill; resume starts from the last checkpoint."""
-    run = tmp_path / "run"
-    args = list(TINY_CARTPOLE)
-    args[args.index("1200")] = "200000"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, "-m", "dsqn.cli", "train", "cartpole-dqn", "--run-dir", str(run), *args]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    ckpts = run / "checkpoints"
-    while time.time() < deadline and not (
-        ckpts.exists() and len([p for p in ckpts.iterdir() if p.name.isdigit()]) >= 2
+def _host_tree(tree):
+    """``tree`` on the host, typed PRNG keys as their key data."""
+
+    def leaf(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        return np.asarray(x)
+
+    return jax.tree.map(leaf, tree)
+
+
+def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
+    """Save then restore through the run's own functions: every leaf of the train states
+    (parameters, target, optimiser, keys, counters, best) and the counters come back equal; the
+    replay comes back equal except that each env's newest slot is marked as a cut, so that the
+    first step after the resume does not complete a transition from it."""
+    from dsqn import config as C
+    from dsqn import replay
+    from dsqn.runner import _Run
+    from dsqn.train import make_train
+
+    overrides = {
+        "run.seeds": "0 1",
+        "network.hidden_sizes": "16",
+        "learner.warmup_agent_steps": "100",
+        "learner.target_update_period_agent_steps": "200",
+        "learner.replay_capacity_transitions": "400",
+    }
+    cfg = C.validate(C.apply_overrides(C.preset("cartpole-dqn"), overrides))
+    exp = make_train(cfg)
+    run = _Run(cfg, tmp_path, exp, progress=False)
+    # 130 iterations x 4 envs = 520 agent steps: updates, a target sync, a wrapped replay.
+    carry, _ = exp.chunk_fn(130)(exp.init_carry())
+    saved = _host_tree((carry.train, carry.replay, carry.agent_steps))
+    assert saved[1].filled.tolist() == [100, 100] and saved[0].updates.min() > 0
+    run.save(carry, np.array([3, 5]))
+    restored, episodes = run.restore()
+    run.checkpointer.close()
+
+    train, rep, steps = _host_tree((restored.train, restored.replay, restored.agent_steps))
+    assert jax.tree.structure(train) == jax.tree.structure(saved[0])
+    for (path, got), want in zip(
+        jax.tree_util.tree_leaves_with_path(train), jax.tree.leaves(saved[0]), strict=True
     ):
-        time.sleep(0.2)
+        np.testing.assert_array_equal(got, want, err_msg=jax.tree_util.keystr(path))
+        assert got.dtype == want.dtype, jax.tree_util.keystr(path)
+    assert int(steps) == int(saved[2]) == 520 and episodes.tolist() == [3, 5]
+    # Typed keys stay typed keys.
+    assert jax.dtypes.issubdtype(restored.train.key.dtype, jax.dtypes.prng_key)
+
+    before = saved[1]
+    assert before.head.tolist() == [before.head[0]] * 2  # seeds step in lockstep
+    newest = (int(before.head[0]) - 1) % before.flags.shape[1]
+    expected_flags = before.flags.copy()
+    expected_flags[:, newest] |= replay.RESET_STEP
+    for field in replay.ReplayState._fields:
+        want = expected_flags if field == "flags" else getattr(before, field)
+        np.testing.assert_array_equal(getattr(rep, field), want, err_msg=field)
+    # The same transitions are valid; after one more step, the uninterrupted replay would
+    # complete a transition from the newest slot, the restored one does not.
+    valid = jax.vmap(replay.valid_mask)
+    np.testing.assert_array_equal(valid(restored.replay), valid(carry.replay))
+    obs = jnp.zeros((2, 4, 4), jnp.float32)
+    zeros = jnp.zeros((2, 4), bool)
+    args = (obs, jnp.zeros((2, 4), jnp.int32), jnp.zeros((2, 4)), zeros, zeros, zeros)
+    cont, resumed = (jax.vmap(replay.add)(r, *args) for r in (carry.replay, restored.replay))
+    gained = np.asarray(valid(cont)) & ~np.asarray(valid(resumed))
+    assert gained[:, newest].all() and gained.sum() == gained[:, newest].sum()
+
+
+KILL_RUN = [
+    "--seeds", "0",
+    "--run.total_agent_steps", "2400",
+    "--run.log_period_agent_steps", "400",
+    "--run.checkpoint_period_agent_steps", "800",
+    "--eval.period_agent_steps", "800",
+    "--eval.episodes", "3",
+    "--eval.max_episode_agent_steps", "60",
+    "--learner.warmup_agent_steps", "200",
+    "--learner.replay_capacity_transitions", "4000",
+    "--network.hidden_sizes", "16",
+]  # fmt: skip
+
+
+def _complete_lines(path) -> list[list[str]]:
+    """The rows of a CSV file being appended to, without a partly written last line."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    lines = text.splitlines()[1:] if text.endswith("\n") else text.splitlines()[1:-1]
+    return [line.split(",") for line in lines]
+
+
+def _logged_steps(path) -> list[int]:
+    return [int(row[1]) for row in _complete_lines(path)]  # agent_steps is the second column
+
+
+def _checkpoints(run) -> tuple[list[int], list[str]]:
+    """Complete checkpoint steps, and the names of unfinished (temporary) step directories."""
+    root = run / "checkpoints"
+    names = [p.name for p in root.iterdir()] if root.exists() else []
+    done = sorted(
+        int(n) for n in names if n.isdigit() and (root / n / "commit_success.txt").exists()
+    )
+    return done, [n for n in names if "tmp" in n]
+
+
+def _start(run, args, log):
+    cmd = [sys.executable, "-m", "dsqn.cli", "train", *args]
+    return spawn(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+
+def _kill_when(proc, moment, delay: float, timeout: float = 600) -> None:
+    """SIGKILL ``proc`` ``delay`` seconds after ``moment()`` first holds."""
+    deadline = time.monotonic() + timeout
+    while not moment():
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before the moment"
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.002)
+    time.sleep(delay)
     proc.kill()
     proc.wait()
-    steps = sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
-    last = steps[-1]
-    end = last + 400
-    assert (
-        main(["train", "--resume", str(run), "--run.total_agent_steps", str(end), "--no-progress"])
-        == 0
-    )
-    rows = read_csv(run / "metrics.csv")
-    steps_logged = [int(r["agent_steps"]) for r in rows]
-    assert steps_logged == sorted(steps_logged)
-    assert np.unique(steps_logged).tolist() == list(range(400, end + 1, 400))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_only_work_since_the_last_checkpoint(tmp_path):
+    """SIGKILL during a chunk, during an evaluation and during a checkpoint write, each after a
+    random delay; every resume continues from the last complete checkpoint, and the finished
+    run's logs hold every log point exactly once."""
+    rng = np.random.default_rng(17)
+    run = tmp_path / "run"
+    metrics, evals = run / "metrics.csv", run / "evaluations.csv"
+    first = ["cartpole-dqn", "--run-dir", str(run), *KILL_RUN]
+    resume = ["--resume", str(run)]
+
+    def started_from(log) -> int:
+        """The agent steps of the first progress line of a run's output, less one chunk."""
+        for line in log.read_text().splitlines():
+            if line.startswith("[dsqn] agent_steps "):
+                return int(line.split()[2].split("/")[0]) - 400
+        raise AssertionError(f"no progress line in {log.read_text()[-2000:]}")
+
+    # 1. During a chunk: the log point at 1200 is written, and neither an evaluation nor a
+    # checkpoint is due there, so the next chunk runs.
+    proc = _start(run, first, tmp_path / "0.log")
+    _kill_when(proc, lambda: 1200 in _logged_steps(metrics), rng.uniform(0.0, 0.02))
+    assert _logged_steps(metrics)[-1] == 1200, "the chunk finished before the kill"
+    assert _checkpoints(run)[0] == [800]
+
+    # 2. During an evaluation (the process's first, which compiles): the resumed process has
+    # passed 1200 and written the log point at 1600, not yet its evaluation row.
+    log = tmp_path / "1.log"
+    passed_1200 = lambda: "agent_steps 1200/" in log.read_text()  # noqa: E731
+    proc = _start(run, resume, log)
+    _kill_when(proc, lambda: passed_1200() and 1600 in _logged_steps(metrics), rng.uniform(0, 0.3))
+    assert started_from(tmp_path / "1.log") == 800
+    assert 1600 not in _logged_steps(evals), "the evaluation finished before the kill"
+    assert _checkpoints(run)[0] == [800]
+
+    # 3. During a checkpoint write: orbax's temporary directory of step 1600 exists.
+    proc = _start(run, resume, tmp_path / "2.log")
+    writing = lambda: any(n.startswith("1600.") for n in _checkpoints(run)[1])  # noqa: E731
+    _kill_when(proc, writing, rng.uniform(0.0, 0.01))
+    assert started_from(tmp_path / "2.log") == 800
+    done, unfinished = _checkpoints(run)
+    assert done == [800] and unfinished, "the checkpoint write finished before the kill"
+
+    # The previous checkpoint is still loadable: the last resume runs to the end from it.
+    proc = _start(run, resume, tmp_path / "3.log")
+    assert proc.wait(timeout=600) == 0, (tmp_path / "3.log").read_text()[-3000:]
+    assert started_from(tmp_path / "3.log") == 800
+    assert _logged_steps(metrics) == [400, 800, 1200, 1600, 2000, 2400]
+    assert _logged_steps(evals) == [800, 1600, 2400]
+    assert _checkpoints(run) == ([1600, 2400], [])
+    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 2400
 
 
 @pytest.mark.slow
