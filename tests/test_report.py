@@ -308,6 +308,7 @@ def test_write_report_csvs_parse(root: Path, tmp_path: Path) -> None:
         "pairs",
         "pair_summary",
         "human_normalized",
+        "aggregates",
         "energy",
     }
 
@@ -351,3 +352,74 @@ def test_malformed_files_are_named(tmp_path: Path) -> None:
     (run / "evaluation.json").write_text("{}")
     with pytest.raises(ValueError, match="lacks the 'per_seed' object"):
         report.collect(tmp_path)
+
+
+def _hns(game: str, score: float) -> float:
+    random_score, human_score = {"Pong": (-20.7, 14.6), "Breakout": (1.7, 30.5)}[game]
+    return (score - random_score) / (human_score - random_score)
+
+
+def test_aggregates_iqm_with_intervals_and_left_out_algorithms(root: Path) -> None:
+    rows, left_out = report.aggregate_table(report.collect(root), reps=2000)
+    dsqn = next(r for r in rows if (r.algorithm, r.protocol) == ("dsqn", "best"))
+    assert dsqn.games == ("Breakout", "Pong") and dsqn.seeds == 2
+    # Four seed x game scores: the IQM drops the lowest and highest, averages the other two.
+    values = sorted(
+        [_hns("Pong", -5.0), _hns("Pong", -3.0), _hns("Breakout", 40), _hns("Breakout", 50)]
+    )
+    assert dsqn.iqm.value == pytest.approx((values[1] + values[2]) / 2)
+    assert dsqn.mean.value == pytest.approx((_hns("Pong", -4.0) + _hns("Breakout", 45.0)) / 2)
+    assert dsqn.optimality_gap.value == pytest.approx(1 - (values[0] + values[1] + 1 + 1) / 4)
+    for name in ("iqm", "median", "mean", "optimality_gap"):
+        interval = getattr(dsqn, name)
+        assert interval.low <= interval.value <= interval.high
+    assert dsqn.iqm.low < dsqn.iqm.high  # two different seeds per game: a real interval
+    # One seed on one game: every bootstrap replicate is the same score.
+    single = next(r for r in rows if (r.algorithm, r.protocol) == ("dsqn-if", "best"))
+    assert single.iqm.low == single.iqm.value == single.iqm.high
+    # dqn has two seeds on Pong and Breakout but one on Boxing: left out, with the reason.
+    assert not any(r.algorithm == "dqn" for r in rows)
+    assert any("dqn (best)" in reason and "'Boxing': 1" in reason for reason in left_out)
+    text = report.report_markdown(report.collect(root))
+    assert "## Aggregates over games (Agarwal et al. 2021)" in text and "Left out: dqn" in text
+
+
+def _markdown_rows(text: str, heading: str) -> list[list[str]]:
+    section = text.split(heading, 1)[1]
+    lines = [line for line in section.split("\n\n", 3)[1:3] if line.startswith("|")][0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines.splitlines()[2:]]
+
+
+def test_data_frames_match_the_markdown_tables(root: Path) -> None:
+    results = report.collect(root)
+    text = report.report_markdown(results)
+    tables = report.frames(root)
+    scores = tables["scores_best"]
+    for row in _markdown_rows(text, "## Scores: best"):
+        game, cells = row[0], row[1:]
+        for algorithm, cell in zip(results.algorithms, cells, strict=True):
+            mean, std, seeds = scores.loc[game, algorithm]
+            if math.isnan(mean):
+                assert cell == report.MISSING
+                continue
+            spread = "" if math.isnan(std) else f" ± {std:.1f}"
+            assert cell == f"{mean:.1f}{spread} ({int(seeds)})"
+    hns = tables["human_normalized"]
+    for row in _markdown_rows(text, "## Human-normalised scores"):
+        match = hns[(hns.algorithm == row[0]) & (hns.protocol == row[1])].iloc[0]
+        assert row[2:] == [
+            str(len(match.games)),
+            f"{100 * match['mean']:.1f}%",
+            f"{100 * match['median']:.1f}%",
+        ]
+    agg = tables["aggregates"]
+    agg_rows = _markdown_rows(text, "## Aggregates over games")
+    assert len(agg_rows) == len(agg) > 0
+    for row in agg_rows:
+        match = agg[(agg.algorithm == row[0]) & (agg.protocol == row[1])].iloc[0]
+        for name, cell in zip(("iqm", "median", "mean", "optimality_gap"), row[4:], strict=True):
+            low, high = match[f"{name}_low"], match[f"{name}_high"]
+            assert cell == f"{100 * match[name]:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+    pairs = tables["pairs"]
+    assert len(pairs) == 4 and set(pairs.columns) >= {"game", "verdict", "paper_percent"}
+    assert set(tables["energy"].game) == {row.game for row in report.energy_table(results)}

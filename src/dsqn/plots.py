@@ -1,11 +1,14 @@
 """Figures of many run directories: learning curves, training curves, firing rates, energy.
 
 Every function takes what `dsqn.report.resolve_run_dirs` takes (a root searched recursively, a run
-directory, or a list of either), writes PNG files with matplotlib's Agg backend (nothing is
-displayed) and returns the paths written. Run directories of the same game and algorithm are
-pooled: each (run directory, seed) is one curve, and a figure draws the mean over curves at each
-x value with a band that is either the min-max range over seeds (``band="minmax"``, the default)
-or the mean ± one sample standard deviation (``band="std"``); the legend says which.
+directory, or a list of either). The ``*_figures`` functions return matplotlib Figures by name
+(for notebooks: display or restyle them); the ``plot_*`` functions save them as PNG files and
+return the paths. Figures are made without pyplot, so importing this module leaves matplotlib's
+backend as it was and no figure stays open in pyplot's registry. Run directories of the same
+game and algorithm are pooled: each (run directory, seed) is one curve, and a figure draws the
+mean over curves at each x value with a band that is either the min-max range over seeds
+(``band="minmax"``, the default) or the mean ± one sample standard deviation (``band="std"``);
+the legend says which.
 
 - Learning curves (the paper's figures 7 and 8): ``evaluations.csv``'s ``return_mean`` (the
   evaluation score) and ``average_max_q`` (the paper's average max Q: per episode the maximum
@@ -16,6 +19,8 @@ or the mean ± one sample standard deviation (``band="std"``); the legend says w
   ``firing_rate_<layer>`` columns averaged over the last 10% of each seed's log points (the
   trained policy, acting with exploration).
 - Energy per action: SNN, ANN and conversion-based SNN from ``energy.json``, log scale.
+- Performance profiles (Agarwal et al. 2021): the fraction of (seed, game) human-normalised
+  scores above each threshold, with 95% stratified-bootstrap bands (:mod:`dsqn.aggregates`).
 """
 
 from __future__ import annotations
@@ -30,16 +35,19 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from dsqn.report import (  # noqa: E402
+from dsqn import aggregates
+from dsqn.report import (
     ALGORITHM_ORDER,
+    PROTOCOL_TITLES,
     algorithm_sort_key,
+    collect,
     game_sort_key,
+    human_normalized_matrix,
     read_identity,
     resolve_run_dirs,
 )
@@ -52,10 +60,16 @@ __all__ = [
     "AggregatedCurve",
     "read_curves",
     "aggregate",
+    "learning_curve_figures",
+    "training_curve_figures",
+    "firing_rate_figures",
+    "energy_figures",
+    "performance_profile_figure",
     "plot_learning_curves",
     "plot_training_curves",
     "plot_firing_rates",
     "plot_energy",
+    "save_figures",
     "write_all_plots",
 ]
 
@@ -221,9 +235,9 @@ def _color(algorithm: str) -> tuple[float, ...]:
     """A fixed color per algorithm, so that every figure matches."""
     index = algorithm_sort_key(algorithm)[0]
     if index < len(ALGORITHM_ORDER):
-        return plt.get_cmap("tab10")(index)
+        return matplotlib.colormaps["tab10"](index)
     # Stable across runs (unlike hash()), and apart from the tab10 colours of known algorithms.
-    return plt.get_cmap("Dark2")(sum(map(ord, algorithm)) % 8)
+    return matplotlib.colormaps["Dark2"](sum(map(ord, algorithm)) % 8)
 
 
 def _safe_name(text: str) -> str:
@@ -257,7 +271,7 @@ def _by_game_algorithm(curves: Sequence[Curve]) -> dict[str, dict[str, list[Curv
 
 
 def _draw_curves(
-    ax: plt.Axes,
+    ax: Axes,
     by_algorithm: dict[str, list[Curve]],
     x: str,
     band: str,
@@ -281,38 +295,43 @@ def _grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / columns), columns
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+def save_figures(figures: dict[str, Figure], out_dir: str | os.PathLike) -> list[Path]:
+    """Saves each figure as ``<out_dir>/<name>.png``; returns the paths."""
+    paths = []
+    for name, fig in figures.items():
+        path = Path(out_dir) / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        paths.append(path)
+    return paths
 
 
 def _curve_figures(
     curves: Sequence[Curve],
-    out_dir: Path,
     stem: str,
     y_label: str,
     x: str,
     band: str,
     smoothing: int,
-) -> list[Path]:
-    """One PNG per game with algorithms overlaid, then one grid PNG of all games."""
+) -> dict[str, Figure]:
+    """One figure per game with algorithms overlaid, then one grid of all games."""
     grouped = _by_game_algorithm(curves)
     if not grouped:
-        return []
+        return {}
     smoothing_note = f", rolling mean over {smoothing} log points" if smoothing > 1 else ""
-    paths = []
+    figures = {}
     for game, by_algorithm in grouped.items():
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
         _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=True)
         ax.set(title=f"{game}{smoothing_note}", xlabel=_x_label(x), ylabel=y_label)
         ax.legend(fontsize="small")
-        paths.append(_save(fig, out_dir / f"{stem}_{_safe_name(game)}.png"))
+        figures[f"{stem}_{_safe_name(game)}"] = fig
     rows, columns = _grid_shape(len(grouped))
     legend_inches = 0.6
     height = 2.8 * rows + legend_inches
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, height), squeeze=False)
+    fig = Figure(figsize=(3.6 * columns, height))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax, (game, by_algorithm) in zip(axes.flat, grouped.items(), strict=False):
         _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=False)
         ax.set_title(game, fontsize="medium")
@@ -323,13 +342,13 @@ def _curve_figures(
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label.split(" (")[0], handle)
-    handles[_BAND_LABELS[band]] = plt.Line2D([], [], ls="")
+    handles[_BAND_LABELS[band]] = Line2D([], [], ls="")
     fig.supxlabel(_x_label(x))
     fig.supylabel(y_label + smoothing_note)
     fig.tight_layout(rect=(0, 0, 1, 1 - legend_inches / height))
     fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 6))
-    paths.append(_save(fig, out_dir / f"{stem}_all_games.png"))
-    return paths
+    figures[f"{stem}_all_games"] = fig
+    return figures
 
 
 _LEARNING_METRICS = {
@@ -340,6 +359,31 @@ _LEARNING_METRICS = {
 """``evaluations.csv`` columns a learning curve can show -> y-axis label."""
 
 
+def learning_curve_figures(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    metric: str = "return_mean",
+    x: str = "agent_steps",
+    band: str = "minmax",
+) -> dict[str, Figure]:
+    """Evaluation curves from ``evaluations.csv`` (the paper's figures 7 and 8).
+
+    Args:
+      run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
+      metric: ``"return_mean"`` (evaluation score), ``"average_max_q"`` (the paper's average
+        max Q) or ``"average_mean_max_q"`` (the mean over episodes of each episode's mean max Q).
+      x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
+      band: ``"minmax"`` or ``"std"`` over seeds.
+
+    Returns:
+      ``learning_<metric>_<game>`` per game, then ``learning_<metric>_all_games`` (a grid).
+    """
+    _check_choice("metric", metric, tuple(_LEARNING_METRICS))
+    _check_choice("x", x, X_AXES)
+    y_label = _LEARNING_METRICS[metric]
+    curves = read_curves(run_dirs_or_root, "evaluations.csv", metric)
+    return _curve_figures(curves, f"learning_{metric}", y_label, x, band, 1)
+
+
 def plot_learning_curves(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -347,25 +391,31 @@ def plot_learning_curves(
     x: str = "agent_steps",
     band: str = "minmax",
 ) -> list[Path]:
-    """Evaluation curves from ``evaluations.csv`` (the paper's figures 7 and 8).
+    """`learning_curve_figures` saved as PNG files in ``out_dir``; returns the paths."""
+    return save_figures(learning_curve_figures(run_dirs_or_root, metric, x, band), out_dir)
+
+
+def training_curve_figures(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    x: str = "agent_steps",
+    band: str = "minmax",
+    smoothing: int = 1,
+) -> dict[str, Figure]:
+    """Training episode return from ``metrics.csv`` per game, algorithms overlaid.
 
     Args:
       run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
-      out_dir: where ``learning_<metric>_<game>.png`` and ``learning_<metric>_all_games.png``
-        are written.
-      metric: ``"return_mean"`` (evaluation score), ``"average_max_q"`` (the paper's average
-        max Q) or ``"average_mean_max_q"`` (the mean over episodes of each episode's mean max Q).
       x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
       band: ``"minmax"`` or ``"std"`` over seeds.
+      smoothing: trailing rolling-mean window in log points (1 = raw; stated on the figure).
 
     Returns:
-      The PNG paths: one per game, then the grid of all games.
+      ``training_return_<game>`` per game, then ``training_return_all_games`` (a grid).
     """
-    _check_choice("metric", metric, tuple(_LEARNING_METRICS))
     _check_choice("x", x, X_AXES)
-    y_label = _LEARNING_METRICS[metric]
-    curves = read_curves(run_dirs_or_root, "evaluations.csv", metric)
-    return _curve_figures(curves, Path(out_dir), f"learning_{metric}", y_label, x, band, 1)
+    curves = read_curves(run_dirs_or_root, "metrics.csv", "episode_return")
+    y_label = "training episode return (raw)"
+    return _curve_figures(curves, "training_return", y_label, x, band, smoothing)
 
 
 def plot_training_curves(
@@ -375,22 +425,8 @@ def plot_training_curves(
     band: str = "minmax",
     smoothing: int = 1,
 ) -> list[Path]:
-    """Training episode return from ``metrics.csv`` per game, algorithms overlaid.
-
-    Args:
-      run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
-      out_dir: where ``training_return_<game>.png`` and ``training_return_all_games.png`` go.
-      x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
-      band: ``"minmax"`` or ``"std"`` over seeds.
-      smoothing: trailing rolling-mean window in log points (1 = raw; stated on the figure).
-
-    Returns:
-      The PNG paths: one per game, then the grid of all games.
-    """
-    _check_choice("x", x, X_AXES)
-    curves = read_curves(run_dirs_or_root, "metrics.csv", "episode_return")
-    y_label = "training episode return (raw)"
-    return _curve_figures(curves, Path(out_dir), "training_return", y_label, x, band, smoothing)
+    """`training_curve_figures` saved as PNG files in ``out_dir``; returns the paths."""
+    return save_figures(training_curve_figures(run_dirs_or_root, x, band, smoothing), out_dir)
 
 
 # ----------------------------------------------------------------------------- bars
@@ -453,7 +489,7 @@ def _bar_runs(
 
 
 def _grouped_bars(
-    ax: plt.Axes,
+    ax: Axes,
     groups: Sequence[str],
     series: dict[str, list[float | None]],
     colors: dict[str, tuple[float, ...]],
@@ -469,10 +505,9 @@ def _grouped_bars(
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot_firing_rates(
+def firing_rate_figures(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
-    out_dir: str | os.PathLike,
-) -> list[Path]:
+) -> dict[str, Figure]:
     """Per game, a bar chart of the mean firing rate per layer, one bar per algorithm.
 
     A run's rates come from its ``energy.json`` (greedy acting, as measured by ``dsqn energy``)
@@ -481,9 +516,9 @@ def plot_firing_rates(
     over the run directories and seeds of an algorithm. Games without any rate get no figure.
 
     Returns:
-      Paths of ``firing_rates_<game>.png``.
+      ``firing_rates_<game>`` per game.
     """
-    paths = []
+    figures = {}
     for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
         rates: dict[str, dict[str, float]] = {}
         for algorithm, run_dirs in by_algorithm.items():
@@ -515,18 +550,26 @@ def plot_firing_rates(
             label: [by_layer.get(layer) for layer in layers] for label, by_layer in rates.items()
         }
         colors = {label: _color(label.split(" (")[0]) for label in rates}
-        fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(layers), 3.8))
+        fig = Figure(figsize=(1.2 + 1.3 * len(layers), 3.8))
+        ax = fig.subplots()
         _grouped_bars(ax, layers, series, colors)
         ax.set(title=f"{game}: firing rate per layer", ylabel="spikes per neuron per time step")
         ax.legend(fontsize="small")
-        paths.append(_save(fig, Path(out_dir) / f"firing_rates_{_safe_name(game)}.png"))
-    return paths
+        figures[f"firing_rates_{_safe_name(game)}"] = fig
+    return figures
 
 
-def plot_energy(
+def plot_firing_rates(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
 ) -> list[Path]:
+    """`firing_rate_figures` saved as PNG files in ``out_dir``; returns the paths."""
+    return save_figures(firing_rate_figures(run_dirs_or_root), out_dir)
+
+
+def energy_figures(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+) -> dict[str, Figure]:
     """Per game, energy per action (nJ, log scale) of SNN, ANN and converted SNN per algorithm.
 
     Values come from ``energy.json``'s ``energy_per_action_nj``, averaged over the algorithm's
@@ -534,9 +577,9 @@ def plot_energy(
     get no figure.
 
     Returns:
-      Paths of ``energy_<game>.png``.
+      ``energy_<game>`` per game.
     """
-    paths = []
+    figures = {}
     for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
         algorithms, series = [], {label: [] for _, label in _ENERGY_KINDS}
         for algorithm, run_dirs in by_algorithm.items():
@@ -560,17 +603,68 @@ def plot_energy(
         if not algorithms:
             continue
         series = {label: v for label, v in series.items() if any(x is not None for x in v)}
-        cmap = plt.get_cmap("Set2")
+        cmap = matplotlib.colormaps["Set2"]
         colors = {label: cmap(i) for i, (_, label) in enumerate(_ENERGY_KINDS)}
-        fig, ax = plt.subplots(figsize=(1.5 + 1.6 * len(algorithms), 3.8))
+        fig = Figure(figsize=(1.5 + 1.6 * len(algorithms), 3.8))
+        ax = fig.subplots()
         _grouped_bars(ax, algorithms, series, colors)
         ax.set_yscale("log")
         smallest = min(v for values in series.values() for v in values if v is not None)
         ax.set_ylim(bottom=smallest / 3)
         ax.set(title=f"{game}: energy per action", ylabel="nJ per action (log scale)")
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        paths.append(_save(fig, Path(out_dir) / f"energy_{_safe_name(game)}.png"))
-    return paths
+        figures[f"energy_{_safe_name(game)}"] = fig
+    return figures
+
+
+def plot_energy(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+) -> list[Path]:
+    """`energy_figures` saved as PNG files in ``out_dir``; returns the paths."""
+    return save_figures(energy_figures(run_dirs_or_root), out_dir)
+
+
+def performance_profile_figure(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    protocol: str = "best",
+    reps: int = 2_000,
+) -> Figure | None:
+    """Performance profiles (Agarwal et al. 2021) of every algorithm under ``protocol``: the
+    fraction of its (seed, game) human-normalised scores above each threshold tau, with a 95%
+    stratified-bootstrap band. Algorithms whose games have different seed counts are left out
+    (see `dsqn.report.aggregate_table`). None when no algorithm is on a game with reference
+    scores (run directories need an ``evaluation.json``)."""
+    results = collect(run_dirs_or_root)
+    matrices = {}
+    for algorithm in results.algorithms:
+        try:
+            found = human_normalized_matrix(results, algorithm, protocol)
+        except ValueError:
+            continue
+        if found is not None:
+            matrices[algorithm] = found
+    if not matrices:
+        return None
+    highest = max(float(m.max()) for _, m in matrices.values())
+    taus = np.linspace(0.0, max(highest, 1.0) * 1.05, 101)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for algorithm, (games, matrix) in matrices.items():
+        fraction, low, high = aggregates.performance_profile(matrix, taus, reps=reps)
+        color = _color(algorithm)
+        label = f"{algorithm} ({len(games)} games x {matrix.shape[0]} seeds)"
+        ax.plot(taus, fraction, color=color, lw=1.5, label=label)
+        ax.fill_between(taus, low, high, color=color, alpha=0.2, lw=0)
+    ax.set(
+        title=f"Performance profile: {PROTOCOL_TITLES[protocol]}",
+        xlabel=r"human-normalised score $\tau$",
+        ylabel=r"fraction of runs with score > $\tau$",
+        ylim=(0, 1.02),
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
 
 
 def write_all_plots(
@@ -604,4 +698,9 @@ def write_all_plots(
             paths += plot()
     paths += plot_firing_rates(run_dirs, out_dir)
     paths += plot_energy(run_dirs, out_dir)
+    scored = [d for d in run_dirs if (d / "evaluation.json").is_file()]
+    for protocol in PROTOCOL_TITLES if scored else ():
+        figure = performance_profile_figure(scored, protocol)
+        if figure is not None:
+            paths += save_figures({f"performance_profile_{protocol}": figure}, out_dir)
     return paths

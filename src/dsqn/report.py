@@ -19,7 +19,12 @@ the paper's, optimistic) and ``final`` (the policy at the end of training):
    ``SE = sqrt(s_A^2 / n_A + s_B^2 / n_B)`` is the standard error of the difference of the seed
    means (k = 1 by default), and exact equality when either side has a single seed.
 4. Human-normalised score per algorithm: mean and median over games.
-5. Energy and firing rates from ``energy.json`` where present.
+5. Aggregates over games (Agarwal et al. 2021, see :mod:`dsqn.aggregates`): interquartile mean,
+   median, mean and optimality gap of the human-normalised scores of every seed on every game
+   with reference scores, each with a 95% stratified-bootstrap confidence interval.
+6. Energy and firing rates from ``energy.json`` where present.
+
+Every table is also a pandas DataFrame (:func:`frames`, and ``*_frame`` per table) for notebooks.
 
 Missing values are never invented: Markdown shows "—", CSV leaves the field empty.
 """
@@ -36,6 +41,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from dsqn import aggregates
 from dsqn.scores import PAPER_GAMES, REFERENCE_SCORES, canonical_game
 
 __all__ = [
@@ -49,6 +57,7 @@ __all__ = [
     "PairRow",
     "PairSummary",
     "HumanNormalizedRow",
+    "AggregateRow",
     "EnergyRow",
     "game_sort_key",
     "algorithm_sort_key",
@@ -61,6 +70,13 @@ __all__ = [
     "compare_pair",
     "summarize_pair",
     "human_normalized_table",
+    "human_normalized_matrix",
+    "aggregate_table",
+    "aggregates_markdown",
+    "write_aggregates_csv",
+    "scores_frame",
+    "rows_frame",
+    "frames",
     "energy_table",
     "scores_markdown",
     "pairs_markdown",
@@ -574,6 +590,111 @@ def human_normalized_table(results: Results) -> list[HumanNormalizedRow]:
     return rows
 
 
+# ----------------------------------------------------------------------------- aggregates
+
+AGGREGATE_REPS = 50_000
+"""Bootstrap replicates of the aggregate confidence intervals (rliable's default)."""
+
+
+def human_normalized_matrix(
+    results: Results, algorithm: str, protocol: str
+) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """``(games, scores [R, G])``: human-normalised score of each seed (row, in seed order) on
+    each game with reference scores (column); None when the algorithm has no such game.
+
+    Raises:
+      ValueError: the games have different numbers of seeds (see `aggregates.score_matrix`).
+    """
+    cells = [
+        cell
+        for game in results.games
+        if game in REFERENCE_SCORES
+        and (cell := results.cell(game, algorithm, protocol)) is not None
+    ]
+    if not cells:
+        return None
+    per_game = []
+    for cell in cells:
+        random_score, human_score = REFERENCE_SCORES[cell.game]
+        per_game.append([(x - random_score) / (human_score - random_score) for x in cell.scores])
+    try:
+        matrix = aggregates.score_matrix(per_game)
+    except ValueError:
+        counts = {cell.game: cell.n_seeds for cell in cells}
+        raise ValueError(
+            f"{algorithm} ({protocol}) has different numbers of seeds per game {counts}: the "
+            "stratified bootstrap needs as many seeds on every game"
+        ) from None
+    return tuple(cell.game for cell in cells), matrix
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregateRow:
+    """Aggregates of one algorithm under one protocol over games and seeds.
+
+    Attributes:
+      games: the games with reference scores it covers (compare rows with the same games).
+      seeds: seeds per game.
+      iqm, median, mean, optimality_gap: human-normalised (1.0 = human), each a point estimate
+        with its 95% stratified-bootstrap interval (see :mod:`dsqn.aggregates`).
+    """
+
+    algorithm: str
+    protocol: str
+    games: tuple[str, ...]
+    seeds: int
+    iqm: aggregates.Interval
+    median: aggregates.Interval
+    mean: aggregates.Interval
+    optimality_gap: aggregates.Interval
+
+
+def aggregate_table(
+    results: Results, reps: int = AGGREGATE_REPS, seed: int = 0
+) -> tuple[list[AggregateRow], list[str]]:
+    """Aggregates per algorithm and protocol, and the reasons why others were left out."""
+    rows, left_out = [], []
+    for protocol in PROTOCOLS:
+        for algorithm in results.algorithms:
+            try:
+                found = human_normalized_matrix(results, algorithm, protocol)
+            except ValueError as err:
+                left_out.append(str(err))
+                continue
+            if found is None:
+                continue
+            games, matrix = found
+            estimates = {
+                name: aggregates.interval_estimate(matrix, metric, reps=reps, seed=seed)
+                for name, metric in aggregates.METRICS.items()
+            }
+            rows.append(AggregateRow(algorithm, protocol, games, matrix.shape[0], **estimates))
+    return rows, left_out
+
+
+def _interval_text(interval: aggregates.Interval) -> str:
+    return f"{100 * interval.value:.1f}% [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
+
+
+def aggregates_markdown(rows: Sequence[AggregateRow], left_out: Sequence[str] = ()) -> str:
+    """Algorithm x protocol table of IQM, median, mean and optimality gap with 95% intervals."""
+    if not rows and not left_out:
+        return "No run is on a game with reference scores."
+    header = ["algorithm", "protocol", "games", "seeds", "IQM", "median", "mean", "optimality gap"]
+    body = [
+        [
+            r.algorithm,
+            r.protocol,
+            str(len(r.games)),
+            str(r.seeds),
+            *(_interval_text(getattr(r, m)) for m in aggregates.METRICS),
+        ]
+        for r in rows
+    ]
+    notes = [f"Left out: {reason}." for reason in left_out]
+    return "\n\n".join([_table(header, body), *notes]) if rows else "\n\n".join(notes)
+
+
 # ----------------------------------------------------------------------------- energy
 
 
@@ -839,6 +960,13 @@ _DEFINITIONS = """\
   0.9 pJ per accumulate and 4.6 pJ per multiply-accumulate, Horowitz 2014, 45 nm): the SNN pays
   MACs for its analog first layer and accumulates for synaptic operations, the ANN pays MACs
   throughout. ANN / SNN > 1 means the spiking network uses less energy.
+- **Aggregates** (Agarwal et al. 2021, "Deep Reinforcement Learning at the Edge of the
+  Statistical Precipice"; computed as their library rliable does): over the human-normalised
+  scores of all seeds on all games, the interquartile mean (IQM: the mean of the middle 50%),
+  the median and mean over games of the per-game seed mean, and the optimality gap
+  1 − mean(min(score, 1)) (how far below human level on average; lower is better). Intervals
+  are 95% percentile intervals of the stratified bootstrap (seeds resampled within each game).
+  An algorithm needs as many seeds on every game to be aggregated.
 - "—" marks a value that does not exist (no run, one seed, or undefined ratio).
 """
 
@@ -879,6 +1007,12 @@ def report_markdown(
     parts += [
         "## Human-normalised scores",
         human_normalized_markdown(human_normalized_table(results)),
+    ]
+    parts += [
+        "## Aggregates over games (Agarwal et al. 2021)",
+        "Human-normalised scores of every seed on every game with reference scores; point "
+        f"estimate [95% stratified-bootstrap interval, {AGGREGATE_REPS:,} replicates].",
+        aggregates_markdown(*aggregate_table(results)),
     ]
     energy = energy_table(results)
     if energy:
@@ -989,6 +1123,98 @@ def write_energy_csv(path: str | os.PathLike, rows: Sequence[EnergyRow]) -> Path
     return _write_csv(Path(path), header, body)
 
 
+def write_aggregates_csv(path: str | os.PathLike, rows: Sequence[AggregateRow]) -> Path:
+    """One row per algorithm x protocol; each statistic with ``_low`` and ``_high`` columns
+    (human-normalised, 1.0 = human); games ``;``-separated."""
+    metrics = list(aggregates.METRICS)
+    header = ["algorithm", "protocol", "n_games", "seeds"]
+    header += [f"{m}{end}" for m in metrics for end in ("", "_low", "_high")] + ["games"]
+    body = [
+        [r.algorithm, r.protocol, len(r.games), r.seeds]
+        + [v for m in metrics for v in getattr(r, m)]
+        + [";".join(r.games)]
+        for r in rows
+    ]
+    return _write_csv(Path(path), header, body)
+
+
+# ----------------------------------------------------------------------------- DataFrames
+
+
+def scores_frame(results: Results, protocol: str):
+    """The scores table of one protocol as a DataFrame: index ``game``, columns
+    ``(algorithm, "mean" | "std" | "seeds")``; NaN where the Markdown table shows "—"."""
+    import pandas as pd
+
+    columns = pd.MultiIndex.from_product(
+        [results.algorithms, ["mean", "std", "seeds"]], names=["algorithm", None]
+    )
+    data = []
+    for game in results.games:
+        row = []
+        for algorithm in results.algorithms:
+            cell = results.cell(game, algorithm, protocol)
+            row += [math.nan] * 3 if cell is None else [cell.mean, cell.std, cell.n_seeds]
+        data.append(row)
+    frame = pd.DataFrame(data, index=pd.Index(results.games, name="game"), columns=columns)
+    return frame.astype("float64")
+
+
+def rows_frame(rows: Sequence[Any]):
+    """A DataFrame with one row per dataclass row (`PairRow`, `PairSummary`,
+    `HumanNormalizedRow`, `AggregateRow`, `EnergyRow`) and one column per field; an
+    `aggregates.Interval` field becomes three columns (``<field>``, ``_low``, ``_high``)."""
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {}
+        for f in dataclasses.fields(row):
+            value = getattr(row, f.name)
+            if isinstance(value, aggregates.Interval):
+                record.update({f.name: value.value, f"{f.name}_low": value.low})
+                record[f"{f.name}_high"] = value.high
+            else:
+                record[f.name] = value
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def frames(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    pairs: Sequence[tuple[str, str]] | None = None,
+    equal_within_se: float = 1.0,
+) -> dict[str, Any]:
+    """Every table of the report as a pandas DataFrame, for notebooks.
+
+    Returns:
+      ``scores_best``, ``scores_final`` (see `scores_frame`), ``pairs``, ``pair_summary``,
+      ``human_normalized``, ``aggregates`` and ``energy`` (see `rows_frame`).
+    """
+    results = collect(run_dirs_or_root)
+    pair_rows, summaries = _pair_rows(results, pairs, equal_within_se)
+    out = {f"scores_{p}": scores_frame(results, p) for p in PROTOCOLS}
+    out["pairs"] = rows_frame(pair_rows)
+    out["pair_summary"] = rows_frame(summaries)
+    out["human_normalized"] = rows_frame(human_normalized_table(results))
+    out["aggregates"] = rows_frame(aggregate_table(results)[0])
+    out["energy"] = rows_frame(energy_table(results))
+    return out
+
+
+def _pair_rows(
+    results: Results, pairs: Sequence[tuple[str, str]] | None, equal_within_se: float
+) -> tuple[list[PairRow], list[PairSummary]]:
+    pair_rows: list[PairRow] = []
+    summaries: list[PairSummary] = []
+    for a, b in _present_pairs(results, pairs):
+        for protocol in PROTOCOLS:
+            rows = compare_pair(results, a, b, protocol, equal_within_se)
+            pair_rows += rows
+            summaries.append(summarize_pair(results, a, b, protocol, rows))
+    return pair_rows, summaries
+
+
 def write_report(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -1005,19 +1231,13 @@ def write_report(
 
     Returns:
       Name -> path of what was written: ``report`` (report.md), ``scores``, ``pairs``,
-      ``pair_summary``, ``human_normalized`` and, when some run has an ``energy.json``,
-      ``energy`` (CSV files).
+      ``pair_summary``, ``human_normalized``, ``aggregates`` and, when some run has an
+      ``energy.json``, ``energy`` (CSV files).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = collect(run_dirs_or_root)
-    pair_rows: list[PairRow] = []
-    summaries: list[PairSummary] = []
-    for a, b in _present_pairs(results, pairs):
-        for protocol in PROTOCOLS:
-            rows = compare_pair(results, a, b, protocol, equal_within_se)
-            pair_rows += rows
-            summaries.append(summarize_pair(results, a, b, protocol, rows))
+    pair_rows, summaries = _pair_rows(results, pairs, equal_within_se)
     report_path = out_dir / "report.md"
     report_path.write_text(report_markdown(results, pairs, equal_within_se))
     paths = {
@@ -1028,6 +1248,7 @@ def write_report(
         "human_normalized": write_human_normalized_csv(
             out_dir / "human_normalized.csv", human_normalized_table(results)
         ),
+        "aggregates": write_aggregates_csv(out_dir / "aggregates.csv", aggregate_table(results)[0]),
     }
     energy = energy_table(results)
     if energy:
