@@ -39,3 +39,39 @@ def test_progress_prints_plain_lines_when_not_a_tty(capsys):
     out = capsys.readouterr().out
     assert "agent_steps 500/1000" in out and "123 SPS" in out and "ETA" in out
     assert "hello" in out and "hidden" not in out and "shown" in out
+
+
+def test_progress_bar_in_a_jupyter_kernel():
+    """In a notebook (a real Jupyter kernel, where stderr is not a terminal) the progress is a
+    tqdm.auto bar; in a plain process without a terminal it is log lines."""
+    import os
+    from pathlib import Path
+
+    from jupyter_client.manager import start_new_kernel
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    kernel, client = start_new_kernel(env={**os.environ, "PYTHONPATH": src})
+    try:
+        code = (
+            "from dsqn.logs import Progress, in_notebook\n"
+            "bar = Progress(100, 0)\n"
+            "bar.update(50, 10.0, 'half')\n"
+            "print('RESULT', in_notebook(), type(bar._bar).__module__.split('.')[0])"
+        )
+        msg_id = client.execute(code)
+        text = []
+        while True:
+            msg = client.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                text.append(msg["content"]["text"])
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+    finally:
+        client.stop_channels()
+        kernel.shutdown_kernel(now=True)
+    output = "".join(text)
+    assert "RESULT True tqdm" in output and "50/100" in output
+    assert "[dsqn] agent_steps" not in output
+    assert Progress(100, 0)._bar is None  # pytest's stderr is not a terminal either

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CsvLog", "TensorBoard", "Progress", "truncate_csv"]
+__all__ = ["CsvLog", "TensorBoard", "Progress", "in_notebook", "truncate_csv"]
 
 
 def _format(value: Any) -> Any:
@@ -83,16 +83,24 @@ class TensorBoard:
         self._writer.close()
 
 
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (where stderr is not a terminal)."""
+    shell = sys.modules.get("IPython")
+    ipython = shell.get_ipython() if shell is not None else None
+    return type(ipython).__name__ == "ZMQInteractiveShell"
+
+
 class Progress:
-    """A progress bar on a terminal (tqdm), plain log lines otherwise."""
+    """A progress bar on a terminal or in a Jupyter notebook (``tqdm.auto``: a widget where
+    ipywidgets is installed, text otherwise), plain log lines elsewhere (files, CI logs)."""
 
     def __init__(self, total: int, initial: int, enabled: bool = True):
         self.total, self.done = total, initial
         self._start_time, self._start_steps = time.monotonic(), initial
         self._bar = None
         self._enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
+        if enabled and (sys.stderr.isatty() or in_notebook()):
+            from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
