@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -179,6 +180,30 @@ def _describe(cell: Cell, state: str) -> str:
     return state
 
 
+def run_forwarding_stop(command: Sequence[str]) -> tuple[int, bool]:
+    """Runs ``command``; a SIGTERM sent to this process is passed on to it (SLURM's ``--signal
+    B:TERM`` reaches only the batch script's process, this one). A SIGINT from a terminal
+    reaches both already and is not repeated (a second one would stop dsqn at once).
+
+    Returns:
+      The command's exit status, and whether this process was asked to stop meanwhile.
+    """
+    proc = subprocess.Popen(command)
+    stops: list[int] = []
+
+    def forward(signum, frame):
+        stops.append(signum)
+        if signum == signal.SIGTERM:
+            proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait(), bool(stops)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_cells(
     cells: Sequence[Cell],
     extra: Sequence[str] = (),
@@ -189,6 +214,9 @@ def run_cells(
 
     Each cell's state is read just before it runs, so a conversion listed after its DQN sees
     the DQN that this invocation has just trained.
+
+    A SIGTERM or SIGINT stops the running cell (it saves a checkpoint) and starts no other;
+    submitting the same cells again resumes it.
 
     Returns:
       The number of cells whose command failed (0 in a dry run).
@@ -210,7 +238,15 @@ def run_cells(
         if dry_run:
             planned.add(cell.run_dir)
             continue
-        returncode = subprocess.run(command, check=False).returncode
+        returncode, stopped = run_forwarding_stop(command)
+        if stopped:
+            print(
+                f"[{cell.index}] {cell.label}: stopped by a signal (exit status {returncode}); "
+                "no further cell starts. Run the same command again to resume.",
+                flush=True,
+            )
+            failures.append(cell.label)
+            break
         if returncode != 0:
             print(f"[{cell.index}] {cell.label}: failed with exit status {returncode}", flush=True)
             failures.append(cell.label)

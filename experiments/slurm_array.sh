@@ -18,6 +18,15 @@
 #   about 21 GB of accelerator memory plus the networks; a 40 GB card is enough.
 # - Host memory: checkpoints include the replay (set --run.save_replay false to drop it, at the
 #   cost of an inexact resume), so allow about twice the replay size.
+# - Preemption / time limit: --signal=B:TERM@600 below sends SIGTERM to this script's process
+#   (grid.py, via exec) 600 s (+-60 s, SLURM's resolution) before the kill; grid.py passes it on
+#   to the running dsqn, which finishes its current chunk (10,000 agent steps), writes its
+#   checkpoint and exits; the requeued or resubmitted cell resumes from it. The lead time covers
+#   one checkpoint write with full paper replays, about 56 s per seed (7.1 GB at 0.126 GB/s,
+#   measured by `python -m benchmarks.checkpoint` on a local disk and scaled), i.e. about 170 s
+#   for 3 seeds, plus one chunk (10,000 / sps seconds; sps is a column of metrics.csv). A slower
+#   shared file system or longer chunks need more: measure yours with the same command. Where
+#   jobs are killed without warning, EXTRA="--run.checkpoint_period_minutes 30" bounds the loss.
 # - Time: depends on the GPU and on T. Measure first with a short cell (e.g.
 #   EXTRA="--run.total_agent_steps 200000") and read the sps column of its metrics.csv; the
 #   paper's runs are 50M agent steps per seed (Double variants 1M, C-DQN variants 10M). Cells
@@ -30,6 +39,7 @@
 #SBATCH --mem=64G
 #SBATCH --time=48:00:00
 #SBATCH --requeue
+#SBATCH --signal=B:TERM@600
 #SBATCH --output=logs/%x-%A_%a.out
 
 set -euo pipefail

@@ -54,6 +54,16 @@ def test_memory(capsys):
     assert 84 * 84 <= per_transition < 2 * 84 * 84
 
 
+def test_checkpoint(capsys, tmp_path):
+    out = _run("checkpoint", capsys, "--dir", str(tmp_path))
+    assert out["save_seconds"] > 0 and out["restore_seconds"] > 0
+    # Scaled in proportion to the bytes: 3 seeds take three times one seed.
+    scaled = out["paper_replay"]["save_seconds_scaled"]
+    assert scaled["3_seeds"] == pytest.approx(3 * scaled["1_seeds"])
+    assert 7.0e9 < out["paper_replay"]["bytes_per_seed"] < 7.2e9
+    assert list(tmp_path.iterdir()) == []  # the measurement cleans up after itself
+
+
 @pytest.mark.slow
 def test_compare(capsys):
     out = _run("compare", capsys)

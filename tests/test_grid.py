@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from processes import run
+from processes import run, spawn
 
 GRID_PATH = Path(__file__).resolve().parents[1] / "experiments" / "grid.py"
 _spec = importlib.util.spec_from_file_location("grid", GRID_PATH)
@@ -199,3 +202,49 @@ def test_script_entry_point(tmp_path: Path) -> None:
         check=True,
     )
     assert result.stdout.split()[:3] == ["0", "Pong/dqn", "start"]
+
+
+# Stands in for a long `dsqn train`: records its arguments, then waits; SIGTERM makes it record
+# the signal and exit 130, as dsqn does after saving its checkpoint.
+FAKE_LONG_DSQN = """
+import json, os, signal, sys, time
+log = os.environ["FAKE_DSQN_LOG"]
+def stop(signum, frame):
+    with open(log, "a") as f:
+        f.write(json.dumps(["stopped", signal.Signals(signum).name]) + "\\n")
+    sys.exit(130)
+signal.signal(signal.SIGTERM, stop)
+with open(log, "a") as f:
+    f.write(json.dumps(sys.argv[1:3]) + "\\n")
+time.sleep(300)
+"""
+
+GRID_WITH_LAUNCHER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("grid", sys.argv[1])
+grid = importlib.util.module_from_spec(spec)
+sys.modules["grid"] = grid
+spec.loader.exec_module(grid)
+sys.exit(grid.main(sys.argv[3:], launcher=(sys.executable, sys.argv[2])))
+"""
+
+
+def test_sigterm_reaches_the_running_cell_and_no_other_starts(tmp_path: Path) -> None:
+    """SLURM's --signal B:TERM reaches only grid.py (the batch script's process): it passes the
+    signal on to the running dsqn and starts no further cell."""
+    fake = tmp_path / "fake_dsqn.py"
+    fake.write_text(FAKE_LONG_DSQN)
+    log = tmp_path / "calls.jsonl"
+    argv = ["--games", "Pong", "--algorithms", "dqn", "dsqn", "--root", str(tmp_path / "runs")]
+    cmd = [sys.executable, "-c", GRID_WITH_LAUNCHER, str(GRID_PATH), str(fake), *argv]
+    proc = spawn(cmd, env={"FAKE_DSQN_LOG": str(log)}, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text().endswith("\n")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # to grid.py alone, not to its process group
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls == [["train", "dqn"], ["stopped", "SIGTERM"]]
+    assert "Pong/dqn: stopped by a signal (exit status 130)" in out

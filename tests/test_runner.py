@@ -2,7 +2,6 @@
 bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -105,11 +104,15 @@ def test_train_writes_the_run_directory_and_resumes(tmp_path, capsys):
     assert "1200" in capsys.readouterr().err  # lists the available steps
 
 
-def test_fresh_run_refuses_existing_run_dir(tmp_path, capsys):
+def test_time_based_checkpoints_and_a_fresh_run_refuses_an_existing_run_dir(tmp_path, capsys):
+    """With run.checkpoint_period_minutes a checkpoint is written whenever that much time has
+    passed, between the ones by agent steps (here: after every chunk)."""
     run = tmp_path / "run"
     args = ["train", "cartpole-dqn", "--run-dir", str(run), *TINY_CARTPOLE]
-    args[args.index("1200")] = "400"
+    args[args.index("--run.checkpoint_period_agent_steps") + 1] = "100000"
+    args += ["--run.checkpoint_period_minutes", "1e-6", "--run.keep_checkpoints", "5"]
     assert main(args) == 0
+    assert _checkpoints(run) == ([400, 800, 1200], [])
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
 
@@ -163,35 +166,32 @@ def test_corrupt_checkpoint_gets_a_clear_error(tmp_path, capsys):
     assert "400" in err and "Traceback" not in err
 
 
-def test_sigterm_checkpoints_and_the_run_resumes(tmp_path):
-    """A run stopped by SIGTERM writes a checkpoint, exits cleanly, and resumes to the end."""
+def test_sigterm_stops_at_the_end_of_the_chunk_and_the_resume_evaluates_first(tmp_path):
+    """SIGTERM while the run starts: the first chunk ends, the evaluation due there is left
+    pending, the checkpoint is written and the process exits 130; the resumed run evaluates at
+    that step first, then goes on."""
     run = tmp_path / "run"
     args = list(TINY_CARTPOLE)
-    args[args.index("1200")] = "200000"
     args[args.index("--run.checkpoint_period_agent_steps") + 1] = "100000"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", JAX_PLATFORMS="cpu")
     cmd = [sys.executable, "-m", "dsqn.cli", "train", "cartpole-dqn", "--run-dir", str(run), *args]
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    metrics = run / "metrics.csv"
-    deadline = time.time() + 240
-    while time.time() < deadline and (not metrics.exists() or len(read_csv(metrics)) < 4):
-        time.sleep(0.5)
+    proc = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not (run / "config.json").exists():  # written once the signal handler is installed
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.002)
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=240)
+    out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 130, out
-    assert "Resume with" in out
-    steps = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
-    assert steps and steps[-1] < 200000 and steps[-1] % 400 == 0
-    rows = read_csv(metrics)
-    assert int(rows[-1]["agent_steps"]) == steps[-1]
-    end = steps[-1] + 400
-    assert (
-        main(["train", "--resume", str(run), "--run.total_agent_steps", str(end), "--no-progress"])
-        == 0
-    )
-    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == end
+    assert "checkpoint saved in" in out and "Resume with" in out
+    assert _checkpoints(run) == ([400], [])
+    assert _logged_steps(run / "metrics.csv") == [400, 400]  # two seeds, one chunk
+    assert _logged_steps(run / "evaluations.csv") == []
+
+    resume = ["train", "--resume", str(run), "--run.total_agent_steps", "800", "--no-progress"]
+    assert main(resume) == 0
+    assert _logged_steps(run / "metrics.csv") == [400, 400, 800, 800]
+    assert _logged_steps(run / "evaluations.csv") == [400, 400, 800, 800]
+    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 800
 
 
 def _host_tree(tree):
@@ -230,7 +230,7 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
     saved = _host_tree((carry.train, carry.replay, carry.agent_steps))
     assert saved[1].filled.tolist() == [100, 100] and saved[0].updates.min() > 0
     run.save(carry, np.array([3, 5]))
-    restored, episodes = run.restore()
+    restored, episodes, evaluation_pending = run.restore()
     run.checkpointer.close()
 
     train, rep, steps = _host_tree((restored.train, restored.replay, restored.agent_steps))
@@ -241,6 +241,7 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
         np.testing.assert_array_equal(got, want, err_msg=jax.tree_util.keystr(path))
         assert got.dtype == want.dtype, jax.tree_util.keystr(path)
     assert int(steps) == int(saved[2]) == 520 and episodes.tolist() == [3, 5]
+    assert not evaluation_pending
     # Typed keys stay typed keys.
     assert jax.dtypes.issubdtype(restored.train.key.dtype, jax.dtypes.prng_key)
 

@@ -174,6 +174,9 @@ class RunConfig:
       seeds: independent seeds trained together in one process (a vmapped axis).
       log_period_agent_steps: one jitted chunk of training between two log lines.
       checkpoint_period_agent_steps: save the latest checkpoint this often.
+      checkpoint_period_minutes: also save one when this many minutes of wall-clock time have
+        passed since the last save (checked between chunks), so that a preempted or killed job
+        loses at most about this much work; ``None``: by agent steps only.
       save_replay: include the replay buffer in checkpoints (large, but resumes exactly).
       keep_checkpoints: how many latest checkpoints to keep.
       shard_seeds: with several local devices (GPUs), split the seed axis over all of them (a
@@ -184,6 +187,7 @@ class RunConfig:
     seeds: tuple[int, ...] = (0,)
     log_period_agent_steps: int = 10_000
     checkpoint_period_agent_steps: int = 1_000_000
+    checkpoint_period_minutes: float | None = None
     save_replay: bool = True
     keep_checkpoints: int = 2
     shard_seeds: bool = True
@@ -618,6 +622,8 @@ def validate(config: Config) -> Config:
                 f"({r.log_period_agent_steps}): evaluations and checkpoints happen between chunks"
             )
     _positive("run.keep_checkpoints", r.keep_checkpoints)
+    if r.checkpoint_period_minutes is not None:
+        _positive("run.checkpoint_period_minutes", r.checkpoint_period_minutes)
     return config
 
 

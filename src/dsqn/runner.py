@@ -6,10 +6,14 @@ One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
 - writes a ``metrics.csv`` row per seed (and TensorBoard scalars) and updates the progress line,
 - every ``eval.period_agent_steps`` evaluates every seed (the paper: 30 full games at epsilon
   0.05) into ``evaluations.csv`` and keeps each seed's best parameters in its train state,
-- every ``run.checkpoint_period_agent_steps`` saves the latest checkpoint (train states, replay
-  unless ``run.save_replay`` is off, counters, the resolved config),
-- stops cleanly on SIGINT/SIGTERM (a checkpoint is written first) and stops with an error if a
-  loss or Q-value becomes NaN/inf (nothing is saved; the last good checkpoint remains).
+- every ``run.checkpoint_period_agent_steps`` (and, if set, every
+  ``run.checkpoint_period_minutes`` of wall-clock time) saves the latest checkpoint (train
+  states, replay unless ``run.save_replay`` is off, counters, the resolved config),
+- stops on SIGINT/SIGTERM at the end of the current chunk: an evaluation due there is left for
+  the resumed run (the checkpoint records it as pending), the checkpoint is written, and the
+  process exits; a preempted job therefore needs one chunk and one save of lead time,
+- stops with an error if a loss or Q-value becomes NaN/inf (nothing is saved; the last good
+  checkpoint remains).
 
 At the end, the final policy and each seed's best parameters are both evaluated on fresh games
 and written to ``evaluation.json``.
@@ -18,7 +22,7 @@ Resume (``dsqn train --resume RUN_DIR``) restores the latest checkpoint: paramet
 parameters, optimizer states, counters, PRNG keys and (by default) the replay buffers. envpool's
 emulator state cannot be saved, so every environment starts a new game on resume; the episode in
 progress when the run stopped is lost, and the replay marks the cut so that no transition spans
-it. Log rows written after the checkpoint are dropped.
+it. Log rows written after the checkpoint are dropped; a pending evaluation runs first.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ EVAL_COLUMNS = [
 RESUMABLE_FIELDS = (
     "run.total_agent_steps",
     "run.checkpoint_period_agent_steps",
+    "run.checkpoint_period_minutes",
     "run.keep_checkpoints",
     "run.shard_seeds",
     "env.stepping",
@@ -212,6 +217,8 @@ class _Run:
             run_dir / "checkpoints", max_to_keep=config.run.keep_checkpoints
         )
         self._evaluator: Evaluator | None = None
+        self.last_save = time.monotonic()
+        self.last_save_seconds: float | None = None
         self._update_best = jax.jit(_update_best)
 
     @property
@@ -222,7 +229,10 @@ class _Run:
 
     # --------------------------------------------------------------- checkpoints
 
-    def save(self, carry: Carry, episodes: np.ndarray) -> None:
+    def save(self, carry: Carry, episodes: np.ndarray, *, evaluation_pending: bool = False) -> None:
+        """Save the latest checkpoint; ``evaluation_pending``: the evaluation due at this step
+        was skipped (a stop signal) and runs first on resume."""
+        start = time.monotonic()
         step = int(carry.agent_steps)
         state = {
             "train": carry.train,
@@ -233,11 +243,28 @@ class _Run:
             step,
             state,
             replay=carry.replay if self.config.run.save_replay else None,
-            metadata={"config": to_dict(self.config), "agent_steps": step},
+            metadata={
+                "config": to_dict(self.config),
+                "agent_steps": step,
+                "evaluation_pending": evaluation_pending,
+            },
         )
+        self.last_save = time.monotonic()
+        self.last_save_seconds = self.last_save - start
 
-    def restore(self, step: int | None = None) -> tuple[Carry, np.ndarray]:
-        """The carry and completed-episode counts [S] of a checkpoint (latest by default)."""
+    def checkpoint_due(self, step: int) -> bool:
+        """A checkpoint is due at ``step`` by agent steps, at the end, or by wall-clock time
+        (decided by all processes together)."""
+        run = self.config.run
+        if step % run.checkpoint_period_agent_steps == 0 or step >= run.total_agent_steps:
+            return True
+        minutes = run.checkpoint_period_minutes
+        late = minutes is not None and time.monotonic() - self.last_save >= 60 * minutes
+        return any_process(late)
+
+    def restore(self, step: int | None = None) -> tuple[Carry, np.ndarray, bool]:
+        """The carry, the completed-episode counts [S] and whether an evaluation is pending, of
+        a checkpoint (latest by default)."""
         want_replay = self.config.run.save_replay
         replay_template = (
             self.exp.placed(jax.eval_shape(self.exp.init_replay)) if want_replay else None
@@ -256,7 +283,8 @@ class _Run:
             replay_state = jax.jit(jax.vmap(replay.mark_interrupted))(replay_state)
         steps = int(restored.state["agent_steps"])
         carry = self.exp.start_envs(restored.state["train"], replay_state, agent_steps=steps)
-        return carry, np.asarray(restored.state["episodes"], np.int64)
+        pending = bool(restored.metadata.get("evaluation_pending", False))
+        return carry, np.asarray(restored.state["episodes"], np.int64), pending
 
     # --------------------------------------------------------------- evaluation
 
@@ -420,6 +448,21 @@ def run_training(
       progress: show a progress bar / log lines.
       command: the command line, stored in config.json.
     """
+    # Installed first: a stop signal while the run starts (envs, compilation) is honoured at
+    # the end of the first chunk, as one that comes later.
+    with _Stop() as stop:
+        return _train(config, run_dir, resume, overrides, progress, command, stop)
+
+
+def _train(
+    config: Config | None,
+    run_dir: str | Path | None,
+    resume: bool,
+    overrides: dict[str, Any] | None,
+    progress: bool,
+    command: list[str] | None,
+    stop: _Stop,
+) -> RunResult:
     if resume:
         if run_dir is None:
             raise ValueError("resume needs the run directory")
@@ -443,15 +486,17 @@ def run_training(
     if resume:
         if run.checkpointer.latest_step() is None:
             raise CheckpointError(f"cannot resume {run_dir}: it has no checkpoint yet")
-        carry, episodes_total = run.restore()
+        carry, episodes_total, evaluation_pending = run.restore()
         start = int(carry.agent_steps)
         if primary:
             truncate_csv(run_dir / "metrics.csv", start)
-            truncate_csv(run_dir / "evaluations.csv", start)
+            # A pending evaluation may have written its row before the run was killed.
+            truncate_csv(run_dir / "evaluations.csv", start - 1 if evaluation_pending else start)
     else:
         carry = exp.init_carry()
         episodes_total = np.zeros(len(config.run.seeds), np.int64)
         start = 0
+        evaluation_pending = False
     if primary:
         _write_config(run_dir, config, command)
 
@@ -469,49 +514,53 @@ def run_training(
     e = config.env.envs_per_seed
     chunks: dict[int, Any] = {}
     status = "finished"
-    last_saved = start if resume else -1
+
+    def evaluate(carry: Carry) -> Carry:
+        carry = run.periodic_evaluation(carry, eval_log, tb)
+        best = fetch(carry.train.best_return)
+        bar.write(
+            f"[dsqn] evaluation at {int(carry.agent_steps)} agent steps: "
+            + ", ".join(f"seed {s}: best {b:.1f}" for s, b in zip(run.seeds, best, strict=True))
+        )
+        return carry
 
     try:
-        with _Stop() as stop:
-            while int(carry.agent_steps) < total:
-                steps_now = min(chunk_steps, total - int(carry.agent_steps))
-                iterations = max(steps_now // e, 1)
-                if iterations not in chunks:
-                    chunks[iterations] = exp.chunk_fn(iterations)
-                t0 = time.monotonic()
-                carry, metrics = chunks[iterations](carry)
-                metrics = jax.device_get(metrics)
-                sps = iterations * e / max(time.monotonic() - t0, 1e-9)
-                step = int(carry.agent_steps)
-                _check_finite(metrics, run.seeds, step)
-                episodes_total += metrics["episodes"].astype(np.int64)
-                rows = run.metric_rows(metrics, carry, sps, episodes_total)
-                for row in rows:
-                    metrics_log.write(row)
-                    tb.write(
-                        row["seed"],
-                        step,
-                        {k: v for k, v in row.items() if k not in ("seed", "agent_steps")},
-                    )
-                if step % config.eval.period_agent_steps == 0 or step >= total:
-                    carry = run.periodic_evaluation(carry, eval_log, tb)
-                    best = fetch(carry.train.best_return)
-                    bar.write(
-                        f"[dsqn] evaluation at {step} agent steps: "
-                        + ", ".join(
-                            f"seed {s}: best {b:.1f}" for s, b in zip(run.seeds, best, strict=True)
-                        )
-                    )
-                recent = [r["episode_return"] for r in rows if r["episode_return"] is not None]
-                bar.update(step, sps, "returns " + " ".join(f"{x:.1f}" for x in recent))
-                if step % config.run.checkpoint_period_agent_steps == 0 or step >= total:
-                    run.save(carry, episodes_total)
-                    last_saved = step
-                if any_process(stop.signal is not None):
-                    if last_saved != step:
-                        run.save(carry, episodes_total)
-                    status = "interrupted"
-                    break
+        if evaluation_pending:
+            carry = evaluate(carry)
+        while int(carry.agent_steps) < total:
+            steps_now = min(chunk_steps, total - int(carry.agent_steps))
+            iterations = max(steps_now // e, 1)
+            if iterations not in chunks:
+                chunks[iterations] = exp.chunk_fn(iterations)
+            t0 = time.monotonic()
+            carry, metrics = chunks[iterations](carry)
+            metrics = jax.device_get(metrics)
+            sps = iterations * e / max(time.monotonic() - t0, 1e-9)
+            step = int(carry.agent_steps)
+            _check_finite(metrics, run.seeds, step)
+            episodes_total += metrics["episodes"].astype(np.int64)
+            rows = run.metric_rows(metrics, carry, sps, episodes_total)
+            for row in rows:
+                metrics_log.write(row)
+                tb.write(
+                    row["seed"],
+                    step,
+                    {k: v for k, v in row.items() if k not in ("seed", "agent_steps")},
+                )
+            # A stop signal skips the evaluation due here: the resumed run does it.
+            stopping = any_process(stop.signal is not None)
+            evaluation_due = step % config.eval.period_agent_steps == 0 or step >= total
+            skipped = evaluation_due and stopping
+            if evaluation_due and not stopping:
+                carry = evaluate(carry)
+            recent = [r["episode_return"] for r in rows if r["episode_return"] is not None]
+            bar.update(step, sps, "returns " + " ".join(f"{x:.1f}" for x in recent))
+            stopping = stopping or any_process(stop.signal is not None)
+            if stopping or run.checkpoint_due(step):
+                run.save(carry, episodes_total, evaluation_pending=skipped)
+            if stopping:
+                status = "interrupted"
+                break
         result = RunResult(run_dir=str(run_dir), status=status, agent_steps=int(carry.agent_steps))
         if status == "finished":
             evaluation = run.final_evaluation(carry)
@@ -521,8 +570,8 @@ def run_training(
             bar.write(_final_message(evaluation, run_dir), always=True)
         else:
             bar.write(
-                f"[dsqn] stopped at {int(carry.agent_steps)} agent steps; checkpoint saved. "
-                f"Resume with: dsqn train --resume {run_dir}",
+                f"[dsqn] stopped at {int(carry.agent_steps)} agent steps; checkpoint saved in "
+                f"{run.last_save_seconds:.1f} s. Resume with: dsqn train --resume {run_dir}",
                 always=True,
             )
         return result
