@@ -1,6 +1,9 @@
 """dsqn.logs: CSV rows, truncation on resume, TensorBoard scalars, plain progress lines."""
 
 import csv
+import json
+
+import pytest
 
 from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
 
@@ -75,3 +78,125 @@ def test_progress_bar_in_a_jupyter_kernel():
     assert "RESULT True tqdm" in output and "50/100" in output
     assert "[dsqn] agent_steps" not in output
     assert Progress(100, 0)._bar is None  # pytest's stderr is not a terminal either
+
+
+def _tfrecords(path):
+    """The records of a TensorBoard event file (TFRecord framing: length, its CRC, data, CRC)."""
+    import struct
+
+    raw = path.read_bytes()
+    pos = 0
+    while pos < len(raw):
+        (length,) = struct.unpack("<Q", raw[pos : pos + 8])
+        yield raw[pos + 12 : pos + 12 + length]
+        pos += 12 + length + 4
+
+
+def _events(run_dir):
+    from tensorboardX.proto.event_pb2 import Event
+
+    for path in sorted((run_dir / "tensorboard").glob("events.out.tfevents.*")):
+        yield from (Event.FromString(r) for r in _tfrecords(path))
+
+
+def test_tensorboard_gets_the_metrics_hyperparameters_and_evaluation(tiny_cartpole_dqn_run):
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+    scalars, hparams = {}, {}
+    for event in _events(tiny_cartpole_dqn_run):
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == "hparams":
+                data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                if data.HasField("session_start_info"):
+                    hparams = dict(data.session_start_info.hparams)
+            elif value.HasField("simple_value"):
+                scalars[(value.tag, event.step)] = value.simple_value
+    rows = list(csv.DictReader(open(tiny_cartpole_dqn_run / "metrics.csv")))
+    last = rows[-1]
+    for column in ("episode_return", "loss", "q_mean", "epsilon", "sps"):
+        tag = (f"seed_{last['seed']}/{column}", int(last["agent_steps"]))
+        assert abs(scalars[tag] - float(last[column])) <= 1e-5 * max(1, abs(float(last[column])))
+    assert hparams["learner.learning_rate"].number_value == 2.3e-3
+    assert hparams["network.kind"].string_value == "dqn"
+    assert hparams["network.hidden_sizes"].string_value == "[16]"
+    evaluation = json.loads((tiny_cartpole_dqn_run / "evaluation.json").read_text())
+    final = scalars[("evaluation/final/mean", evaluation["agent_steps"])]
+    assert final == pytest.approx(evaluation["summary"]["final"]["mean"])
+
+
+def _wandb_records(path):
+    """The records of a W&B run file (:W&B header, then LevelDB log blocks of 32 KiB)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    raw, pos, pending = path.read_bytes(), 7, b""
+    assert raw[:4] == b":W&B"
+    while pos + 7 <= len(raw):
+        left = 32768 - pos % 32768
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
+        if kind == 0:
+            pos += left
+            continue
+        data, pos = raw[pos + 7 : pos + 7 + length], pos + 7 + length
+        pending = data if kind in (1, 2) else pending + data
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            yield record
+
+
+def test_wandb_offline_run_logs_the_csv_metrics_config_and_evaluation(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from conftest import TINY_CARTPOLE_DQN
+
+    from dsqn.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = tmp_path / "run"
+    assert main([*TINY_CARTPOLE_DQN, "--run-dir", str(run), "--track", "wandb"]) == 0
+    meta = json.loads((run / "config.json").read_text())["meta"]
+    (path,) = run.glob(f"wandb/offline-run-*-{meta['wandb']['id']}/run-*.wandb")
+    history, summary, config = [], {}, {}
+    for record in _wandb_records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "history":
+            items = record.history.item
+            history.append(
+                {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
+            )
+        elif kind == "summary":
+            updates = record.summary.update
+            summary.update(
+                {u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in updates}
+            )
+        elif kind == "config":
+            config.update({u.key: json.loads(u.value_json) for u in record.config.update})
+    for row in csv.DictReader(open(run / "metrics.csv")):
+        logged = next(
+            h
+            for h in history
+            if h.get("agent_steps") == int(row["agent_steps"]) and "seed_0/sps" in h
+        )
+        for column, text in row.items():
+            if column not in ("seed", "agent_steps") and text:
+                assert logged[f"seed_0/{column}"] == pytest.approx(float(text), rel=1e-5), column
+    for row in csv.DictReader(open(run / "evaluations.csv")):
+        logged = next(
+            h
+            for h in history
+            if h.get("agent_steps") == int(row["agent_steps"]) and "seed_0/eval/return_mean" in h
+        )
+        assert logged["seed_0/eval/return_mean"] == pytest.approx(float(row["return_mean"]))
+    config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in config.items()}
+    assert config["learner"]["learning_rate"] == 2.3e-3
+    assert config["meta"]["environment"]["packages"]["flax"]
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert summary["final/mean"] == pytest.approx(evaluation["summary"]["final"]["mean"])
+    assert summary["evaluation"]["per_seed"]["0"]["final"]["scores"] == pytest.approx(
+        evaluation["per_seed"]["0"]["final"]["scores"]
+    )

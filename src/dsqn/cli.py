@@ -133,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
     p.add_argument(
+        "--track",
+        choices=["wandb"],
+        help="also log to Weights & Biases (pip install -e '.[wandb]'; WANDB_MODE=offline "
+        "writes the run under RUN_DIR/wandb/ with no network): the metrics of metrics.csv and "
+        "evaluations.csv, the config and the final evaluation",
+    )
+    p.add_argument("--wandb-project", default="dsqn", help="the W&B project (default: dsqn)")
+    p.add_argument(
         "--distributed",
         action="store_true",
         help="one process of a multi-host run: jax.distributed.initialize() from the "
@@ -291,6 +299,7 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
 
     overrides: dict[str, Any] = parse_field_overrides(extra)
     command = ["dsqn", *argv]
+    tracking = {"track": args.track, "wandb_project": args.wandb_project}
     if args.distributed:
         if args.resume is None and args.run_dir is None:
             raise C.ConfigError(
@@ -312,6 +321,7 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
             overrides=overrides,
             progress=not args.no_progress,
             command=command,
+            **tracking,
         )
     else:
         config = _base_config(args)
@@ -322,7 +332,9 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
         if args.seeds:
             overrides["run.seeds"] = list(args.seeds)
         config = C.validate(C.apply_overrides(config, overrides))
-        result = run_training(config, args.run_dir, progress=not args.no_progress, command=command)
+        result = run_training(
+            config, args.run_dir, progress=not args.no_progress, command=command, **tracking
+        )
     return 0 if result["status"] == "finished" else 130
 
 
@@ -418,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
-        if err.name != "envpool":
+        if err.name not in ("envpool", "wandb"):
             raise
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,8 @@
-"""Run-directory logging: metrics.csv / evaluations.csv rows, TensorBoard scalars, progress.
+"""Run-directory logging: metrics.csv / evaluations.csv rows, trackers, progress.
+
+Trackers receive the same values as the CSV files: :class:`TensorBoard` (always; scalars, and
+the config as hyperparameters) and :class:`WandbLog` (``dsqn train --track wandb``: metrics,
+config and evaluation results in a Weights & Biases run, online or offline).
 
 CSV files are appended row by row (flushed) so that a killed run keeps its log; on resume the
 rows after the restored checkpoint are dropped so that the log never holds work that was lost.
@@ -8,12 +12,23 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
+import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CsvLog", "TensorBoard", "Progress", "in_notebook", "truncate_csv"]
+__all__ = [
+    "CsvLog",
+    "TensorBoard",
+    "WandbLog",
+    "Trackers",
+    "flatten",
+    "Progress",
+    "in_notebook",
+    "truncate_csv",
+]
 
 
 def _format(value: Any) -> Any:
@@ -64,8 +79,39 @@ def truncate_csv(path: Path, max_agent_steps: int) -> None:
     tmp.replace(path)
 
 
+def _is_number(value: Any) -> bool:
+    """A finite or infinite real number, NumPy scalars included (NaN marks a missing value)."""
+    return isinstance(value, numbers.Real) and not math.isnan(value)
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys: ``{"network": {"tau": 2}} -> {"network.tau":
+    2}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _evaluation_values(evaluation: dict[str, Any]) -> dict[str, float]:
+    """The numbers of an evaluation.json: ``<protocol>/mean`` over seeds and
+    ``seed_<s>/<protocol>/<mean|std|agent_steps>`` per seed."""
+    values = {}
+    for protocol, summary in evaluation.get("summary", {}).items():
+        values.update({f"{protocol}/{k}": v for k, v in summary.items() if _is_number(v)})
+    for seed, by_protocol in evaluation.get("per_seed", {}).items():
+        for protocol, entry in by_protocol.items():
+            for key in ("mean", "std", "agent_steps", "selection_mean"):
+                if entry and _is_number(entry.get(key)):
+                    values[f"seed_{seed}/{protocol}/{key}"] = entry[key]
+    return values
+
+
 class TensorBoard:
-    """Scalars tagged ``seed_<s>/<name>`` at x = agent steps."""
+    """Scalars tagged ``seed_<s>/<name>`` at x = agent steps; the config as hyperparameters."""
 
     def __init__(self, directory: Path, purge_step: int | None = None):
         from tensorboardX import SummaryWriter
@@ -74,13 +120,99 @@ class TensorBoard:
 
     def write(self, seed: int, agent_steps: int, values: dict[str, Any]) -> None:
         for name, value in values.items():
-            if isinstance(value, (int, float)) and not (
-                isinstance(value, float) and math.isnan(value)
-            ):
-                self._writer.add_scalar(f"seed_{seed}/{name}", value, agent_steps)
+            if _is_number(value):
+                self._writer.add_scalar(f"seed_{seed}/{name}", float(value), agent_steps)
+
+    def record_config(self, config: dict[str, Any], seeds: list[int]) -> None:
+        """The config (``dsqn.config.to_dict``) as hyperparameters (TensorBoard's HParams tab),
+        each seed's evaluation score as their metric; lists and None are written as text."""
+        from tensorboardX.summary import hparams
+
+        values = {
+            k: v if isinstance(v, int | float | str | bool) else str(v)
+            for k, v in flatten(config).items()
+        }
+        metrics = {f"seed_{s}/eval/return_mean": None for s in seeds}
+        writer = self._writer._get_file_writer()
+        for summary in hparams(values, metrics):
+            writer.add_summary(summary)
+
+    def record_evaluation(self, evaluation: dict[str, Any]) -> None:
+        """The final results (evaluation.json) as scalars ``evaluation/...`` at its step."""
+        for name, value in _evaluation_values(evaluation).items():
+            self._writer.add_scalar(f"evaluation/{name}", value, evaluation["agent_steps"])
 
     def close(self) -> None:
         self._writer.close()
+
+
+class WandbLog:
+    """A Weights & Biases run: the CSV values as ``seed_<s>/<name>`` against ``agent_steps``,
+    the config (and run metadata) as its config, evaluation.json's numbers in its summary.
+
+    Set ``WANDB_MODE=offline`` to write the run under ``RUN_DIR/wandb/`` without a network
+    (``wandb sync`` uploads it later). A resumed run continues the same W&B run (``run_id``).
+    """
+
+    def __init__(self, run_dir: Path, project: str, run_id: str | None = None):
+        try:
+            import wandb
+        except ImportError:
+            raise ModuleNotFoundError(
+                "--track wandb needs the wandb package: pip install -e '.[wandb]'", name="wandb"
+            ) from None
+        self.run = wandb.init(
+            project=project,
+            dir=str(run_dir),
+            id=run_id or secrets.token_hex(6),
+            name=Path(run_dir).name,
+            resume="allow",
+            settings=wandb.Settings(console="off"),
+        )
+        self.run.define_metric("agent_steps")
+        self.run.define_metric("*", step_metric="agent_steps")
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    def write(self, seed: int, agent_steps: int, values: dict[str, Any]) -> None:
+        row = {f"seed_{seed}/{k}": float(v) for k, v in values.items() if _is_number(v)}
+        self.run.log({"agent_steps": agent_steps, **row})
+
+    def record_config(self, config: dict[str, Any], seeds: list[int]) -> None:
+        del seeds  # every logged metric is already per seed
+        self.run.config.update(config, allow_val_change=True)
+
+    def record_evaluation(self, evaluation: dict[str, Any]) -> None:
+        self.run.summary.update(_evaluation_values(evaluation))
+        self.run.summary["evaluation"] = evaluation
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class Trackers:
+    """Sends every call to each tracker (TensorBoard, optionally W&B)."""
+
+    def __init__(self, trackers: list[Any]):
+        self.trackers = trackers
+
+    def write(self, seed: int, agent_steps: int, values: dict[str, Any]) -> None:
+        for tracker in self.trackers:
+            tracker.write(seed, agent_steps, values)
+
+    def record_config(self, config: dict[str, Any], seeds: list[int]) -> None:
+        for tracker in self.trackers:
+            tracker.record_config(config, seeds)
+
+    def record_evaluation(self, evaluation: dict[str, Any]) -> None:
+        for tracker in self.trackers:
+            tracker.record_evaluation(evaluation)
+
+    def close(self) -> None:
+        for tracker in self.trackers:
+            tracker.close()
 
 
 def in_notebook() -> bool:

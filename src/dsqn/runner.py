@@ -46,7 +46,7 @@ from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 from dsqn.config import Config, apply_overrides, from_dict, to_dict, validate
 from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
 from dsqn.evaluate import EvalResult, Evaluator, max_q_summary
-from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
+from dsqn.logs import CsvLog, Progress, TensorBoard, Trackers, WandbLog, truncate_csv
 from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
 from dsqn.versions import environment
 
@@ -300,7 +300,7 @@ class _Run:
             returns=returns, lengths=lengths, max_q=max_q, mean_max_q=mean_max_q, steps=steps
         )
 
-    def periodic_evaluation(self, carry: Carry, log: CsvLog, tb: TensorBoard) -> Carry:
+    def periodic_evaluation(self, carry: Carry, log: CsvLog, tb: Trackers) -> Carry:
         step = int(carry.agent_steps)
         result = self.evaluate(carry.train.params, step, purpose=0)
         means = result.returns.mean(axis=1)
@@ -422,10 +422,31 @@ def run_metadata(command: list[str] | None) -> dict[str, Any]:
     }
 
 
-def _write_config(run_dir: Path, config: Config, command: list[str] | None) -> None:
-    data = to_dict(config)
-    data["meta"] = run_metadata(command)
-    save_json(run_dir / "config.json", data)
+def _write_config(run_dir: Path, config: Config, meta: dict[str, Any]) -> None:
+    save_json(run_dir / "config.json", {**to_dict(config), "meta": meta})
+
+
+TRACKERS: tuple[str, ...] = ("wandb",)
+"""Optional experiment trackers beside TensorBoard (``dsqn train --track``)."""
+
+
+def _trackers(
+    run_dir: Path, purge_step: int | None, track: str | None, project: str
+) -> tuple[Trackers, dict[str, Any]]:
+    """TensorBoard and the requested tracker, and what config.json's meta records of them (the
+    W&B run id, so that a resumed run continues the same W&B run)."""
+    trackers: list[Any] = [TensorBoard(run_dir / "tensorboard", purge_step=purge_step)]
+    if track is None:
+        return Trackers(trackers), {}
+    if track not in TRACKERS:
+        raise ValueError(f"unknown tracker {track!r}; valid: {', '.join(TRACKERS)}")
+    previous = {}
+    if (run_dir / "config.json").is_file():
+        previous = json.loads((run_dir / "config.json").read_text()).get("meta", {})
+    run_id = previous.get("wandb", {}).get("id")
+    wandb_log = WandbLog(run_dir, project, run_id)
+    trackers.append(wandb_log)
+    return Trackers(trackers), {"wandb": {"project": project, "id": wandb_log.run_id}}
 
 
 def run_training(
@@ -436,6 +457,8 @@ def run_training(
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
     command: list[str] | None = None,
+    track: str | None = None,
+    wandb_project: str = "dsqn",
 ) -> RunResult:
     """Trains ``config`` in ``run_dir`` (or resumes the run there) and returns a RunResult.
 
@@ -447,11 +470,14 @@ def run_training(
         other ``run.*`` bookkeeping fields that do not change the state are sensible).
       progress: show a progress bar / log lines.
       command: the command line, stored in config.json.
+      track: ``"wandb"`` to log to Weights & Biases too (:class:`dsqn.logs.WandbLog`).
+      wandb_project: the W&B project.
     """
     # Installed first: a stop signal while the run starts (envs, compilation) is honoured at
     # the end of the first chunk, as one that comes later.
     with _Stop() as stop:
-        return _train(config, run_dir, resume, overrides, progress, command, stop)
+        tracking = (track, wandb_project)
+        return _train(config, run_dir, resume, overrides, progress, command, tracking, stop)
 
 
 def _train(
@@ -461,6 +487,7 @@ def _train(
     overrides: dict[str, Any] | None,
     progress: bool,
     command: list[str] | None,
+    tracking: tuple[str | None, str],
     stop: _Stop,
 ) -> RunResult:
     if resume:
@@ -497,15 +524,15 @@ def _train(
         episodes_total = np.zeros(len(config.run.seeds), np.int64)
         start = 0
         evaluation_pending = False
-    if primary:
-        _write_config(run_dir, config, command)
-
     columns = METRIC_COLUMNS + [f"firing_rate_{k}" for k in exp.layer_neurons]
     # Only process 0 writes files (with several processes every one computes the same rows).
     if primary:
+        tb, tracked = _trackers(run_dir, start if resume else None, *tracking)
+        meta = {**run_metadata(command), **tracked}
+        _write_config(run_dir, config, meta)
+        tb.record_config({**to_dict(config), "meta": meta}, run.seeds)
         metrics_log = CsvLog(run_dir / "metrics.csv", columns)
         eval_log = CsvLog(run_dir / "evaluations.csv", EVAL_COLUMNS)
-        tb = TensorBoard(run_dir / "tensorboard", purge_step=start if resume else None)
     else:
         metrics_log = eval_log = tb = _NoLog()
     total = config.run.total_agent_steps
@@ -566,6 +593,7 @@ def _train(
             evaluation = run.final_evaluation(carry)
             if primary:
                 save_json(run_dir / "evaluation.json", evaluation)
+                tb.record_evaluation(evaluation)
             result["evaluation"] = evaluation
             bar.write(_final_message(evaluation, run_dir), always=True)
         else:
@@ -587,6 +615,12 @@ class _NoLog:
     """Stands in for the logs on processes other than process 0."""
 
     def write(self, *args, **kwargs) -> None:
+        pass
+
+    def record_config(self, *args, **kwargs) -> None:
+        pass
+
+    def record_evaluation(self, *args, **kwargs) -> None:
         pass
 
     def close(self) -> None:
