@@ -125,10 +125,14 @@ def update_setup(config: Config, num_actions: int = PONG_ACTIONS, capacity: int 
     obs = jnp.zeros((1, *ATARI_OBS_SHAPE), jnp.uint8)
     state = agent.init_train_state(jax.random.key(0), network, optimizer, obs)
     rep = random_replay(capacity, 8, num_actions, jax.random.key(1))
-    step = jax.jit(
-        lambda s, r: agent.update(s, r, network=network, optimizer=optimizer, config=config.learner)
-    )
-    return step, state, rep
+
+    def update(s, r):
+        s, _, metrics = agent.update(
+            s, r, network=network, optimizer=optimizer, config=config.learner
+        )
+        return s, metrics
+
+    return jax.jit(update), state, rep
 
 
 def conv_flops(size: int, kernel: int, stride: int, c_in: int, c_out: int) -> tuple[int, int]:

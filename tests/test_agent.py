@@ -70,7 +70,8 @@ def test_update_changes_params_and_counts(loss):
     opt = agent.make_optimizer(cfg)
     state = agent.init_train_state(jax.random.key(0), net, opt, jnp.zeros((1, 4)))
     rep = _filled_replay()
-    new, metrics = agent.update(state, rep, network=net, optimizer=opt, config=cfg)
+    new, rep_after, metrics = agent.update(state, rep, network=net, optimizer=opt, config=cfg)
+    jax.tree.map(np.testing.assert_array_equal, rep_after, rep)  # uniform: replay unchanged
     assert int(new.updates) == 1
     assert set(metrics) == {"loss", "q_mean"} and np.isfinite(float(metrics["loss"]))
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new.params, state.params)
@@ -88,6 +89,65 @@ def test_update_changes_params_and_counts(loss):
     assert not np.array_equal(np.asarray(key_data(new.key)), np.asarray(key_data(state.key)))
 
 
+def _prioritized_replay(cfg, num=64, dim=4):
+    rng = np.random.default_rng(0)
+    state = replay.init(
+        num * 2, 1, np.zeros(dim, np.float32), num_actions=2, priority_rule=agent.priority_rule(cfg)
+    )
+    no = jnp.zeros(1, bool)
+    for _ in range(num):
+        obs = jnp.asarray(rng.normal(size=(1, dim)), jnp.float32)
+        action = jnp.asarray(rng.integers(0, 2, 1), jnp.int32)
+        state = replay.add(state, obs, action, obs[:, 0] * 3.0, no, no, no)
+    slot, env = np.indices(state.flags.shape, np.int32)
+    td = jnp.asarray(rng.exponential(size=slot.size) ** 2, jnp.float32)
+    return replay.update_priorities(state, slot.ravel(), env.ravel(), td, agent.priority_rule(cfg))
+
+
+def test_prioritized_update_weights_the_loss_and_sets_priorities():
+    """An update on a prioritized replay: its loss is the importance-weighted Huber loss of
+    the TD errors computed here from the network, and the sampled transitions' priorities become
+    (|td| + eps)^alpha."""
+    net = MLPDQN(2, hidden_sizes=(16,))
+    cfg = LearnerConfig(
+        batch_size=8,
+        discount=0.9,
+        replay_sampling="proportional",
+        priority_exponent=0.5,
+        priority_epsilon=0.01,
+    )
+    opt = agent.make_optimizer(cfg)
+    state = agent.init_train_state(jax.random.key(0), net, opt, jnp.zeros((1, 4)))
+    state = state._replace(target_params=jax.tree.map(lambda x: 0.5 * x, state.params))
+    rep = _prioritized_replay(cfg)
+    new, rep_after, metrics = agent.update(state, rep, 0.7, network=net, optimizer=opt, config=cfg)
+
+    _, sample_key = jax.random.split(state.key)
+    slot, env, weights = replay.sample_proportional(rep, sample_key, 8, 0.7)
+    batch = replay.gather(rep, slot, env)
+    q = np.asarray(net.apply({"params": state.params}, batch.obs))
+    q_next = np.asarray(net.apply({"params": state.target_params}, batch.next_obs))
+    target = np.asarray(batch.reward) + 0.9 * np.asarray(batch.discount) * q_next.max(1)
+    td = target - q[np.arange(8), np.asarray(batch.action)]
+    huber = np.where(np.abs(td) <= 1, 0.5 * td**2, np.abs(td) - 0.5)
+    np.testing.assert_allclose(metrics["loss"], np.mean(np.asarray(weights) * huber), rtol=1e-5)
+    assert not np.allclose(np.asarray(weights), 1.0)
+    np.testing.assert_allclose(rep_after.priority[slot, env], (np.abs(td) + 0.01) ** 0.5, rtol=1e-5)
+    untouched = np.ones(rep.priority.shape, bool)
+    untouched[np.asarray(slot), np.asarray(env)] = False
+    np.testing.assert_array_equal(rep_after.priority[untouched], rep.priority[untouched])
+
+
+def test_importance_exponent_schedule():
+    cfg = LearnerConfig(importance_exponent_start=0.4)
+    beta = lambda t, total: float(agent.importance_exponent_at(cfg, t, total))  # noqa: E731
+    assert beta(0, 1000) == pytest.approx(0.4)
+    assert beta(500, 1000) == pytest.approx(0.7)
+    assert beta(2000, 1000) == 1.0
+    fixed = LearnerConfig(importance_exponent_anneal_agent_steps=50_000_000)
+    assert float(agent.importance_exponent_at(fixed, 10_000_000, 10_000_000)) == pytest.approx(0.52)
+
+
 def test_repeated_updates_fit_a_fixed_replay():
     net = MLPDQN(2, hidden_sizes=(32,))
     cfg = LearnerConfig(batch_size=32, learning_rate=3e-3, discount=0.0)  # pure regression
@@ -97,7 +157,7 @@ def test_repeated_updates_fit_a_fixed_replay():
     step = jax.jit(lambda s: agent.update(s, rep, network=net, optimizer=opt, config=cfg))
     first = None
     for _ in range(400):
-        state, m = step(state)
+        state, _, m = step(state)
         first = float(m["loss"]) if first is None else first
     assert float(m["loss"]) < 0.2 * first
 
@@ -262,7 +322,7 @@ def test_update_equals_numpy_golden_numbers(loss, kinds):
         best_return=jnp.full((), -jnp.inf),
         best_agent_steps=jnp.full((), -1, jnp.int32),
     )
-    new, metrics = agent.update(state, rep, network=net, optimizer=sgd, config=cfg)
+    new, _, metrics = agent.update(state, rep, network=net, optimizer=sgd, config=cfg)
 
     # Sampling is with replacement: the minibatch is (0, 0), (1, 1) or one of each. The update
     # must match one of these exactly; the key is one that draws both transitions.

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pytest
 
+from dsqn import replay as replay_lib
 from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 
 SEEDS = 2
@@ -72,6 +73,28 @@ def test_roundtrip_with_replay_and_both_kinds_of_keys(tmp_path: Path) -> None:
     assert restored.state["raw_key"].dtype == jnp.uint32
     assert isinstance(restored.state["opt_state"][0], optax.ScaleByAdamState)
     assert restored.metadata == metadata(100)
+
+
+def test_roundtrip_of_a_prioritized_replay(tmp_path: Path) -> None:
+    """The replay's priorities, maximum and last updates survive a checkpoint exactly."""
+    rule = replay_lib.PriorityRule(max_tracking="last_updated")
+
+    def make():
+        rep = replay_lib.init(12, 2, np.zeros((4, 6, 6), np.uint8), priority_rule=rule)
+        return jax.vmap(lambda _: rep)(jnp.arange(SEEDS))
+
+    rep = make()
+    td = jnp.array([[0.5, 2.0], [3.0, 0.1]])
+    rep = jax.vmap(replay_lib.update_priorities, in_axes=(0, None, None, 0, None))(
+        rep, jnp.array([0, 1]), jnp.array([1, 0]), td, rule
+    )
+    with Checkpointer(tmp_path / "ckpt") as ckpt:
+        ckpt.save(3, make_state(), replay=rep, metadata=metadata(3))
+        restored = ckpt.restore(
+            state_template=jax.eval_shape(make_state), replay_template=jax.eval_shape(make)
+        )
+    assert_trees_equal(restored.replay, rep)
+    assert restored.replay.priority_max.shape == (SEEDS,)
 
 
 def test_checkpoint_without_replay_returns_none_with_a_warning(tmp_path: Path) -> None:

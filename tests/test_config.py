@@ -100,6 +100,17 @@ def test_override_errors_name_the_field(overrides, needle):
         ({"eval.period_agent_steps": "15000"}, "multiple of run.log_period_agent_steps"),
         ({"eval.epsilon": "2"}, "eval.epsilon"),
         ({"env.protocol": "sticky"}, "env.protocol"),
+        ({"learner.replay_sampling": "rank"}, "learner.replay_sampling"),
+        ({"learner.priority_exponent": "-1"}, "learner.priority_exponent"),
+        ({"learner.priority_epsilon": "0"}, "learner.priority_epsilon"),
+        ({"learner.priority_initial_max": "0"}, "learner.priority_initial_max"),
+        ({"learner.priority_max_tracking": "latest"}, "learner.priority_max_tracking"),
+        ({"learner.priority_floor_of_mean": "1.5"}, "learner.priority_floor_of_mean"),
+        ({"learner.priority_predecessor_fraction": "-0.5"}, "learner.priority_predecessor_fra"),
+        ({"learner.importance_exponent_start": "1.2"}, "learner.importance_exponent_start"),
+        ({"learner.importance_exponent_anneal_agent_steps": "0"}, "learner.importance_exponent_a"),
+        ({"learner.importance_weight_max": "0"}, "learner.importance_weight_max"),
+        ({"learner.cdqn_double_q": "true"}, "learner.cdqn_double_q applies to learner.loss cdqn"),
     ],
 )
 def test_validation_rejects_impossible_values(overrides, needle):

@@ -190,6 +190,41 @@ def test_dispatch_matches_direct_calls() -> None:
     assert losses.needs_next_online("double") and losses.needs_next_online("cdqn")
 
 
+WEIGHTS = np.array([1.0, 0.5, 2.0, 0.25], np.float32)
+
+
+@pytest.mark.parametrize(
+    "kind,per_sample",
+    [
+        ("dqn", [0.02, 1.7, 2.5, 0.02]),
+        ("double", [1.5, 0.08, 2.5, 1.5]),
+        ("cdqn", [0.02, 2.6, 2.5, 0.245]),
+    ],
+)
+def test_importance_weights_scale_each_sample(kind: str, per_sample: list[float]) -> None:
+    """Prioritized replay: loss = (1/B) sum_b w_b err_b (Huber errors of the batch above)."""
+    online = () if kind == "dqn" else (Q_NEXT_ONLINE,)
+    loss, aux = losses.td_loss(kind, *BATCH, *online, gamma=GAMMA, weights=WEIGHTS)
+    close(loss, np.dot(WEIGHTS, per_sample) / 4)
+    # The TD errors (which set the priorities) do not depend on the weights.
+    close(aux["td_error"], losses.td_loss(kind, *BATCH, *online, gamma=GAMMA)[1]["td_error"])
+    grad = jax.grad(
+        lambda q: losses.td_loss(kind, q, *BATCH[1:], *online, gamma=GAMMA, weights=WEIGHTS)[0]
+    )(Q)
+    plain = jax.grad(lambda q: losses.td_loss(kind, q, *BATCH[1:], *online, gamma=GAMMA)[0])(Q)
+    close(grad, plain * WEIGHTS[:, None])
+
+
+def test_cdqn_double_through_the_dispatch() -> None:
+    direct = losses.cdqn_loss(*BATCH, Q_NEXT_ONLINE, gamma=GAMMA, double=True)
+    close(
+        losses.td_loss("cdqn", *BATCH, Q_NEXT_ONLINE, gamma=GAMMA, cdqn_double=True)[0], direct[0]
+    )
+    assert not np.isclose(direct[0], CDQN_LOSS["huber"])
+    with pytest.raises(ValueError, match="cdqn_double applies to the 'cdqn' loss only"):
+        losses.td_loss("double", *BATCH, Q_NEXT_ONLINE, cdqn_double=True)
+
+
 def test_bad_names_and_inputs_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="'rainbow'.*dqn, double, cdqn"):
         losses.td_loss("rainbow", *BATCH)

@@ -25,7 +25,18 @@ _size = jax.jit(replay.size)
 _gather = jax.jit(replay.gather)
 _sample_indices = jax.jit(replay.sample_indices, static_argnums=2)
 _sample = jax.jit(replay.sample, static_argnums=2)
+_sample_proportional = jax.jit(replay.sample_proportional, static_argnums=2)
+_update_priorities = jax.jit(replay.update_priorities, static_argnums=4)
 
+# Wang & Ueda's prioritized replay (ConvergentDQN code): every option of a PriorityRule in use.
+WANG_UEDA = replay.PriorityRule(
+    exponent=0.6,
+    epsilon=1e-10,
+    initial_max=100.0,
+    max_tracking="last_updated",
+    floor_of_mean=0.1,
+    predecessor_fraction=0.5,
+)
 CHUNK = 64  # agent steps per jitted rollout chunk; the replay is checked after every chunk
 # Every example rolls out real envs and compiles; shrinking a failure would take many minutes.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
@@ -101,13 +112,34 @@ def _check_replay(rep: replay.ReplayState, rec: dict[str, np.ndarray], key: jax.
         assert mask[np.asarray(s_slot), np.asarray(s_env)].all(), "sampled an invalid transition"
         expected_batch = _gather(rep, s_slot, s_env)
         jax.tree.map(np.testing.assert_array_equal, _sample(rep, key, batch_size), expected_batch)
+        if rep.priority is not None:
+            p_slot, p_env, weights = _sample_proportional(rep, key, batch_size, 0.5)
+            p_slot, p_env = np.asarray(p_slot), np.asarray(p_env)
+            assert mask[p_slot, p_env].all(), "a prioritized draw picked an invalid transition"
+            assert np.all(np.asarray(weights) <= 1.0 + 1e-6)
+            batch = _gather(rep, p_slot, p_env)
+            n = step_of[p_slot]
+            np.testing.assert_array_equal(batch.obs, rec["obs"][n, p_env])
+            np.testing.assert_array_equal(batch.next_obs, rec["obs"][n + 1, p_env])
 
 
-def _run_and_check(env: Any, capacity: int, num_chunks: int, seed: int) -> dict[str, np.ndarray]:
-    """Roll out `num_chunks` chunks, checking the replay after each; return the full recording."""
+def _run_and_check(
+    env: Any, capacity: int, num_chunks: int, seed: int, rule: replay.PriorityRule | None = None
+) -> dict[str, np.ndarray]:
+    """Roll out `num_chunks` chunks, checking the replay after each; return the full recording.
+
+    With a priority `rule`, the valid transitions get random priorities after each chunk, so that
+    the prioritized draws of the check are far from uniform."""
     num_envs = env.config["num_envs"]
     ts = envs.reset(env)
-    rep = replay.init(capacity, num_envs, np.asarray(ts.obs[0]), num_actions=env.action_space.n)
+    rep = replay.init(
+        capacity,
+        num_envs,
+        np.asarray(ts.obs[0]),
+        num_actions=env.action_space.n,
+        priority_rule=rule,
+    )
+    rng = np.random.default_rng(seed)
     handle, run = _make_rollout(env)
     carry = (handle, ts, rep)
     parts: list[dict[str, np.ndarray]] = []
@@ -128,6 +160,10 @@ def _run_and_check(env: Any, capacity: int, num_chunks: int, seed: int) -> dict[
         )
         rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         rec["obs"] = np.concatenate([rec["obs"], np.asarray(carry[1].obs)[None]])
+        if rule is not None:
+            slot, env_index = (a.ravel() for a in np.indices(carry[2].flags.shape, np.int32))
+            td = rng.exponential(size=slot.shape).astype(np.float32) ** 3
+            carry = (*carry[:2], _update_priorities(carry[2], slot, env_index, td, rule))
         _check_replay(carry[2], rec, keys[2 * c + 1])
     return rec
 
@@ -140,21 +176,23 @@ def _run_and_check(env: Any, capacity: int, num_chunks: int, seed: int) -> dict[
     slots_per_env=st.integers(8, 48),
     max_episode_steps=st.integers(30, 160),
     seed=st.integers(0, 2**16),
+    prioritized=st.booleans(),
 )
 def test_atari_replay_rebuilds_every_transition_exactly(
-    game, protocol, num_envs, slots_per_env, max_episode_steps, seed
+    game, protocol, num_envs, slots_per_env, max_episode_steps, seed, prioritized
 ):
     env = envs.make_atari(
         game, num_envs, seed=seed, protocol=protocol, max_episode_steps=max_episode_steps
     )
-    rec = _run_and_check(env, slots_per_env * num_envs, num_chunks=3, seed=seed)
+    rule = replay.PriorityRule(predecessor_fraction=0.5) if prioritized else None
+    rec = _run_and_check(env, slots_per_env * num_envs, num_chunks=3, seed=seed, rule=rule)
     assert rec["truncated"].any() or max_episode_steps > 3 * CHUNK
 
 
 def test_breakout_episodic_life_wraparound_and_every_kind_of_done():
     """A fixed Breakout rollout that exercises life losses, game overs and truncations."""
     env = envs.make_atari("Breakout", 3, seed=11, protocol="paper", max_episode_steps=150)
-    rec = _run_and_check(env, capacity=3 * 40, num_chunks=5, seed=3)
+    rec = _run_and_check(env, capacity=3 * 40, num_chunks=5, seed=3, rule=WANG_UEDA)
     life_loss = rec["terminated"] & ~rec["game_over"]
     assert life_loss.sum() >= 5, "episodic life path not exercised"
     assert (rec["terminated"] & rec["game_over"]).any(), "no game over by losing all lives"
@@ -177,10 +215,14 @@ def test_cartpole_replay_rebuilds_every_transition_exactly(
     assert rec["obs"].dtype == np.float32
 
 
-def _synthetic_vector_replay(slots: int, num_envs: int, num_adds: int, seed: int):
+def _synthetic_vector_replay(
+    slots: int, num_envs: int, num_adds: int, seed: int, rule: replay.PriorityRule | None = None
+):
     """A vector-obs replay filled with random data, random dones and the matching reset steps."""
     rng = np.random.default_rng(seed)
-    rep = replay.init(slots * num_envs, num_envs, np.zeros(3, np.float32), num_actions=5)
+    rep = replay.init(
+        slots * num_envs, num_envs, np.zeros(3, np.float32), num_actions=5, priority_rule=rule
+    )
     add = jax.jit(replay.add)
     done = np.zeros(num_envs, bool)
     for _ in range(num_adds):
@@ -216,6 +258,153 @@ def test_sampling_is_uniform_over_valid_transitions():
     dof = num_valid - 1
     # Chi-square with dof degrees of freedom is close to normal(dof, 2 dof) here; 4 sigma.
     assert abs(chi2 - dof) < 4 * np.sqrt(2 * dof), (chi2, dof)
+
+
+def _chi_square(counts: np.ndarray, probability: np.ndarray) -> tuple[float, int]:
+    expected = counts.sum() * probability
+    return float(((counts - expected) ** 2 / expected).sum()), len(counts) - 1
+
+
+def test_proportional_draw_frequencies():
+    """Chi-square against mass / sum(mass): single draws are multinomial (two-sided test);
+    stratified batches are at least as close (one-sided); mass 0 is never drawn. N = 103 is not
+    a square, so the last block is padded."""
+    rng = np.random.default_rng(0)
+    mass = rng.exponential(size=103).astype(np.float32) ** 2
+    mass[rng.random(103) < 0.3] = 0.0
+    draw = jax.jit(jax.vmap(replay.proportional_draw, in_axes=(None, 0, None)), static_argnums=2)
+    positive = mass > 0
+    for batch, keys in ((1, 40_000), (32, 1_000)):
+        idx = np.asarray(
+            draw(jnp.asarray(mass), jax.random.split(jax.random.key(batch), keys), batch)
+        )
+        counts = np.bincount(idx.ravel(), minlength=mass.size)
+        assert counts[~positive].sum() == 0
+        chi2, dof = _chi_square(counts[positive], mass[positive] / mass.sum())
+        assert chi2 - dof < 4 * np.sqrt(2 * dof), (batch, chi2, dof)
+        if batch == 1:
+            assert dof - chi2 < 4 * np.sqrt(2 * dof), (chi2, dof)
+
+
+def test_prioritized_sampling_follows_updated_priorities():
+    """After priorities are set from TD errors, draws are proportional to (|td| + eps)^alpha over
+    the valid transitions only, and the weights are (N P(i))^-beta / max_j (N P(j))^-beta."""
+    rule = replay.PriorityRule(exponent=0.7, epsilon=0.01)
+    rep = _synthetic_vector_replay(slots=25, num_envs=4, num_adds=70, seed=0, rule=rule)
+    mask = np.asarray(replay.valid_mask(rep))
+    assert 0 < mask.sum() < mask.size
+    slot, env = (a.ravel() for a in np.indices(mask.shape, np.int32))
+    td = np.random.default_rng(1).normal(size=slot.shape).astype(np.float32) * 3
+    rep = replay.update_priorities(rep, slot, env, td, rule)
+    mass = ((np.abs(td) + 0.01) ** 0.7).reshape(mask.shape)
+    np.testing.assert_allclose(rep.priority, mass, rtol=1e-6)
+
+    draw = jax.jit(
+        jax.vmap(replay.sample_proportional, in_axes=(None, 0, None, None)), static_argnums=2
+    )
+    s_slot, s_env, weights = draw(rep, jax.random.split(jax.random.key(0), 600), 32, 0.4)
+    counts = np.zeros(mask.shape, np.int64)
+    np.add.at(counts, (np.asarray(s_slot).ravel(), np.asarray(s_env).ravel()), 1)
+    assert counts[~mask].sum() == 0
+    chi2, dof = _chi_square(counts[mask], mass[mask] / mass[mask].sum())
+    assert chi2 - dof < 4 * np.sqrt(2 * dof), (chi2, dof)
+
+    probability = mass / mass[mask].sum()
+    n = mask.sum()
+    w_all = (n * probability) ** -0.4
+    expected = w_all[np.asarray(s_slot), np.asarray(s_env)] / w_all[mask].max()
+    np.testing.assert_allclose(weights, expected, rtol=2e-5)
+
+
+def test_importance_weights_by_hand():
+    p = jnp.array([0.1, 0.4, 0.05])
+    # (5 * 0.1)^-0.5 = sqrt(2), (5 * 0.4)^-0.5 = 1/sqrt(2), (5 * 0.05)^-0.5 = 2
+    np.testing.assert_allclose(replay.importance_weights(p, 5.0, 0.5), [2**0.5, 2**-0.5, 2.0])
+    normalized = replay.importance_weights(p, 5.0, 0.5, min_probability=0.05)
+    np.testing.assert_allclose(normalized, [2**-0.5, 2**-1.5, 1.0], rtol=1e-6)
+    capped = replay.importance_weights(p, 5.0, 0.5, max_weight=1.2)
+    np.testing.assert_allclose(capped, [1.2, 2**-0.5, 1.2], rtol=1e-6)
+    np.testing.assert_allclose(replay.importance_weights(p, 5.0, 0.0), 1.0)
+
+
+def test_new_transitions_get_the_maximum_priority():
+    add = jax.jit(replay.add)
+    step = (
+        np.ones((2, 3), np.float32),
+        np.zeros(2, np.int32),
+        np.zeros(2, np.float32),
+        np.zeros(2, bool),
+        np.zeros(2, bool),
+        np.zeros(2, bool),
+    )
+    for tracking, after in (("running", 3.0), ("last_updated", 0.5)):
+        rule = replay.PriorityRule(
+            exponent=1.0, epsilon=1e-9, initial_max=3.0, max_tracking=tracking
+        )
+        rep = replay.init(10, 2, np.zeros(3, np.float32), priority_rule=rule)
+        for _ in range(3):
+            rep = add(rep, *step)
+        np.testing.assert_allclose(rep.priority[:3], 3.0)  # the initial maximum
+        rep = replay.update_priorities(
+            rep, jnp.array([0, 1]), jnp.array([1, 0]), jnp.array([0.5, -0.25]), rule
+        )
+        np.testing.assert_allclose(rep.priority[:2], [[3.0, 0.5], [0.25, 3.0]], rtol=1e-6)
+        rep = add(rep, *step)
+        # running: max(3, 0.5); last_updated: the largest of the slots' last updates.
+        np.testing.assert_allclose(rep.priority[3], after, rtol=1e-6)
+
+
+def test_priority_floor_and_predecessor():
+    """Wang & Ueda's additions: a floor at a fraction of the mean mass, and half the priority
+    given to the preceding transition of the same env (never to an auto-reset step)."""
+    rule = replay.PriorityRule(
+        exponent=1.0, epsilon=1e-9, initial_max=2.0, floor_of_mean=0.1, predecessor_fraction=0.5
+    )
+    rep = replay.init(12, 1, np.zeros(2, np.float32), priority_rule=rule)
+    done = np.zeros(1, bool)
+    for terminated in (False, False, True, False, False, False):
+        step = (np.ones((1, 2), np.float32), np.zeros(1, np.int32), np.zeros(1, np.float32))
+        rep = replay.add(rep, *step, np.array([terminated]), np.zeros(1, bool), done)
+        done = np.array([terminated])
+    # Slots 0, 1, 2 (terminal) and 4 are transitions; 3 is the auto-reset step, 5 the newest.
+    valid = np.asarray(replay.valid_mask(rep))[:6, 0]
+    np.testing.assert_array_equal(valid, [1, 1, 1, 0, 1, 0])
+    # All masses 2.0 -> floor 0.1 * 2.0 = 0.2. slot 0: |td| 0.001 -> 0.2 (the floor); slot 2:
+    # 7.0, and its predecessor, slot 1, raised to 0.5 * 7.0; slot 4: 9.0, its predecessor is
+    # the auto-reset step, left at 2.0.
+    rep = replay.update_priorities(
+        rep, jnp.array([0, 2, 4]), jnp.array([0, 0, 0]), jnp.array([0.001, 7.0, -9.0]), rule
+    )
+    np.testing.assert_allclose(rep.priority[:6, 0], [0.2, 3.5, 7.0, 2.0, 9.0, 2.0], rtol=1e-5)
+    np.testing.assert_allclose(rep.priority_max, 9.0, rtol=1e-6)
+
+
+def test_priority_updates_vmap_over_seeds():
+    """Three seeds' replays updated in one vmapped call equal three separate updates."""
+    reps = [
+        _synthetic_vector_replay(slots=8, num_envs=2, num_adds=12, seed=s, rule=WANG_UEDA)
+        for s in range(3)
+    ]
+    rng = np.random.default_rng(5)
+    slot = rng.integers(0, 8, (3, 6)).astype(np.int32)
+    env = rng.integers(0, 2, (3, 6)).astype(np.int32)
+    td = rng.normal(size=(3, 6)).astype(np.float32)
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *reps)
+    update = jax.jit(
+        jax.vmap(replay.update_priorities, in_axes=(0, 0, 0, 0, None)), static_argnums=4
+    )
+    together = update(stacked, slot, env, td, WANG_UEDA)
+    for i, rep in enumerate(reps):
+        alone = _update_priorities(rep, slot[i], env[i], td[i], WANG_UEDA)
+        for name in ("priority", "priority_max", "priority_last"):
+            np.testing.assert_array_equal(getattr(together, name)[i], getattr(alone, name))
+    assert not np.array_equal(together.priority[0], together.priority[1])
+    keys = jax.random.split(jax.random.key(0), 3)
+    sample = jax.vmap(replay.sample_proportional, in_axes=(0, 0, None, None))
+    s_slot, s_env, _ = sample(together, keys, 5, 0.4)
+    for i in range(3):
+        mask = np.asarray(replay.valid_mask(reps[i]))
+        assert mask[np.asarray(s_slot[i]), np.asarray(s_env[i])].all()
 
 
 def test_replay_vmaps_over_seeds_and_runs_in_scan():

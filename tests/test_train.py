@@ -127,6 +127,21 @@ def test_a_seed_trains_the_same_alone_or_in_a_group():
     np.testing.assert_allclose(m_alone["loss"][0], m_group["loss"][1], rtol=1e-4)
 
 
+def test_prioritized_replay_inside_the_chunk():
+    """Prioritized replay in the jitted, seed-vmapped chunk: each seed's sampled transitions
+    get priorities from its own TD errors, and updates run as with uniform replay."""
+    cfg = small(**{"learner.replay_sampling": "proportional"})
+    exp, carry, (m,) = run_chunks(cfg, 150)
+    np.testing.assert_array_equal(np.asarray(carry.train.updates), [25, 25])
+    assert np.all(np.isfinite(m["loss"]))
+    priority = np.asarray(carry.replay.priority)  # [S, L, E]
+    written = priority[:, :150] > 0
+    assert written.all()
+    # Sampled transitions left the initial maximum (1.0); the seeds' priorities differ.
+    assert np.any(priority[0, :150] != 1.0) and np.any(priority[1, :150] != 1.0)
+    assert not np.array_equal(priority[0], priority[1])
+
+
 def test_spiking_chunk_reports_spike_counts():
     exp, carry, (m,) = run_chunks(small("cartpole-dsqn"), 150)
     assert set(exp.layer_neurons) == {"fc1"}

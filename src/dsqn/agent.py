@@ -34,6 +34,8 @@ __all__ = [
     "epsilon_at",
     "epsilon_greedy",
     "select_actions",
+    "priority_rule",
+    "importance_exponent_at",
     "q_values_and_spikes",
     "update",
     "sync_target",
@@ -169,9 +171,10 @@ def _loss_fn(
     params: Any,
     target_params: Any,
     batch: replay.Batch,
+    weights: jax.Array | None,
     network: nn.Module,
     config: LearnerConfig,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
+) -> tuple[jax.Array, tuple[dict[str, jax.Array], jax.Array]]:
     apply = lambda p, x: network.apply({"params": p}, x)  # noqa: E731
     q_next_target = jax.lax.stop_gradient(apply(target_params, batch.next_obs))
     if losses.needs_next_online(config.loss):
@@ -190,33 +193,84 @@ def _loss_fn(
         q_next_online,
         gamma=config.discount,
         error=config.td_error,
+        weights=weights,
+        cdqn_double=config.cdqn_double_q,
     )
-    return loss, {"loss": loss, "q_mean": jnp.mean(aux["q_taken"])}
+    metrics = {"loss": loss, "q_mean": jnp.mean(aux["q_taken"])}
+    return loss, (metrics, jax.lax.stop_gradient(aux["td_error"]))
+
+
+def priority_rule(config: LearnerConfig) -> replay.PriorityRule | None:
+    """The replay's priority rule from the config; None for uniform replay."""
+    if config.replay_sampling == "uniform":
+        return None
+    return replay.PriorityRule(
+        exponent=config.priority_exponent,
+        epsilon=config.priority_epsilon,
+        initial_max=config.priority_initial_max,
+        max_tracking=config.priority_max_tracking,
+        floor_of_mean=config.priority_floor_of_mean,
+        predecessor_fraction=config.priority_predecessor_fraction,
+    )
+
+
+def importance_exponent_at(
+    config: LearnerConfig, agent_steps: jax.Array, total_agent_steps: int
+) -> jax.Array:
+    """beta(t) = min(1, beta_0 + (1 - beta_0) t / n), n = ``importance_exponent_anneal_agent_steps``
+    or, when that is None, the run's ``total_agent_steps`` (Schaul et al. 2016)."""
+    span = config.importance_exponent_anneal_agent_steps or total_agent_steps
+    beta0 = config.importance_exponent_start
+    t = jnp.asarray(agent_steps, jnp.float32)
+    return jnp.minimum(1.0, beta0 + (1.0 - beta0) * t / span)
 
 
 def update(
     state: TrainState,
     replay_state: replay.ReplayState,
+    importance_exponent: jax.Array = 1.0,
     *,
     network: nn.Module,
     optimizer: optax.GradientTransformation,
     config: LearnerConfig,
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One SGD update on a minibatch sampled uniformly from ``replay_state``.
+) -> tuple[TrainState, replay.ReplayState, dict[str, jax.Array]]:
+    """One SGD update on a minibatch sampled from ``replay_state``.
 
-    Returns the new state and ``{"loss", "q_mean"}`` (``q_mean``: mean ``Q(s, a)`` of the batch).
+    Uniform replay: the minibatch is drawn uniformly and the replay comes back unchanged.
+    Prioritized replay (``config.replay_sampling == "proportional"``): the minibatch is drawn by
+    priority, each sample's loss is weighted by its importance weight with exponent
+    ``importance_exponent`` (beta, see :func:`importance_exponent_at`), and the sampled
+    transitions' priorities are set from their TD errors.
+
+    Returns the new state, the replay, and ``{"loss", "q_mean"}`` (``q_mean``: mean ``Q(s, a)``
+    of the batch).
     """
     key, sample_key = jax.random.split(state.key)
-    batch = replay.sample(replay_state, sample_key, config.batch_size)
-    grads, metrics = jax.grad(_loss_fn, has_aux=True)(
-        state.params, state.target_params, batch, network, config
+    rule = priority_rule(config)
+    if rule is None:
+        slot, env = replay.sample_indices(replay_state, sample_key, config.batch_size)
+        weights = None
+    else:
+        slot, env, weights = replay.sample_proportional(
+            replay_state,
+            sample_key,
+            config.batch_size,
+            importance_exponent,
+            normalize_weights=config.importance_weights_normalized,
+            max_weight=config.importance_weight_max,
+        )
+    batch = replay.gather(replay_state, slot, env)
+    grads, (metrics, td_error) = jax.grad(_loss_fn, has_aux=True)(
+        state.params, state.target_params, batch, weights, network, config
     )
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new_state = state._replace(
         params=params, opt_state=opt_state, key=key, updates=state.updates + 1
     )
-    return new_state, metrics
+    if rule is not None:
+        replay_state = replay.update_priorities(replay_state, slot, env, td_error, rule)
+    return new_state, replay_state, metrics
 
 
 def sync_target(state: TrainState) -> TrainState:

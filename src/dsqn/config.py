@@ -129,7 +129,38 @@ class LearnerConfig:
       epsilon_start: initial exploration rate. Paper: 1.0.
       epsilon_end: final exploration rate. Paper: 0.1.
       epsilon_decay_agent_steps: linear decay length from step 0. Paper: 1,000,000.
+      cdqn_double_q: with the C-DQN loss, the DQN term's target action a* is the online
+        network's argmax (double Q-learning, van Hasselt et al. 2016), not the target network's.
+        Wang & Ueda 2022's Atari runs: True (``--double``). Only valid with loss cdqn.
       replay_capacity_transitions: replay size per seed. Paper: 1,000,000.
+      replay_sampling: ``"uniform"`` (paper) or ``"proportional"``: prioritized replay, P(i)
+        proportional to (|TD error| + priority_epsilon)^priority_exponent (Schaul et al. 2016,
+        "Prioritized Experience Replay", proportional variant; Wang & Ueda 2022 use it).
+      priority_exponent: alpha of prioritized replay. Schaul et al. 2016 (proportional,
+        Atari): 0.6; Wang & Ueda 2022 (ConvergentDQN ``--alpha``): 0.6.
+      priority_epsilon: added to |TD error|. OpenAI Baselines (``prioritized_replay_eps``):
+        1e-6; Wang & Ueda 2022 (``--prio-eps``): 1e-10.
+      priority_initial_max: priority (before the exponent) of new transitions until the first
+        update. Schaul et al. 2016 / OpenAI Baselines: 1.0; Wang & Ueda 2022: 100.
+      priority_max_tracking: the priority of new transitions: ``"running"``, the largest ever
+        assigned (Schaul et al. 2016 / OpenAI Baselines), or ``"last_updated"``, the largest of
+        the slots' last assigned priorities (Wang & Ueda 2022's max segment tree).
+      priority_floor_of_mean: raise every updated sampling mass to at least this fraction of the
+        mean mass, or ``None`` (Schaul et al. 2016). Wang & Ueda 2022: 0.1 (``--ratio-min-prio``
+        10).
+      priority_predecessor_fraction: raise the transition before each sampled one to at least
+        (this x |TD error|)^alpha; 0 turns it off (Schaul et al. 2016). Wang & Ueda 2022: 0.5.
+      importance_exponent_start: beta of the importance weights at agent step 0, annealed
+        linearly to 1. Schaul et al. 2016 (proportional): 0.4; Wang & Ueda 2022
+        (``--beta-start``): 0.4.
+      importance_exponent_anneal_agent_steps: agent steps over which beta reaches 1; ``None``:
+        the run's length (Schaul et al. 2016: 1 at the end of learning). Wang & Ueda 2022
+        (``--beta-frames``, in agent steps despite the name): 50,000,000.
+      importance_weights_normalized: divide the weights by the largest one any stored transition
+        could get, so that they are <= 1 (Schaul et al. 2016 / OpenAI Baselines). Wang & Ueda
+        2022: False (``--IS-weight-only-smaller`` off).
+      importance_weight_max: cap on the weights, or ``None``. Wang & Ueda 2022: 20 (twice
+        ``--ratio-min-prio``).
     """
 
     loss: str = "dqn"
@@ -145,7 +176,19 @@ class LearnerConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.1
     epsilon_decay_agent_steps: int = 1_000_000
+    cdqn_double_q: bool = False
     replay_capacity_transitions: int = 1_000_000
+    replay_sampling: str = "uniform"
+    priority_exponent: float = 0.6
+    priority_epsilon: float = 1e-6
+    priority_initial_max: float = 1.0
+    priority_max_tracking: str = "running"
+    priority_floor_of_mean: float | None = None
+    priority_predecessor_fraction: float = 0.0
+    importance_exponent_start: float = 0.4
+    importance_exponent_anneal_agent_steps: int | None = None
+    importance_weights_normalized: bool = True
+    importance_weight_max: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -534,6 +577,7 @@ def _positive(path: str, value: Any, *, allow_zero: bool = False) -> None:
 def validate(config: Config) -> Config:
     """Checks every field; raises :class:`ConfigError` naming the first bad one."""
     from dsqn.networks import INITS, NEURONS, READOUTS
+    from dsqn.replay import MAX_TRACKING
     from dsqn.spiking import SURROGATES
 
     n, e, lr, ev, r = config.network, config.env, config.learner, config.eval, config.run
@@ -560,6 +604,11 @@ def validate(config: Config) -> Config:
 
     _choice("learner.loss", lr.loss, ("dqn", "double", "cdqn"))
     _choice("learner.td_error", lr.td_error, ("huber", "mse"))
+    if lr.cdqn_double_q and lr.loss != "cdqn":
+        raise ConfigError(
+            f"learner.cdqn_double_q applies to learner.loss cdqn only, not {lr.loss!r} "
+            "(for Double DQN set learner.loss double)"
+        )
     if not 0 <= lr.discount <= 1:
         raise ConfigError(f"learner.discount must be in [0, 1], got {lr.discount!r}")
     _positive("learner.learning_rate", lr.learning_rate)
@@ -575,6 +624,31 @@ def validate(config: Config) -> Config:
         if not 0 <= getattr(lr, name) <= 1:
             raise ConfigError(f"learner.{name} must be in [0, 1], got {getattr(lr, name)!r}")
     _positive("learner.replay_capacity_transitions", lr.replay_capacity_transitions)
+    _choice("learner.replay_sampling", lr.replay_sampling, ("uniform", "proportional"))
+    _positive("learner.priority_exponent", lr.priority_exponent, allow_zero=True)
+    _positive("learner.priority_epsilon", lr.priority_epsilon)
+    _positive("learner.priority_initial_max", lr.priority_initial_max)
+    _choice("learner.priority_max_tracking", lr.priority_max_tracking, MAX_TRACKING)
+    if lr.priority_floor_of_mean is not None and not 0 < lr.priority_floor_of_mean < 1:
+        raise ConfigError(
+            f"learner.priority_floor_of_mean must be in (0, 1) or None, "
+            f"got {lr.priority_floor_of_mean!r}"
+        )
+    _positive(
+        "learner.priority_predecessor_fraction", lr.priority_predecessor_fraction, allow_zero=True
+    )
+    if not 0 <= lr.importance_exponent_start <= 1:
+        raise ConfigError(
+            f"learner.importance_exponent_start must be in [0, 1], "
+            f"got {lr.importance_exponent_start!r}"
+        )
+    if lr.importance_exponent_anneal_agent_steps is not None:
+        _positive(
+            "learner.importance_exponent_anneal_agent_steps",
+            lr.importance_exponent_anneal_agent_steps,
+        )
+    if lr.importance_weight_max is not None:
+        _positive("learner.importance_weight_max", lr.importance_weight_max)
     if lr.replay_capacity_transitions % e.envs_per_seed:
         raise ConfigError(
             f"learner.replay_capacity_transitions ({lr.replay_capacity_transitions}) must be a "

@@ -20,8 +20,9 @@ Per-sample error functions ``err(x)`` (``error=``):
 - ``"mse"``: err(x) = 0.5 x^2, so that its gradient is x and it equals the Huber error for
   |x| <= 1. (``torch.nn.functional.mse_loss`` has no 0.5: twice this value, twice the gradient.)
 
-Every loss is the mean of err over the batch. ``td_error`` in the aux outputs follows rlax's sign
-convention: td_error = target - Q(s, a).
+Every loss is the mean of err over the batch, or with importance weights ``weights`` (``[B]``,
+prioritized replay) the mean of weights * err. ``td_error`` in the aux outputs follows rlax's
+sign convention: td_error = target - Q(s, a).
 """
 
 from collections.abc import Callable, Mapping
@@ -70,6 +71,15 @@ def _check_inputs(
     chex.assert_type(q_next, float)
 
 
+def _mean_error(td_error: jax.Array, error: ErrorKind, weights: jax.Array | None) -> jax.Array:
+    """(1/B) sum_b w_b err(td_b), with w_b = 1 when ``weights`` is None."""
+    per_sample = elementwise_error(td_error, error)
+    if weights is not None:
+        chex.assert_equal_shape([td_error, weights])
+        per_sample = weights * per_sample
+    return jnp.mean(per_sample)
+
+
 def _take(values: jax.Array, index: jax.Array) -> jax.Array:
     """``values[b, index[b]]`` for each b; the gradient reaches only the indexed entries."""
     return rlax.batched_index(values, index)
@@ -84,11 +94,12 @@ def dqn_loss(
     *,
     gamma: float = 0.99,
     error: ErrorKind = "huber",
+    weights: jax.Array | None = None,
 ) -> LossOutput:
     """DQN loss (Mnih et al. 2015), the loss of the paper's DQN and DSQN.
 
     y_b    = r_b + gamma d_b max_a' Q_target(s'_b, a')          (no gradient)
-    loss   = (1/B) sum_b err(y_b - Q(s_b, a_b))
+    loss   = (1/B) sum_b w_b err(y_b - Q(s_b, a_b))          (w_b = 1 without ``weights``)
 
     Returns:
         ``(loss, aux)``: scalar loss; aux has ``td_error``, ``q_taken``, ``target``, each ``[B]``.
@@ -97,7 +108,7 @@ def dqn_loss(
     q_taken = _take(q, action)
     target = jax.lax.stop_gradient(reward + gamma * discount * jnp.max(q_next_target, axis=-1))
     td_error = target - q_taken
-    loss = jnp.mean(elementwise_error(td_error, error))
+    loss = _mean_error(td_error, error, weights)
     return loss, {"td_error": td_error, "q_taken": q_taken, "target": target}
 
 
@@ -111,13 +122,14 @@ def double_dqn_loss(
     *,
     gamma: float = 0.99,
     error: ErrorKind = "huber",
+    weights: jax.Array | None = None,
 ) -> LossOutput:
     """Double DQN loss (van Hasselt et al. 2016): the online network picks a', the target
     network evaluates it.
 
     a*_b   = argmax_a' Q(s'_b, a')                               (online network)
     y_b    = r_b + gamma d_b Q_target(s'_b, a*_b)                (no gradient)
-    loss   = (1/B) sum_b err(y_b - Q(s_b, a_b))
+    loss   = (1/B) sum_b w_b err(y_b - Q(s_b, a_b))          (w_b = 1 without ``weights``)
 
     Ties in the argmax go to the lowest action index.
 
@@ -130,7 +142,7 @@ def double_dqn_loss(
     next_action = jnp.argmax(q_next_online, axis=-1)
     target = jax.lax.stop_gradient(reward + gamma * discount * _take(q_next_target, next_action))
     td_error = target - q_taken
-    loss = jnp.mean(elementwise_error(td_error, error))
+    loss = _mean_error(td_error, error, weights)
     return loss, {
         "td_error": td_error,
         "q_taken": q_taken,
@@ -150,6 +162,7 @@ def cdqn_loss(
     gamma: float = 0.99,
     error: ErrorKind = "huber",
     double: bool = False,
+    weights: jax.Array | None = None,
 ) -> LossOutput:
     """Convergent DQN loss (C-DQN, Wang & Ueda, ICLR 2022).
 
@@ -164,7 +177,7 @@ def cdqn_loss(
                                                  (gradient flows through Q(s'_b, a^_b))
     L_DQN_b  = err(y_tgt_b - Q(s_b, a_b))
     L_MSBE_b = err(y_self_b - Q(s_b, a_b))
-    loss     = (1/B) sum_b max(L_DQN_b, L_MSBE_b)
+    loss     = (1/B) sum_b w_b max(L_DQN_b, L_MSBE_b)    (w_b = 1 without ``weights``)
 
     The residual term is selected only where |y_self - Q(s,a)| > |y_tgt - Q(s,a)|; ties go to
     the DQN term, as in the authors' code. Consequently the gradient reaches ``q_next_online``
@@ -197,7 +210,7 @@ def cdqn_loss(
     # strict inequality keeps the authors' tie-break.
     residual_selected = jnp.abs(td_error_residual) > jnp.abs(td_error_dqn)
     td_error = jnp.where(residual_selected, td_error_residual, td_error_dqn)
-    loss = jnp.mean(elementwise_error(td_error, error))
+    loss = _mean_error(td_error, error, weights)
     return loss, {
         "td_error": jax.lax.stop_gradient(td_error),
         "q_taken": q_taken,
@@ -243,13 +256,21 @@ def td_loss(
     *,
     gamma: float = 0.99,
     error: ErrorKind = "huber",
+    weights: jax.Array | None = None,
+    cdqn_double: bool = False,
 ) -> LossOutput:
     """Dispatch to the loss named ``kind`` ("dqn", "double" or "cdqn") with one signature.
 
-    ``q_next_online`` is required by "double" and "cdqn" and ignored by "dqn".
+    ``q_next_online`` is required by "double" and "cdqn" and ignored by "dqn"; ``weights`` are
+    per-sample importance weights (all losses); ``cdqn_double`` is C-DQN's ``double`` option and
+    only valid with "cdqn".
     """
     loss_fn = get_loss(kind)
-    kwargs: dict[str, Any] = {"gamma": gamma, "error": error}
+    kwargs: dict[str, Any] = {"gamma": gamma, "error": error, "weights": weights}
+    if cdqn_double:
+        if kind != "cdqn":
+            raise ValueError(f"cdqn_double applies to the 'cdqn' loss only, not to {kind!r}")
+        kwargs["double"] = True
     if not needs_next_online(kind):
         return loss_fn(q, action, reward, discount, q_next_target, **kwargs)
     if q_next_online is None:

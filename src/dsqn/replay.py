@@ -41,11 +41,24 @@ Vector observations (anything that is not a uint8 [stack, H, W] image, e.g. floa
 stored whole, one per slot, with the same API.
 
 Memory per stored Atari transition: 7056 B frame + 1 B action (uint8; int32 above 256 actions)
-+ 4 B reward + 1 B flags = 7062 B.
++ 4 B reward + 1 B flags = 7062 B (+ 4 B priority with prioritized replay, + 4 B more when the
+maximum priority is taken over the slots' last updates).
+
+Proportional prioritized replay (Schaul et al. 2016, "Prioritized Experience Replay", section
+3.3; optional, :class:`PriorityRule`): every slot holds the sampling mass m_i = p_i^alpha of the
+transition it starts, with p_i = |delta_i| + epsilon from the TD error of its last update, and a
+new transition gets the current maximum mass. A transition is drawn with probability
+P(i) = m_i / sum_j m_j over the valid transitions (stratified: the b-th of B draws falls in the
+b-th of B equal parts of the total mass, as Schaul et al. appendix B.2.1 and the OpenAI Baselines
+and Wang & Ueda codes do), and weighted by w_i = (N P(i))^-beta, N valid transitions, optionally
+divided by the largest possible weight (that of the smallest mass) and capped. The draw is exact
+up to float32 rounding: a block of slots is drawn by its mass, then a slot within it, so that no
+cumulative sum spans more than about sqrt(capacity) masses.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import chex
@@ -57,6 +70,35 @@ TERMINATED = 1
 TRUNCATED = 2
 RESET_STEP = 4
 CONTINUES = 8
+
+MAX_TRACKING: tuple[str, ...] = ("running", "last_updated")
+
+
+class PriorityRule(NamedTuple):
+    """How a prioritized replay turns TD errors into sampling masses (static settings).
+
+    Attributes:
+      exponent: alpha, m = p^alpha. Schaul et al. 2016 (proportional, Atari): 0.6.
+      epsilon: p = |delta| + epsilon, so that no transition gets probability 0.
+      initial_max: the priority p (before the exponent) of new transitions until the first
+        update.
+      max_tracking: the priority of new transitions: ``"running"``, the largest priority ever
+        assigned (and ``initial_max``; OpenAI Baselines), or ``"last_updated"``, the largest of
+        the slots' last assigned priorities, overwritten slots included (``initial_max`` only
+        until the first update; Wang & Ueda's code).
+      floor_of_mean: if set, an updated mass is raised to at least this fraction of the mean mass
+        of the valid transitions before the update (Wang & Ueda: 1 / ``--ratio-min-prio`` 10).
+      predecessor_fraction: if > 0, each update also raises the mass of the transition just
+        before the sampled one (same env and episode) to at least (fraction * p)^alpha, floored
+        likewise (Wang & Ueda: 0.5).
+    """
+
+    exponent: float = 0.6
+    epsilon: float = 1e-6
+    initial_max: float = 1.0
+    max_tracking: str = "running"
+    floor_of_mean: float | None = None
+    predecessor_fraction: float = 0.0
 
 
 class ReplayState(NamedTuple):
@@ -74,6 +116,11 @@ class ReplayState(NamedTuple):
         (stacked images only; None for vector observations).
       unrepresentable: int32 [], observations that were neither a one-frame shift of the previous
         stack nor copies of one frame (their rebuilt stack differs from what the agent saw).
+      priority: float32 [L, E], the sampling mass p^alpha of the transition each slot starts
+        (prioritized replays only; else None).
+      priority_max: float32 [], the mass a new transition gets (prioritized only).
+      priority_last: float32 [L, E], the mass each slot's last priority update computed, before
+        any floor (only with ``max_tracking="last_updated"``).
     """
 
     obs: jax.Array
@@ -84,6 +131,9 @@ class ReplayState(NamedTuple):
     filled: jax.Array
     last_stack: jax.Array | None
     unrepresentable: jax.Array
+    priority: jax.Array | None = None
+    priority_max: jax.Array | None = None
+    priority_last: jax.Array | None = None
 
 
 class Batch(NamedTuple):
@@ -109,7 +159,12 @@ def _is_stacked_image(obs_example: np.ndarray | jax.Array) -> bool:
 
 
 def init(
-    capacity: int, num_envs: int, obs_example: np.ndarray | jax.Array, *, num_actions: int = 256
+    capacity: int,
+    num_envs: int,
+    obs_example: np.ndarray | jax.Array,
+    *,
+    num_actions: int = 256,
+    priority_rule: PriorityRule | None = None,
 ) -> ReplayState:
     """An empty replay.
 
@@ -119,6 +174,8 @@ def init(
       obs_example: one env's observation (only shape and dtype are used): uint8 [stack, H, W]
         images are frame-deduplicated; anything else is stored whole.
       num_actions: the number of discrete actions; up to 256 they are stored as uint8.
+      priority_rule: a prioritized replay with this rule (see :func:`sample_proportional`), or
+        None for uniform sampling only.
 
     Returns:
       The state; `jax.eval_shape(lambda: init(...))` sizes it without allocating.
@@ -141,6 +198,8 @@ def init(
         )
     if num_actions <= 0:
         raise ValueError(f"num_actions must be positive, got {num_actions}")
+    if priority_rule is not None:
+        _check_rule(priority_rule)
     if stacked:
         obs = jnp.zeros((slots, num_envs, *obs_example.shape[1:]), jnp.uint8)
         last_stack = jnp.zeros((num_envs, *obs_example.shape), jnp.uint8)
@@ -158,7 +217,37 @@ def init(
         filled=jnp.zeros((), jnp.int32),
         last_stack=last_stack,
         unrepresentable=jnp.zeros((), jnp.int32),
+        **_init_priorities(priority_rule, (slots, num_envs)),
     )
+
+
+def _check_rule(rule: PriorityRule) -> None:
+    if not rule.exponent >= 0:
+        raise ValueError(f"priority exponent must be >= 0, got {rule.exponent}")
+    if not rule.epsilon > 0:
+        raise ValueError(f"priority epsilon must be > 0, got {rule.epsilon}")
+    if not rule.initial_max > 0:
+        raise ValueError(f"initial maximum priority must be > 0, got {rule.initial_max}")
+    if rule.max_tracking not in MAX_TRACKING:
+        raise ValueError(
+            f"unknown max_tracking {rule.max_tracking!r}; valid: {', '.join(MAX_TRACKING)}"
+        )
+    if rule.floor_of_mean is not None and not 0 < rule.floor_of_mean < 1:
+        raise ValueError(f"floor_of_mean must lie in (0, 1) or be None, got {rule.floor_of_mean}")
+    if not rule.predecessor_fraction >= 0:
+        raise ValueError(f"predecessor_fraction must be >= 0, got {rule.predecessor_fraction}")
+
+
+def _init_priorities(rule: PriorityRule | None, shape: tuple[int, int]) -> dict[str, jax.Array]:
+    if rule is None:
+        return {}
+    out = {
+        "priority": jnp.zeros(shape, jnp.float32),
+        "priority_max": jnp.asarray(rule.initial_max**rule.exponent, jnp.float32),
+    }
+    if rule.max_tracking == "last_updated":
+        out["priority_last"] = jnp.zeros(shape, jnp.float32)
+    return out
 
 
 def _slots(state: ReplayState) -> int:
@@ -219,7 +308,11 @@ def add(
         last_stack = jnp.where(
             represented[:, None, None, None], obs, jnp.broadcast_to(obs[:, -1:], obs.shape)
         )
-    return ReplayState(
+    priority = state.priority
+    if priority is not None:
+        # A new transition gets the maximum mass (Schaul et al. 2016, Algorithm 1, line 6).
+        priority = priority.at[head].set(state.priority_max)
+    return state._replace(
         obs=state.obs.at[head].set(stored.astype(state.obs.dtype)),
         action=state.action.at[head].set(action.astype(state.action.dtype)),
         reward=state.reward.at[head].set(reward.astype(jnp.float32)),
@@ -228,6 +321,7 @@ def add(
         filled=jnp.minimum(state.filled + 1, _slots(state)),
         last_stack=last_stack,
         unrepresentable=unrepresentable,
+        priority=priority,
     )
 
 
@@ -283,6 +377,15 @@ def gather(state: ReplayState, slot: jax.Array, env: jax.Array) -> Batch:
     )
 
 
+def _check_batch_size(state: ReplayState, batch_size: int) -> None:
+    capacity = state.flags.size
+    if not 0 < batch_size <= capacity:
+        raise ValueError(
+            f"batch_size={batch_size} must lie in [1, capacity={capacity}]: this replay can never "
+            "hold that many transitions"
+        )
+
+
 def sample_indices(
     state: ReplayState, key: jax.Array, batch_size: int
 ) -> tuple[jax.Array, jax.Array]:
@@ -292,12 +395,8 @@ def sample_indices(
     through the cumulative count of the validity mask. Requires `can_sample(state, batch_size)`;
     inside jit an empty replay cannot raise and yields arbitrary indices.
     """
+    _check_batch_size(state, batch_size)
     capacity = state.flags.size
-    if not 0 < batch_size <= capacity:
-        raise ValueError(
-            f"batch_size={batch_size} must lie in [1, capacity={capacity}]: this replay can never "
-            "hold that many transitions"
-        )
     num_envs = state.flags.shape[1]
     counts = jnp.cumsum(valid_mask(state).reshape(-1), dtype=jnp.int32)
     rank = jax.random.randint(key, (batch_size,), 0, jnp.maximum(counts[-1], 1))
@@ -311,6 +410,158 @@ def sample(state: ReplayState, key: jax.Array, batch_size: int) -> Batch:
     Equals `gather(state, *sample_indices(state, key, batch_size))`; requires `can_sample`.
     """
     return gather(state, *sample_indices(state, key, batch_size))
+
+
+def _searchsorted_positive(cumulative: jax.Array, mass: jax.Array, u: jax.Array) -> jax.Array:
+    """Index i of the last axis with C_{i-1} <= u < C_i, where C is the running sum of ``mass``
+    (``cumulative``), for ``u`` in [0, C_last). Only an index of positive mass can come out:
+    C is made flat exactly across zero masses (whatever the rounding of the sum), and ``u`` is
+    kept below C_last."""
+    flat = jax.lax.cummax(jnp.where(mass > 0, cumulative, 0.0), axis=cumulative.ndim - 1)
+    total = flat[..., -1:]
+    u = jnp.minimum(u, jnp.nextafter(total, jnp.zeros_like(total)))
+    search = jnp.vectorize(
+        lambda c, v: jnp.searchsorted(c, v, side="right"), signature="(n),(m)->(m)"
+    )
+    return jnp.minimum(search(flat, u), mass.shape[-1] - 1)
+
+
+def proportional_draw(mass: jax.Array, key: jax.Array, batch_size: int) -> jax.Array:
+    """int32 [B]: indices drawn with replacement with probability ``mass[i] / sum(mass)``,
+    stratified (draw b lies in the b-th of B equal parts of the total mass).
+
+    Args:
+      mass: float32 [N] >= 0, not all 0 (else the indices are arbitrary).
+      key: PRNG key.
+      batch_size: B.
+
+    A block of K ~ sqrt(N) consecutive masses is drawn by the block's sum (stratified), then an
+    index within the block by its mass (a fresh uniform), so that every running sum spans at most
+    max(K, N / K) terms: float32 rounding then perturbs a probability by about that many ulps
+    (~1e-4 relative at N = 1M) rather than by N ulps. An index of mass 0 is never drawn.
+    """
+    (n,) = mass.shape
+    block = max(1, math.isqrt(n - 1) + 1)
+    blocks = -(-n // block)
+    padded = jnp.pad(mass, (0, blocks * block - n)).reshape(blocks, block)
+    block_mass = jnp.sum(padded, axis=1)
+    block_key, within_key = jax.random.split(key)
+    strata = (jnp.arange(batch_size) + jax.random.uniform(block_key, (batch_size,))) / batch_size
+    total = jnp.sum(block_mass)
+    chosen = _searchsorted_positive(jnp.cumsum(block_mass), block_mass, strata * total)
+    rows = padded[chosen]  # [B, K]
+    row_total = jnp.sum(rows, axis=1, keepdims=True)
+    u = jax.random.uniform(within_key, (batch_size, 1)) * row_total
+    offset = _searchsorted_positive(jnp.cumsum(rows, axis=1), rows, u)[:, 0]
+    return (chosen * block + offset).astype(jnp.int32)
+
+
+def importance_weights(
+    probability: jax.Array,
+    count: jax.Array,
+    beta: jax.Array,
+    *,
+    min_probability: jax.Array | None = None,
+    max_weight: float | None = None,
+) -> jax.Array:
+    """Importance-sampling weights of prioritized draws (Schaul et al. 2016, section 3.4).
+
+    w_i = (N P(i))^-beta;  with ``min_probability``: w_i / (N P_min)^-beta (so w <= 1, the
+    paper's normalisation by the largest weight); with ``max_weight``: min(w_i, max_weight).
+
+    Args:
+      probability: float32 [B], P(i) of each draw.
+      count: N, the number of transitions drawn from.
+      beta: the exponent (0: no correction, 1: full correction).
+    """
+    weights = (count * probability) ** -beta
+    if min_probability is not None:
+        weights = weights / (count * min_probability) ** -beta
+    if max_weight is not None:
+        weights = jnp.minimum(weights, max_weight)
+    return weights.astype(jnp.float32)
+
+
+def sample_proportional(
+    state: ReplayState,
+    key: jax.Array,
+    batch_size: int,
+    beta: jax.Array,
+    *,
+    normalize_weights: bool = True,
+    max_weight: float | None = None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Slots, envs (int32 [B]) and importance weights (float32 [B]) of B valid transitions
+    drawn with replacement with probability proportional to their mass (module docstring).
+
+    ``normalize_weights`` divides by the largest weight any valid transition could get;
+    ``max_weight`` caps the weights (see :func:`importance_weights`). Requires a prioritized
+    replay with ``can_sample(state, batch_size)``.
+    """
+    if state.priority is None:
+        raise ValueError("sample_proportional needs a prioritized replay (init with priority_rule)")
+    _check_batch_size(state, batch_size)
+    num_envs = state.flags.shape[1]
+    valid = valid_mask(state)
+    mass = jnp.where(valid, state.priority, 0.0).reshape(-1)
+    flat = proportional_draw(mass, key, batch_size)
+    total = jnp.sum(mass)
+    count = jnp.sum(valid, dtype=jnp.int32).astype(jnp.float32)
+    min_probability = None
+    if normalize_weights:
+        min_probability = jnp.min(jnp.where(mass > 0, mass, jnp.inf)) / total
+    weights = importance_weights(
+        mass[flat] / total,
+        count,
+        beta,
+        min_probability=min_probability,
+        max_weight=max_weight,
+    )
+    return (flat // num_envs).astype(jnp.int32), (flat % num_envs).astype(jnp.int32), weights
+
+
+def update_priorities(
+    state: ReplayState,
+    slot: jax.Array,
+    env: jax.Array,
+    td_error: jax.Array,
+    rule: PriorityRule,
+) -> ReplayState:
+    """Sets the masses of the sampled transitions from their TD errors (``[B]`` each).
+
+    m_i = max((|delta_i| + epsilon)^alpha, floor),  floor = ``floor_of_mean`` x the mean mass of
+    the valid transitions before the update (0 without a floor); the maximum mass for new
+    transitions follows ``rule.max_tracking``; with ``predecessor_fraction`` f > 0, the
+    transition before each sampled one (same env) is raised to at least
+    max((f (|delta_i| + epsilon))^alpha, floor), unless the sampled one starts an episode. A
+    transition drawn twice in the batch gets the same TD error both times, so the order of the
+    writes is moot.
+    """
+    if state.priority is None:
+        raise ValueError("update_priorities needs a prioritized replay (init with priority_rule)")
+    chex.assert_equal_shape([slot, env, td_error])
+    magnitude = jnp.abs(td_error).astype(jnp.float32) + rule.epsilon
+    mass = magnitude**rule.exponent
+    floor = jnp.zeros((), jnp.float32)
+    if rule.floor_of_mean is not None:
+        valid = valid_mask(state)
+        count = jnp.maximum(jnp.sum(valid, dtype=jnp.int32), 1)
+        floor = rule.floor_of_mean * jnp.sum(jnp.where(valid, state.priority, 0.0)) / count
+    priority = state.priority.at[slot, env].set(jnp.maximum(mass, floor))
+    priority_last = state.priority_last
+    if rule.max_tracking == "running":
+        priority_max = jnp.maximum(state.priority_max, jnp.max(mass))
+    else:
+        priority_last = priority_last.at[slot, env].set(mass)
+        priority_max = jnp.max(priority_last)
+    if rule.predecessor_fraction > 0:
+        before = (slot - 1) % _slots(state)
+        # No transition of the same episode precedes one whose predecessor slot ended an
+        # episode or is an auto-reset step.
+        ended = (state.flags[before, env] & (TERMINATED | TRUNCATED | RESET_STEP)) != 0
+        raised = jnp.maximum((rule.predecessor_fraction * magnitude) ** rule.exponent, floor)
+        priority = priority.at[before, env].max(jnp.where(ended, 0.0, raised))
+    return state._replace(priority=priority, priority_max=priority_max, priority_last=priority_last)
 
 
 def mark_interrupted(state: ReplayState) -> ReplayState:

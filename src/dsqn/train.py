@@ -9,7 +9,8 @@ the network, the optimizer, and ``chunk(carry) -> (carry, metrics)``, one XLA pr
     obs'    = env_step(a)                             ONE envpool for all S*E envs (one per device)
     replay_s = add(replay_s, obs_s, a_s, r_s, flags)
     for each update due (one every update_period_agent_steps after the warm-up):
-        state_s = update(state_s, sample(replay_s))  (vmapped over seeds)
+        state_s, replay_s = update(state_s, sample(replay_s))  (vmapped over seeds; a
+                                                     prioritized replay's priorities change)
     if a target period was crossed: target_s <- params_s
 
 with no host round trip per step. With a device mesh (several GPUs, or several processes after
@@ -165,6 +166,7 @@ class Experiment:
             self.envs_per_seed,
             example,
             num_actions=self.num_actions,
+            priority_rule=agent.priority_rule(lr),
         )
         s = self.num_seeds
         return jax.jit(lambda: jax.vmap(make)(jnp.arange(s)), out_shardings=self._by_seed())()
@@ -338,8 +340,10 @@ def _chunk_fn(exp: Experiment, iterations: int):
     step = exp.stepper().step
     act = jax.vmap(functools.partial(agent.q_values_and_spikes, exp.network))
     update = jax.vmap(
-        functools.partial(agent.update, network=exp.network, optimizer=exp.optimizer, config=cfg)
+        functools.partial(agent.update, network=exp.network, optimizer=exp.optimizer, config=cfg),
+        in_axes=(0, 0, None),
     )
+    total = exp.config.run.total_agent_steps
     select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
 
     def greedy(params, obs):
@@ -379,10 +383,12 @@ def _chunk_fn(exp: Experiment, iterations: int):
             jnp.maximum(t, cfg.warmup_agent_steps), t_next, cfg.update_period_agent_steps
         )
 
+        beta = agent.importance_exponent_at(cfg, t, total)
+
         def learn(i, inner):
-            train, loss, qsum = inner
-            train, m = update(train, rep)
-            return train, loss + m["loss"], qsum + m["q_mean"]
+            train, rep, loss, qsum = inner
+            train, rep, m = update(train, rep, beta)
+            return train, rep, loss + m["loss"], qsum + m["q_mean"]
 
         # Checking the replay scans its validity mask: only do it when an update is due.
         n_updates = jax.lax.cond(
@@ -395,7 +401,9 @@ def _chunk_fn(exp: Experiment, iterations: int):
             lambda: jnp.zeros_like(due),
         )
         zero_s = jnp.zeros((s,), jnp.float32)
-        train, loss_sum, q_sum = jax.lax.fori_loop(0, n_updates, learn, (train, zero_s, zero_s))
+        train, rep, loss_sum, q_sum = jax.lax.fori_loop(
+            0, n_updates, learn, (train, rep, zero_s, zero_s)
+        )
         sync = _multiples_in(t, t_next, cfg.target_update_period_agent_steps) > 0
         train = jax.lax.cond(sync, jax.vmap(agent.sync_target), lambda x: x, train)
 
