@@ -86,3 +86,88 @@ def test_bad_config_input_gets_a_clear_error(args, needle, tmp_path, capsys):
     assert main([*args, "--run-dir", str(tmp_path / "r")] if args[0] == "train" else args) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+# Every command, bad values: (arguments, texts the error must contain, separated by " | ": the
+# value and what is valid). RUN is a real tiny DQN run (checkpoints at 200 and 400 agent
+# steps); OUT and EMPTY are paths under the test's directory (OUT absent, EMPTY empty).
+BAD_INPUT = [
+    ("train nope --run-dir OUT", "'nope' | valid presets: dsqn,"),
+    ("train cartpole-dqn --game CartPole-v9 --run-dir OUT", "'CartPole-v9' | CartPole-v1"),
+    ("train dsqn --game Pongg --run-dir OUT", "Pongg | Pong"),
+    ("train cartpole-dqn --network.tau -1 --run-dir OUT", "network.tau | > 0 | -1"),
+    ("train cartpole-dqn --network.time_steps 0 --run-dir OUT", "network.time_steps | >= 1 | 0"),
+    (
+        "train cartpole-dqn --network.time_steps --run-dir OUT",
+        "no value given for --network.time_steps",
+    ),
+    ("train cartpole-dqn --network.time_steps x --run-dir OUT", "'x' | int"),
+    ("train cartpole-dqn --eval.epsilon 2 --run-dir OUT", "eval.epsilon | [0, 1] | 2"),
+    (
+        "train cartpole-dqn --run.total_agent_steps -5 --run-dir OUT",
+        "run.total_agent_steps | > 0 | -5",
+    ),
+    (
+        "train cartpole-dqn --run.checkpoint_period_minutes 0 --run-dir OUT",
+        "run.checkpoint_period_minutes | > 0 | 0",
+    ),
+    (
+        "train cartpole-dqn --learner.batch_size 64"
+        " --learner.replay_capacity_transitions 32 --run-dir OUT",
+        "batch_size (64) | (32)",
+    ),
+    ("train dsqn --env.protocol sticky --run-dir OUT", "'sticky' | machado"),
+    ("train cartpole-dqn --seeds x --run-dir OUT", "--seeds | 'x'"),
+    ("train --resume OUT", "OUT | config.json does not exist"),
+    ("evaluate RUN --epsilon 2", "--epsilon must be in [0, 1], got 2.0"),
+    ("evaluate RUN --episodes 0", "--episodes must be an integer >= 1, got 0"),
+    ("evaluate RUN --checkpoint foo", "'foo' | best, latest | [200, 400]"),
+    ("evaluate RUN --checkpoint 999", "step 999 | [200, 400]"),
+    ("evaluate OUT", "OUT is not a run directory | config.json does not exist"),
+    ("energy RUN --pj-per-ac -1", "--pj-per-ac must be a finite number > 0 | -1.0"),
+    ("energy RUN --pj-per-mac inf", "--pj-per-mac must be a finite number > 0 | inf"),
+    ("energy RUN --episodes 0", "--episodes must be an integer >= 1, got 0"),
+    ("energy RUN --epsilon -0.1", "--epsilon must be in [0, 1], got -0.1"),
+    ("energy OUT", "OUT is not a run directory"),
+    ("convert RUN --run-dir OUT --time-steps 0", "--time-steps must be an integer >= 1, got 0"),
+    ("convert RUN --run-dir OUT --percentile 101", "--percentile must be in (0, 100], got 101.0"),
+    ("convert RUN --run-dir OUT --frames 0", "--frames must be an integer >= 1, got 0"),
+    (
+        "convert RUN --run-dir OUT --sweep-percentiles 50 0",
+        "--sweep-percentiles must be in (0, 100], got [50.0, 0.0]",
+    ),
+    ("convert RUN --run-dir OUT --episodes 0", "--episodes must be an integer >= 1, got 0"),
+    ("convert RUN --run-dir OUT --output-scale max", "'max' | abs_percentile"),
+    ("convert OUT --run-dir EMPTY", "OUT is not a run directory"),
+    ("robustness RUN --out OUT --noise -0.1", "--noise must be finite numbers >= 0, got [-0.1]"),
+    ("robustness RUN --out OUT --fgsm nan", "--fgsm must be finite numbers >= 0, got [nan]"),
+    ("robustness RUN --out OUT --episodes 0", "--episodes must be an integer >= 1, got 0"),
+    ("robustness RUN OUT --out EMPTY", "OUT is not a run directory"),
+    ("report OUT --out EMPTY", "OUT is not a directory"),
+    ("report EMPTY --out OUT", "no run directory | under | EMPTY"),
+    ("report RUN --out OUT --band iqr", "'iqr' | minmax | std"),
+    ("presets nope", "'nope' | valid presets: dsqn,"),
+]
+
+
+def _files(*roots) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for r in roots for p in r.rglob("*")}
+
+
+@pytest.mark.parametrize("command,needles", BAD_INPUT, ids=[c for c, _ in BAD_INPUT])
+def test_bad_input_to_every_command_exits_2_naming_it_and_writes_nothing(
+    command, needles, tiny_cartpole_dqn_run, tmp_path, capsys
+):
+    names = {"RUN": tiny_cartpole_dqn_run, "OUT": tmp_path / "OUT", "EMPTY": tmp_path / "EMPTY"}
+    names["EMPTY"].mkdir()
+    before = _files(tiny_cartpole_dqn_run, tmp_path)
+    try:
+        code = main([str(names.get(a, a)) for a in command.split()])
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for needle in needles.split(" | "):
+        assert str(names.get(needle, needle)) in err or needle in err, (needle, err)
+    assert _files(tiny_cartpole_dqn_run, tmp_path) == before

@@ -36,6 +36,8 @@ def parse_field_overrides(extra: list[str]) -> dict[str, str]:
 
     A field may take several values (tuples such as ``run.seeds``); they are joined by spaces.
     """
+    from dsqn.config import ConfigError
+
     overrides: dict[str, list[str]] = {}
     current = None
     for token in extra:
@@ -50,13 +52,13 @@ def parse_field_overrides(extra: list[str]) -> dict[str, str]:
         elif current is not None and not token.startswith("--"):
             overrides[current].append(token)
         else:
-            raise SystemExit(
-                f"dsqn: unexpected argument {token!r}; config fields are given as "
+            raise ConfigError(
+                f"unexpected argument {token!r}; config fields are given as "
                 "--section.field VALUE (see `dsqn presets dsqn` for the fields)"
             )
     missing = [k for k, v in overrides.items() if not v]
     if missing:
-        raise SystemExit(f"dsqn: no value given for {', '.join('--' + m for m in missing)}")
+        raise ConfigError(f"no value given for {', '.join('--' + m for m in missing)}")
     return {k: " ".join(v) for k, v in overrides.items()}
 
 
@@ -376,6 +378,59 @@ def _cmd_evaluate(args, extra: list[str]) -> int:
     return 0
 
 
+def _finite(v: float) -> bool:
+    return v == v and abs(v) != float("inf")
+
+
+# Option values every command checks before it reads or writes anything: argparse dest ->
+# (test, what is valid).
+_VALID_VALUES: dict[str, tuple[Any, str]] = {
+    "episodes": (lambda v: v >= 1, "an integer >= 1"),
+    "epsilon": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "time_steps": (lambda v: v >= 1, "an integer >= 1"),
+    "sweep_time_steps": (lambda v: v >= 1, "integers >= 1"),
+    "percentile": (lambda v: 0 < v <= 100, "in (0, 100]"),
+    "sweep_percentiles": (lambda v: 0 < v <= 100, "in (0, 100]"),
+    "frames": (lambda v: v >= 1, "an integer >= 1"),
+    "pj_per_ac": (lambda v: v > 0 and _finite(v), "a finite number > 0 (picojoules)"),
+    "pj_per_mac": (lambda v: v > 0 and _finite(v), "a finite number > 0 (picojoules)"),
+    "noise": (lambda v: v >= 0 and _finite(v), "finite numbers >= 0"),
+    "fgsm": (lambda v: v >= 0 and _finite(v), "finite numbers >= 0"),
+}
+# Arguments that name existing run directories (read, never created), per command; report's
+# may also be roots that hold run directories.
+_EXISTING_RUNS = {
+    "evaluate": "run_dir",
+    "energy": "run_dir",
+    "convert": "dqn_run_dir",
+    "robustness": "runs",
+    "report": "runs",
+}
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Rejects an out-of-range option value, or a run directory that does not exist, naming
+    the option and what is valid, before the command reads or writes anything."""
+    from dsqn.config import ConfigError
+
+    for dest, (valid, description) in _VALID_VALUES.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if not all(valid(v) for v in (value if isinstance(value, list) else [value])):
+            option = "--" + dest.replace("_", "-")
+            raise ConfigError(f"{option} must be {description}, got {value}")
+    dest = _EXISTING_RUNS.get(args.command)
+    paths = getattr(args, dest) if dest else []
+    for path in paths if isinstance(paths, list) else [paths]:
+        if args.command == "report" and not path.is_dir():
+            raise ConfigError(f"{path} is not a directory (a run or a root of runs)")
+        if args.command != "report" and not (path / "config.json").is_file():
+            raise ConfigError(
+                f"{path} is not a run directory: {path / 'config.json'} does not exist"
+            )
+
+
 def _reject_unknown(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> None:
     """Unrecognised arguments: for ``train``, an option that looks like a config field without
     its section (``--learning_rate``) gets the field's full name."""
@@ -399,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if unknown:
             _reject_unknown(parser, args.command, unknown)
+        _check_arguments(args)
         if args.command == "presets":
             if extra:
                 parser.error(f"unexpected arguments {extra}")

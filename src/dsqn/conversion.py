@@ -598,7 +598,7 @@ def _convert(
     config, ann = source.config, source.exp.network
     snn = converted_network(ann, time_steps=time_steps)
     layers = layer_order(ann)
-    episodes = episodes or config.eval.episodes
+    episodes = config.eval.episodes if episodes is None else episodes
 
     scales, normalized, matches = [], [], []
     for i in range(len(source.seeds)):

@@ -404,7 +404,7 @@ def energy_report(
     spiking = any(layer.spiking for layer in geometry)
     time_steps = time_steps if spiking else 1
     eps = config.eval.epsilon if epsilon is None else epsilon
-    n_episodes = episodes or config.eval.episodes
+    n_episodes = config.eval.episodes if episodes is None else episodes
 
     per_seed: dict[str, Any] = {}
     if spiking:

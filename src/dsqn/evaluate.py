@@ -166,8 +166,12 @@ class Evaluator:
         collect_spikes: bool = False,
     ):
         self.num_seeds = len(seeds)
-        self.episodes = episodes or config.eval.episodes
+        self.episodes = config.eval.episodes if episodes is None else episodes
         self.epsilon = config.eval.epsilon if epsilon is None else epsilon
+        if not (isinstance(self.episodes, int) and self.episodes >= 1):
+            raise ValueError(f"episodes must be an integer >= 1, got {self.episodes!r}")
+        if not 0 <= self.epsilon <= 1:
+            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
         self.envs = [make_env(config, self.episodes, [seed], train=False) for seed in seeds]
         self.max_steps = int(self.envs[0].config["max_episode_steps"]) + 1
         self._xla = [make_step(env, config.env.stepping) for env in self.envs]

@@ -1235,8 +1235,8 @@ def write_report(
       ``energy.json``, ``energy`` (CSV files).
     """
     out_dir = Path(out_dir)
+    results = collect(run_dirs_or_root)  # raises before anything is written when none is found
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = collect(run_dirs_or_root)
     pair_rows, summaries = _pair_rows(results, pairs, equal_within_se)
     report_path = out_dir / "report.md"
     report_path.write_text(report_markdown(results, pairs, equal_within_se))

@@ -506,8 +506,8 @@ def _train(
             )
     validate(config)
     primary = is_primary()
+    exp = make_train(config)  # rejects what validate cannot see (the game) before any write
     run_dir.mkdir(parents=True, exist_ok=True)
-    exp = make_train(config)
     run = _Run(config, run_dir, exp, progress)
 
     if resume:
