@@ -9,6 +9,7 @@
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
     dsqn train PRESET --run-dir DIR --distributed   (one process per host: see dsqn.distributed)
     dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
+    dsqn evaluate RUN_DIR --video DIR [--episodes N]   (one MP4 per game, with the spikes)
     dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
     dsqn energy RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--pj-per-ac 0.9]
     dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
@@ -156,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
     p.add_argument("--episodes", type=int, help="episodes per seed (default: the run's)")
     p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
+    p.add_argument(
+        "--video",
+        type=Path,
+        metavar="DIR",
+        help="instead of evaluating, play --episodes games per seed (default 1) and write one "
+        "MP4 per game into DIR: the game beside the Q-values and, for spiking networks, each "
+        "layer's firing rate and fc1's spike raster at every decision",
+    )
 
     p = sub.add_parser("report", help="tables (Markdown + CSV) and plots of many runs")
     p.add_argument("runs", nargs="+", type=Path, help="run directories, or roots to search")
@@ -366,6 +375,22 @@ def _cmd_evaluate(args, extra: list[str]) -> int:
 
     if extra:
         raise SystemExit(f"dsqn evaluate: unexpected arguments {extra}")
+    if args.video is not None:
+        from dsqn.video import record_videos
+
+        videos = record_videos(
+            args.run_dir,
+            args.video,
+            checkpoint=args.checkpoint,
+            episodes=args.episodes or 1,
+            epsilon=args.epsilon,
+        )
+        for v in videos:
+            print(
+                f"seed {v['seed']} game {v['episode']}: score {v['score']:g}, {v['frames']} "
+                f"decisions -> {v['path']}"
+            )
+        return 0
     out = evaluate_checkpoint(
         args.run_dir, checkpoint=args.checkpoint, episodes=args.episodes, epsilon=args.epsilon
     )
@@ -486,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
-        if err.name not in ("envpool", "wandb"):
+        if err.name not in ("envpool", "wandb", "imageio"):
             raise
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2

@@ -135,8 +135,8 @@ def _timestep_shapes(env: Any) -> Timestep:
     )
 
 
-def _python_step(env: Any, actions: np.ndarray) -> Timestep:
-    """One step of ``env`` through envpool's Python API (on the host)."""
+def python_step(env: Any, actions: np.ndarray) -> Timestep:
+    """One step of ``env`` through envpool's Python API (on the host), as a numpy Timestep."""
     obs, reward, terminated, truncated, info = env.step(np.asarray(actions, np.int32))
     return _timestep(obs, reward, terminated, truncated, info, xp=np)
 
@@ -155,7 +155,7 @@ def host_step(env: Any) -> XlaStep:
 
     def step(handle: jax.Array, actions: jax.Array) -> tuple[jax.Array, Timestep]:
         chex.assert_shape(actions, (num_envs,))
-        ts = io_callback(lambda a: _python_step(env, a), shapes, actions.astype(jnp.int32))
+        ts = io_callback(lambda a: python_step(env, a), shapes, actions.astype(jnp.int32))
         return handle, ts
 
     return XlaStep(jnp.zeros((1,), jnp.uint8), step)
@@ -191,7 +191,7 @@ def sharded_host_step(pools: Mapping[int, Any], mesh: jax.sharding.Mesh) -> XlaS
     shapes = _timestep_shapes(env)
 
     def callback(index: np.ndarray, actions: np.ndarray) -> Timestep:
-        return _python_step(pools[int(index)], actions)
+        return python_step(pools[int(index)], actions)
 
     def local_step(actions: jax.Array) -> Timestep:
         return io_callback(callback, shapes, jax.lax.axis_index(axis), actions)
