@@ -221,6 +221,9 @@ class RunConfig:
         passed since the last save (checked between chunks), so that a preempted or killed job
         loses at most about this much work; ``None``: by agent steps only.
       save_replay: include the replay buffer in checkpoints (large, but resumes exactly).
+      check_memory: refuse a run whose replays, training states and compiled scratch memory
+        do not fit in the memory available (host RAM on CPU, each accelerator's memory), before
+        allocating them (see :mod:`dsqn.memory`); ``False`` only warns.
       keep_checkpoints: how many latest checkpoints to keep.
       shard_seeds: with several local devices (GPUs), split the seed axis over all of them (a
         1-D mesh); the number of seeds must then be a multiple of the number of devices.
@@ -232,6 +235,7 @@ class RunConfig:
     checkpoint_period_agent_steps: int = 1_000_000
     checkpoint_period_minutes: float | None = None
     save_replay: bool = True
+    check_memory: bool = True
     keep_checkpoints: int = 2
     shard_seeds: bool = True
 

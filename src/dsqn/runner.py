@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dsqn
-from dsqn import agent, replay
+from dsqn import agent, memory, replay
 from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
 from dsqn.config import Config, apply_overrides, from_dict, to_dict, validate
 from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
@@ -94,6 +94,7 @@ RESUMABLE_FIELDS = (
     "run.total_agent_steps",
     "run.checkpoint_period_agent_steps",
     "run.checkpoint_period_minutes",
+    "run.check_memory",
     "run.keep_checkpoints",
     "run.shard_seeds",
     "env.stepping",
@@ -507,6 +508,8 @@ def _train(
     validate(config)
     primary = is_primary()
     exp = make_train(config)  # rejects what validate cannot see (the game) before any write
+    budgets = memory.budget(exp)
+    memory.check(budgets, refuse=config.run.check_memory)
     run_dir.mkdir(parents=True, exist_ok=True)
     run = _Run(config, run_dir, exp, progress)
 
@@ -558,7 +561,13 @@ def _train(
             steps_now = min(chunk_steps, total - int(carry.agent_steps))
             iterations = max(steps_now // e, 1)
             if iterations not in chunks:
-                chunks[iterations] = exp.chunk_fn(iterations)
+                # Compiled ahead of its first run, so that its scratch memory is checked first.
+                compiled = exp.chunk_fn(iterations).lower(carry).compile()
+                analysis = compiled.memory_analysis()
+                if analysis is not None:
+                    scratch = analysis.temp_size_in_bytes
+                    memory.check(budgets, scratch, refuse=config.run.check_memory)
+                chunks[iterations] = compiled
             t0 = time.monotonic()
             carry, metrics = chunks[iterations](carry)
             metrics = jax.device_get(metrics)
