@@ -53,6 +53,7 @@ from dsqn import energy, spiking
 from dsqn.cli import main as dsqn
 from dsqn.envs import make_atari
 from dsqn.evaluation_cli import load_params
+from dsqn.runner import run_length
 
 warnings.filterwarnings("ignore", message=".*precision lowered.*")
 
@@ -115,7 +116,7 @@ network = experiment.network
 T = config.network.time_steps
 GAME = config.env.game
 print(f"run {RUN_DIR}, checkpoint {CHECKPOINT!r}: seed {config.run.seeds[0]}, ")
-print(f"parameters from agent step {param_steps[0]} of {config.run.total_agent_steps}")
+print(f"parameters from agent step {param_steps[0]} of {run_length(config)}")
 print(f"{GAME}, T = {T}, neuron {config.network.neuron}, tau {config.network.tau}, ", end="")
 print(f"V_th {config.network.v_threshold}, readout {config.network.readout}")
 print("layers:", {name: layer["kernel"].shape for name, layer in params.items()})
@@ -358,7 +359,7 @@ above = float(np.mean(currents[LAYERS[0]] >= config.network.v_threshold))
 print(f"{above:.4%} of conv1's neurons receive a current at or above V_th in this decision")
 if TRAINED_HERE:
     print(
-        f"This network was trained here for {config.run.total_agent_steps} agent steps only: its "
+        f"This network was trained here for {run_length(config)} agent steps only: its "
         f"conv1 currents are those of its initialisation, at most {currents[LAYERS[0]].max():.2f}"
         f" against V_th = {config.network.v_threshold}, so it spikes little or not at all."
     )

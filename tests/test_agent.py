@@ -7,17 +7,38 @@ import optax
 import pytest
 
 from dsqn import agent, replay
+from dsqn import config as C
 from dsqn.config import LearnerConfig, NetworkConfig
 from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
 
 
 def test_epsilon_schedule_is_the_papers():
-    cfg = LearnerConfig()  # warm-up 50k, 1.0 -> 0.1 over 1M agent steps
-    eps = lambda t: float(agent.epsilon_at(cfg, t))  # noqa: E731
-    assert eps(0) == 1.0 and eps(49_999) == 1.0
-    assert eps(500_000) == pytest.approx(0.55)
-    assert eps(1_000_000) == pytest.approx(0.1)
+    """1.0 -> 0.1 over 1M agent steps counted from the end of the 50k warm-up (the authors'
+    training counter starts after it); with the warm-up counted, from the first step."""
+    cfg = LearnerConfig()
+    eps = lambda t, c=cfg: float(agent.epsilon_at(c, t))  # noqa: E731
+    assert eps(0) == 1.0 and eps(49_999) == 1.0 and eps(50_000) == 1.0
+    assert eps(550_000) == pytest.approx(0.55)
+    assert eps(1_050_000) == pytest.approx(0.1)
     assert eps(40_000_000) == pytest.approx(0.1)
+    counted = LearnerConfig(schedule_counts_warmup=True)
+    assert eps(49_999, counted) == 1.0
+    assert eps(50_000, counted) == pytest.approx(1.0 - 0.9 * 0.05)
+    assert eps(500_000, counted) == pytest.approx(0.55)
+
+
+def test_epsilon_schedule_of_wang_and_ueda():
+    """ConvergentDQN's epsilon_scheduler: 1.0 * exp(-t / (1e6 / ln 10)) up to 1M steps, then
+    linear to 0.01 at 40M; the warm-up (counted in their step) acts at random."""
+    cfg = C.preset("cdqn").learner
+    eps = lambda t: float(agent.epsilon_at(cfg, t))  # noqa: E731
+    rate = 1e6 / np.log(1.0 / 0.1)
+    assert eps(49_999) == 1.0
+    for t in (50_000, 300_000, 999_999):
+        assert eps(t) == pytest.approx(np.exp(-t / rate), rel=1e-5)
+    assert eps(1_000_000) == pytest.approx(0.1)
+    assert eps(20_500_000) == pytest.approx(0.1 - 0.09 * 19.5 / 39, rel=1e-5)
+    assert eps(40_000_000) == pytest.approx(0.01) and eps(45_000_000) == pytest.approx(0.01)
 
 
 def test_select_actions_greedy_and_random():
@@ -310,7 +331,8 @@ def test_update_equals_numpy_golden_numbers(loss, kinds):
     t = _golden_transitions(kinds, online, target)
     rep = _replay_of(t, kinds)
     net = MLPDQN(ACTIONS, hidden_sizes=(HIDDEN,))
-    cfg = LearnerConfig(loss=loss, discount=GAMMA, batch_size=2)
+    # A truncated transition bootstraps here (discount 1, as _golden_transitions builds it).
+    cfg = LearnerConfig(loss=loss, discount=GAMMA, batch_size=2, truncation_bootstraps=True)
     sgd = optax.sgd(1.0)  # new params = params - gradient: the gradient is observable
     state = agent.TrainState(
         params=_to_jax(online),

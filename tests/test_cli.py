@@ -30,6 +30,14 @@ def test_presets_print_a_config_file_and_flags_that_read_back(name, capsys):
     assert C.apply_overrides(C.Config(name=name), overrides) == C.preset(name)
 
 
+def test_presets_sources_cite_every_value(capsys):
+    assert main(["presets", "cdqn", "--sources"]) == 0
+    out = capsys.readouterr().out
+    assert "learner.priority_exponent = 0.6" in out and "--alpha 0.6" in out
+    assert "learner.epsilon_end = 0.01" in out and "Wang & Ueda 2022" in out
+    assert len(out.splitlines()) == len(C.preset_sources("cdqn")) + 1
+
+
 def test_train_help_lists_every_field_with_type_default_and_doc(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])

@@ -40,8 +40,20 @@ def test_presets_validate_and_differ_as_described():
     assert (cdqn.loss, cdqn.learning_rate, cdqn.adam_eps, cdqn.max_grad_norm) == (
         "cdqn", 6.25e-5, 5e-5, 10.0,
     )  # fmt: skip
-    assert cdqn.target_update_period_agent_steps == 8_000
+    assert cdqn.target_update_period_agent_steps == 8_000 and cdqn.cdqn_double_q
+    assert (cdqn.replay_sampling, cdqn.priority_exponent, cdqn.importance_exponent_start) == (
+        "proportional", 0.6, 0.4,
+    )  # fmt: skip
+    assert (cdqn.epsilon_schedule, cdqn.epsilon_end, cdqn.epsilon_decay_agent_steps) == (
+        "exponential_linear", 0.01, 40_000_000,
+    )  # fmt: skip
+    assert C.preset("cdqn").env.envs_per_seed == 4
     assert C.preset("cdsqn").run.total_agent_steps == 10_000_000
+    double = C.preset("double-dqn")
+    assert (double.learner.loss, double.learner.target_update_period_agent_steps) == (
+        "double", 30_000,
+    )  # fmt: skip
+    assert (double.learner.epsilon_end, double.eval.epsilon) == (0.01, 0.001)
     assert C.preset("double-dsqn").run.total_agent_steps == 1_000_000
     assert C.preset("cartpole-dsqn").env.game == "CartPole-v1"
     assert set(C.preset_descriptions()) == set(C.PRESETS)
@@ -200,3 +212,24 @@ def test_atari_smoke_is_a_small_atari_run():
     assert cfg.env.suite == "atari" and cfg.run.total_agent_steps <= 5_000
     assert cfg.learner.warmup_agent_steps < cfg.run.total_agent_steps
     assert cfg.eval.max_episode_agent_steps is not None
+
+
+@pytest.mark.parametrize("name", ["cdqn", "cdsqn", "double-dqn", "double-dsqn"])
+def test_every_value_of_the_compared_methods_is_cited(name):
+    """Every field where a C-DQN or Double preset departs from the paper's DSQN (other than
+    the network kind) carries its source; the DSQN variant differs from the DQN one only in
+    the network."""
+    cfg, paper, sources = C.preset(name), C.preset("dsqn"), C.preset_sources(name)
+    changed = {
+        f"{section}.{field.name}"
+        for section in ("network", "env", "learner", "eval", "run")
+        for field in dataclasses.fields(getattr(cfg, section))
+        if getattr(getattr(cfg, section), field.name)
+        != getattr(getattr(paper, section), field.name)
+    } - {"network.kind"}
+    assert changed and changed <= set(sources), changed - set(sources)
+    assert all(sources.values())
+    ann = C.preset(name.replace("dsqn", "dqn"))
+    assert dataclasses.replace(cfg, name="x", network=ann.network) == dataclasses.replace(
+        ann, name="x"
+    )

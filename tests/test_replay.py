@@ -434,6 +434,21 @@ def test_replay_vmaps_over_seeds_and_runs_in_scan():
     np.testing.assert_array_equal(batch.next_obs[:, :, -1], 1)
 
 
+def test_truncation_ends_the_bootstrap_when_asked():
+    """By default a truncated transition bootstraps (discount 1); the authors' wrappers report
+    the time limit as done, which zeroes it (bootstrap_truncated=False)."""
+    rep = _synthetic_vector_replay(slots=25, num_envs=4, num_adds=70, seed=2)
+    slot, env = np.nonzero(np.asarray(replay.valid_mask(rep)))
+    flags = np.asarray(rep.flags)[slot, env]
+    truncated = (flags & replay.TRUNCATED) != 0
+    terminated = (flags & replay.TERMINATED) != 0
+    assert truncated.any() and terminated.any()
+    slot, env = jnp.asarray(slot, jnp.int32), jnp.asarray(env, jnp.int32)
+    np.testing.assert_array_equal(replay.gather(rep, slot, env).discount, ~terminated)
+    ended = replay.gather(rep, slot, env, bootstrap_truncated=False).discount
+    np.testing.assert_array_equal(ended, ~(terminated | truncated))
+
+
 def test_mark_interrupted_cuts_the_newest_transition():
     rep = _synthetic_vector_replay(slots=6, num_envs=3, num_adds=9, seed=1)
     newest = (int(rep.head) - 1) % 6

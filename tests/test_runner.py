@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from processes import spawn
 
+from dsqn import config as C
+from dsqn.agent import TrainState
 from dsqn.cli import main, parse_field_overrides, split_field_arguments
+from dsqn.runner import _update_best, evaluation_crossed, run_length
 
 TINY_CARTPOLE = [
     "--seeds", "0", "1",
@@ -361,7 +364,8 @@ def test_tiny_atari_run_end_to_end_and_resume(tmp_path):
     ]  # fmt: skip
     assert main(args) == 0
     ev = json.loads((run / "evaluation.json").read_text())
-    assert ev["game"] == "Pong" and ev["frames"] == 240 * 4
+    # The paper's schedule starts after the 100-step warm-up: 100 + 240 agent steps in all.
+    assert ev["game"] == "Pong" and ev["frames"] == 340 * 4
     assert len(ev["per_seed"]["0"]["final"]["scores"]) == 2
     rows = read_csv(run / "metrics.csv")
     assert {"firing_rate_conv1", "firing_rate_fc1"} <= set(rows[0])
@@ -370,4 +374,37 @@ def test_tiny_atari_run_end_to_end_and_resume(tmp_path):
         main(["train", "--resume", str(run), "--run.total_agent_steps", "360", "--no-progress"])
         == 0
     )
-    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 360
+    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 460
+
+
+def test_the_schedule_starts_after_the_warm_up_as_the_authors_count():
+    """The authors' counter starts after the 50k warm-up: the run lasts 50,000 + 50M agent
+    steps and evaluations fall at 50k (training step 0), 300k, ...; counting the warm-up, at
+    250k, 500k, ... and the run lasts 50M."""
+    paper = C.preset("dsqn")
+    assert run_length(paper) == 50_050_000
+    assert evaluation_crossed(paper, 40_000, 50_000)
+    assert not evaluation_crossed(paper, 50_000, 60_000)
+    assert not evaluation_crossed(paper, 240_000, 250_000)
+    assert evaluation_crossed(paper, 290_000, 300_000)
+    counted = C.apply_overrides(paper, {"learner.schedule_counts_warmup": "true"})
+    assert run_length(counted) == 50_000_000
+    assert not evaluation_crossed(counted, 40_000, 50_000)
+    assert evaluation_crossed(counted, 240_000, 250_000)
+
+
+def test_best_checkpoint_ties_go_to_the_later_one_as_the_authors():
+    """The authors keep a checkpoint when ``max_average_score <= average_score``."""
+    train = dict(
+        params=jnp.array([1.0, 1.0]),
+        best_params=jnp.array([0.0, 0.0]),
+        best_return=jnp.array([5.0, 5.0]),
+        best_agent_steps=jnp.array([10, 10]),
+    )
+    state = TrainState(target_params=None, opt_state=None, key=None, updates=None, **train)
+    means = jnp.array([5.0, 4.0])
+    later = _update_best(state, means, jnp.int32(20), ties_to_later=True)
+    np.testing.assert_array_equal(later.best_agent_steps, [20, 10])
+    np.testing.assert_array_equal(later.best_params, [1.0, 0.0])
+    earlier = _update_best(state, means, jnp.int32(20), ties_to_later=False)
+    np.testing.assert_array_equal(earlier.best_agent_steps, [10, 10])

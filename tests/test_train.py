@@ -61,6 +61,26 @@ def test_schedule_counts_updates_and_syncs():
     assert all(jax.tree.leaves(same))
 
 
+def test_schedule_from_the_end_of_the_warm_up():
+    """The paper's schedule (the warm-up not counted) shifts updates and target syncs by the
+    warm-up: with a 150-step warm-up, 600 agent steps hold updates at schedule steps 4, ...,
+    448 (112) and a last sync at schedule step 400 (agent step 550); counting the warm-up,
+    updates at agent steps 152, ..., 600 (113) and a sync at 600."""
+    overrides = {"learner.warmup_agent_steps": "150"}
+    _, paper, _ = run_chunks(small(**overrides, **{"learner.schedule_counts_warmup": "false"}), 300)
+    _, counted, _ = run_chunks(small(**overrides), 300)
+    np.testing.assert_array_equal(np.asarray(paper.train.updates), [112, 112])
+    np.testing.assert_array_equal(np.asarray(counted.train.updates), [113, 113])
+
+    def synced(carry):
+        same = jax.tree.map(
+            lambda a, b: bool(jnp.all(a == b)), carry.train.params, carry.train.target_params
+        )
+        return all(jax.tree.leaves(same))
+
+    assert synced(counted) and not synced(paper)
+
+
 def test_target_lags_between_syncs():
     exp, carry, _ = run_chunks(small(), 260)  # 520 steps: last sync at 500, updates since
     same = jax.tree.map(

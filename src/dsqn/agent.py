@@ -2,11 +2,16 @@ r"""The learning agent of one seed: train state, epsilon-greedy acting, one upda
 
 Everything here is a pure function of one seed's state; training vmaps it over the seed axis.
 
-- Exploration (the paper's schedule, in agent steps ``t``)::
+- Schedules run on the schedule step ``tau = t - offset``: ``t`` agent steps, and ``offset``
+  the warm-up unless ``schedule_counts_warmup`` (:func:`schedule_offset`). Exploration, the
+  paper's linear schedule::
 
-      epsilon(t) = max(epsilon_end, epsilon_start - (epsilon_start - epsilon_end) t / decay)
+      epsilon(tau) = max(epsilon_end, epsilon_start - (epsilon_start - epsilon_end) tau / decay)
 
-  and uniformly random actions during the warm-up (``t < warmup_agent_steps``).
+  or Wang & Ueda's (``"exponential_linear"``): ``epsilon_start (mid / start)^(tau / n_mid)``
+  up to ``n_mid = epsilon_mid_agent_steps``, then linear from ``epsilon_mid`` to
+  ``epsilon_end`` at ``epsilon_decay_agent_steps``; uniformly random actions during the
+  warm-up (``t < warmup_agent_steps``).
 - One update: sample a minibatch, compute the TD loss of :mod:`dsqn.losses` with the target
   network's ``Q_target(s', .)`` (no gradient) and, for Double DQN and C-DQN, the online
   ``Q(s', .)``, then one Adam step (optionally after global-norm clipping).
@@ -31,6 +36,7 @@ __all__ = [
     "make_network",
     "make_optimizer",
     "init_train_state",
+    "schedule_offset",
     "epsilon_at",
     "epsilon_greedy",
     "select_actions",
@@ -127,11 +133,27 @@ def init_train_state(
     )
 
 
+def schedule_offset(config: LearnerConfig) -> int:
+    """Agent steps before the schedules (exploration, updates, target syncs, importance
+    exponent, evaluations, run length) start counting: the warm-up, unless
+    ``schedule_counts_warmup``."""
+    return 0 if config.schedule_counts_warmup else config.warmup_agent_steps
+
+
 def epsilon_at(config: LearnerConfig, agent_steps: jax.Array) -> jax.Array:
-    """Exploration rate at ``agent_steps``: 1 during warm-up, then the linear schedule."""
+    """Exploration rate at ``agent_steps``: 1 during warm-up, then the schedule (module
+    docstring) on the schedule step."""
     t = jnp.asarray(agent_steps, jnp.float32)
-    frac = jnp.clip(t / config.epsilon_decay_agent_steps, 0.0, 1.0)
-    eps = config.epsilon_start + frac * (config.epsilon_end - config.epsilon_start)
+    tau = t - schedule_offset(config)
+    start, end = config.epsilon_start, config.epsilon_end
+    if config.epsilon_schedule == "linear":
+        frac = jnp.clip(tau / config.epsilon_decay_agent_steps, 0.0, 1.0)
+        eps = start + frac * (end - start)
+    else:
+        mid, n_mid = config.epsilon_mid, config.epsilon_mid_agent_steps
+        early = start * (mid / start) ** (jnp.clip(tau, 0.0, n_mid) / n_mid)
+        frac = jnp.clip((tau - n_mid) / (config.epsilon_decay_agent_steps - n_mid), 0.0, 1.0)
+        eps = jnp.where(tau <= n_mid, early, mid + frac * (end - mid))
     return jnp.where(t < config.warmup_agent_steps, 1.0, eps)
 
 
@@ -259,7 +281,7 @@ def update(
             normalize_weights=config.importance_weights_normalized,
             max_weight=config.importance_weight_max,
         )
-    batch = replay.gather(replay_state, slot, env)
+    batch = replay.gather(replay_state, slot, env, bootstrap_truncated=config.truncation_bootstraps)
     grads, (metrics, td_error) = jax.grad(_loss_fn, has_aux=True)(
         state.params, state.target_params, batch, weights, network, config
     )

@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the preset as --section.field VALUE lines instead of JSON",
     )
+    p.add_argument(
+        "--sources",
+        action="store_true",
+        help="print each value the preset sets with its source (paper, code, flag)",
+    )
 
     p = sub.add_parser(
         "train",
@@ -286,6 +291,21 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cited_values(config, sources: dict[str, str]) -> str:
+    """``field = value   source`` lines of the cited values; the other fields keep the paper's
+    defaults."""
+    from dsqn import config as C
+
+    def value(path: str) -> str:
+        section, field = path.split(".")
+        return C.flag_value(getattr(getattr(config, section), field))
+
+    entries = [(f"{path} = {value(path)}", source) for path, source in sources.items()]
+    width = max((len(entry) for entry, _ in entries), default=0)
+    lines = [f"{entry:<{width}}   {source}" for entry, source in entries]
+    return "\n".join([*lines, "(every other field: the paper's default, `dsqn presets NAME`)"])
+
+
 def _cmd_presets(args) -> int:
     from dsqn import config as C
 
@@ -293,11 +313,15 @@ def _cmd_presets(args) -> int:
         config = C.preset(args.name)
         if args.flags:
             print("\n".join(C.to_flags(config)))
+        elif args.sources:
+            print(_cited_values(config, C.preset_sources(args.name)))
         else:
             print(json.dumps(C.to_dict(config), indent=2))
         return 0
-    if args.flags:
-        raise C.ConfigError("--flags prints one preset: name it, e.g. `dsqn presets dsqn --flags`")
+    if args.flags or args.sources:
+        raise C.ConfigError(
+            "--flags and --sources describe one preset: name it, e.g. `dsqn presets cdqn --sources`"
+        )
     width = max(len(n) for n in C.PRESETS)
     for name, desc in C.preset_descriptions().items():
         print(f"{name:<{width}}  {desc}")

@@ -29,6 +29,7 @@ __all__ = [
     "PRESETS",
     "preset",
     "preset_descriptions",
+    "preset_sources",
     "FieldInfo",
     "fields",
     "unknown_field_error",
@@ -126,9 +127,29 @@ class LearnerConfig:
       update_period_agent_steps: one SGD update every this many agent steps. Paper: 4.
       target_update_period_agent_steps: hard target copy period. Paper: 10,000.
       warmup_agent_steps: uniformly random actions, no learning, for this long. Paper: 50,000.
-      epsilon_start: initial exploration rate. Paper: 1.0.
-      epsilon_end: final exploration rate. Paper: 0.1.
-      epsilon_decay_agent_steps: linear decay length from step 0. Paper: 1,000,000.
+      schedule_counts_warmup: whether the schedules (exploration, updates, target syncs,
+        importance exponent, evaluation period, run length) count the warm-up's agent steps.
+        False (paper): they start when the warm-up ends and the run lasts the warm-up plus
+        run.total_agent_steps, as in the authors' code (``DqnAgent._explore``, then a training
+        counter from 0; github.com/AptX395/Deep-Spiking-Q-Networks, ``agent/agent.py``).
+        Wang & Ueda 2022's code counts from the first agent step (``step_idx``): True.
+      epsilon_schedule: ``"linear"`` (paper: epsilon_start -> epsilon_end over
+        epsilon_decay_agent_steps) or ``"exponential_linear"`` (Wang & Ueda 2022,
+        ``epsilon_scheduler``: exponential from epsilon_start to epsilon_mid over
+        epsilon_mid_agent_steps, then linear to epsilon_end at epsilon_decay_agent_steps).
+      epsilon_start: initial exploration rate. Paper: 1.0; Wang & Ueda 2022: 1.0.
+      epsilon_mid: the exploration rate where exponential_linear turns linear. Wang & Ueda
+        2022 (``--eps-mid``): 0.1.
+      epsilon_mid_agent_steps: where exponential_linear turns linear, in schedule agent steps.
+        Wang & Ueda 2022: 1,000,000.
+      epsilon_end: final exploration rate. Paper: 0.1; van Hasselt et al. 2016 (tuned Double
+        DQN): 0.01; Wang & Ueda 2022 (``--eps-final``): 0.01.
+      epsilon_decay_agent_steps: schedule agent steps at which epsilon reaches epsilon_end.
+        Paper: 1,000,000; Wang & Ueda 2022: 40,000,000.
+      truncation_bootstraps: whether a transition cut by the episode cap bootstraps from its
+        next state (discount 1). Paper: False: the authors' mask is 0 at every ``done`` of the
+        Baselines wrappers, the 18,000-step time limit included (``mask = 0.0 if is_done``);
+        Wang & Ueda 2022 likewise.
       cdqn_double_q: with the C-DQN loss, the DQN term's target action a* is the online
         network's argmax (double Q-learning, van Hasselt et al. 2016), not the target network's.
         Wang & Ueda 2022's Atari runs: True (``--double``). Only valid with loss cdqn.
@@ -173,9 +194,14 @@ class LearnerConfig:
     update_period_agent_steps: int = 4
     target_update_period_agent_steps: int = 10_000
     warmup_agent_steps: int = 50_000
+    schedule_counts_warmup: bool = False
+    epsilon_schedule: str = "linear"
     epsilon_start: float = 1.0
+    epsilon_mid: float = 0.1
+    epsilon_mid_agent_steps: int = 1_000_000
     epsilon_end: float = 0.1
     epsilon_decay_agent_steps: int = 1_000_000
+    truncation_bootstraps: bool = False
     cdqn_double_q: bool = False
     replay_capacity_transitions: int = 1_000_000
     replay_sampling: str = "uniform"
@@ -200,12 +226,16 @@ class EvalConfig:
       episodes: episodes per evaluation and seed, run in parallel. Paper: 30.
       epsilon: exploration rate while evaluating. Paper: 0.05.
       max_episode_agent_steps: episode cap while evaluating; ``None`` keeps the protocol's.
+      best_ties: which checkpoint is kept as the best when an evaluation's mean equals the best
+        so far: ``"later"`` (paper: the authors' ``if max_average_score <= average_score``) or
+        ``"earlier"``.
     """
 
     period_agent_steps: int = 250_000
     episodes: int = 30
     epsilon: float = 0.05
     max_episode_agent_steps: int | None = None
+    best_ties: str = "later"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,12 +284,76 @@ class Config:
 
 # ----------------------------------------------------------------------------- presets
 
-_CDQN = dict(
-    loss="cdqn",
-    learning_rate=6.25e-5,
-    adam_eps=5e-5,
-    max_grad_norm=10.0,
-    target_update_period_agent_steps=8_000,
+
+class Cited(typing.NamedTuple):
+    """A preset value with its source (``dsqn presets NAME --sources`` lists them)."""
+
+    value: Any
+    source: str
+
+
+_WU = "Wang & Ueda 2022, github.com/Z-T-WANG/ConvergentDQN (section 5.1 code)"
+# Wang & Ueda's Atari configuration of C-DQN: their arguments.py defaults and the C-DQN commands
+# of commands_sec5.1.txt (--prioritized-replay --double --dueling --learning-start 50000
+# --adam-eps 5e-5; --frame-downscale 2 is not taken: the Nature-DQN network keeps 84x84).
+_WANG_UEDA_LEARNER = dict(
+    loss=Cited("cdqn", f"{_WU}: --alg CDQN"),
+    cdqn_double_q=Cited(True, f"{_WU}: --double"),
+    td_error=Cited("huber", f"{_WU}: Huber loss (gradient clip(diff, -1, 1) in train.py)"),
+    discount=Cited(0.99, f"{_WU}: --gamma 0.99 (without --auto-init)"),
+    learning_rate=Cited(6.25e-5, f"{_WU}: --lr 6.25e-5 (default)"),
+    adam_eps=Cited(5e-5, f"{_WU}: --adam-eps 5e-5 (C-DQN commands); Adam betas 0.9, 0.999"),
+    max_grad_norm=Cited(10.0, f"{_WU}: --grad-clip 10 (default)"),
+    batch_size=Cited(32, f"{_WU}: --batch-size 32 (default)"),
+    update_period_agent_steps=Cited(4, f"{_WU}: --train-freq 4 (default)"),
+    target_update_period_agent_steps=Cited(8_000, f"{_WU}: --update-target 8000 (default)"),
+    warmup_agent_steps=Cited(50_000, f"{_WU}: --learning-start 50000"),
+    schedule_counts_warmup=Cited(True, f"{_WU}: schedules on step_idx, from the first step"),
+    epsilon_schedule=Cited("exponential_linear", f"{_WU}: epsilon_scheduler (common/utils.py)"),
+    epsilon_start=Cited(1.0, f"{_WU}: --eps-start 1.0"),
+    epsilon_mid=Cited(0.1, f"{_WU}: --eps-mid 0.1"),
+    epsilon_mid_agent_steps=Cited(1_000_000, f"{_WU}: exponential decay until step 1,000,000"),
+    epsilon_end=Cited(0.01, f"{_WU}: --eps-final 0.01"),
+    epsilon_decay_agent_steps=Cited(40_000_000, f"{_WU}: linear decay until step 40,000,000"),
+    truncation_bootstraps=Cited(False, f"{_WU}: done includes TimeLimit.truncated"),
+    replay_capacity_transitions=Cited(1_000_000, f"{_WU}: --buffer-size 1000000 (default)"),
+    replay_sampling=Cited("proportional", f"{_WU}: --prioritized-replay"),
+    priority_exponent=Cited(0.6, f"{_WU}: --alpha 0.6 (default)"),
+    priority_epsilon=Cited(1e-10, f"{_WU}: --prio-eps 1e-10 (default)"),
+    priority_initial_max=Cited(100.0, f"{_WU}: _max_priority = 100 ** alpha (replay_buffer.py)"),
+    priority_max_tracking=Cited(
+        "last_updated", f"{_WU}: maximum of a max segment tree of the assigned priorities"
+    ),
+    priority_floor_of_mean=Cited(0.1, f"{_WU}: --ratio-min-prio 10 (default)"),
+    priority_predecessor_fraction=Cited(
+        0.5, f"{_WU}: prop_minimum_priorities(indices - num_task, prios / 2.) (train.py)"
+    ),
+    importance_exponent_start=Cited(0.4, f"{_WU}: --beta-start 0.4 (default)"),
+    importance_exponent_anneal_agent_steps=Cited(
+        50_000_000, f"{_WU}: --beta-frames 50000000 (default; counted in agent steps)"
+    ),
+    importance_weights_normalized=Cited(False, f"{_WU}: --IS-weight-only-smaller off"),
+    importance_weight_max=Cited(20.0, f"{_WU}: weights capped at 2 x --ratio-min-prio"),
+)
+_WANG_UEDA_ENV = dict(
+    envs_per_seed=Cited(4, f"{_WU}: num_task = train_freq = 4 environments stepped in turn"),
+    max_episode_agent_steps=Cited(20_000, f"{_WU}: --max-episode-steps 20000 (agent steps)"),
+)
+_CDQN_RUN = dict(
+    total_agent_steps=Cited(10_000_000, "Liu et al. 2022: C-DQN variants trained for 10M steps")
+)
+
+_VH = "van Hasselt, Guez & Silver 2016 (AAAI), tuned Double DQN"
+# The tuned Double DQN of van Hasselt et al. (section "Robustness to human starts") on the
+# paper's protocol: DQN Zoo's double_q/run_atari.py has the same target period (120,000 frames).
+_VAN_HASSELT_LEARNER = dict(
+    loss=Cited("double", f"{_VH}: the Double DQN target"),
+    target_update_period_agent_steps=Cited(30_000, f"{_VH}: 10,000 -> 30,000 between copies"),
+    epsilon_end=Cited(0.01, f"{_VH}: exploration during learning 0.1 -> 0.01"),
+)
+_VAN_HASSELT_EVAL = dict(epsilon=Cited(0.001, f"{_VH}: epsilon 0.001 during evaluation"))
+_DOUBLE_RUN = dict(
+    total_agent_steps=Cited(1_000_000, "Liu et al. 2022: Double variants trained for 1M steps")
 )
 
 # CartPole settings in the spirit of rl-baselines3-zoo's tuned DQN: a replay ratio of 0.5
@@ -273,6 +367,10 @@ _CARTPOLE_LEARNER = dict(
     epsilon_decay_agent_steps=8_000,
     epsilon_end=0.04,
     replay_capacity_transitions=50_000,
+    # CartPole-v1's 500-step cap is a time limit, not an end of the task (rl-baselines3-zoo
+    # bootstraps through it), and these settings were chosen counting the warm-up.
+    truncation_bootstraps=True,
+    schedule_counts_warmup=True,
 )
 _CARTPOLE_RUN = dict(
     total_agent_steps=50_000,
@@ -280,7 +378,7 @@ _CARTPOLE_RUN = dict(
     log_period_agent_steps=2_000,
     checkpoint_period_agent_steps=10_000,
 )
-_CARTPOLE_EVAL = dict(period_agent_steps=10_000, episodes=30, epsilon=0.0)
+_CARTPOLE_EVAL = dict(period_agent_steps=10_000, episodes=30, epsilon=0.0, best_ties="earlier")
 # The spiking MLP learns more stably with a smaller step and a slower target, over twice as long.
 _CARTPOLE_SPIKING_LEARNER = dict(
     _CARTPOLE_LEARNER, learning_rate=1e-3, target_update_period_agent_steps=500
@@ -294,19 +392,24 @@ _ATARI_SMOKE_LEARNER = dict(
     epsilon_decay_agent_steps=1_000,
     replay_capacity_transitions=2_000,
 )
+# 500 warm-up + 1,500 schedule steps = 2,000 agent steps.
 _ATARI_SMOKE_RUN = dict(
-    total_agent_steps=2_000, log_period_agent_steps=500, checkpoint_period_agent_steps=1_000
+    total_agent_steps=1_500, log_period_agent_steps=500, checkpoint_period_agent_steps=1_000
 )
+
+
+def _values(section: dict | None) -> dict:
+    return {k: v.value if isinstance(v, Cited) else v for k, v in (section or {}).items()}
 
 
 def _make(name: str, network=None, env=None, learner=None, eval=None, run=None) -> Config:
     return Config(
         name=name,
-        network=NetworkConfig(**(network or {})),
-        env=EnvConfig(**(env or {})),
-        learner=LearnerConfig(**(learner or {})),
-        eval=EvalConfig(**(eval or {})),
-        run=RunConfig(**(run or {})),
+        network=NetworkConfig(**_values(network)),
+        env=EnvConfig(**_values(env)),
+        learner=LearnerConfig(**_values(learner)),
+        eval=EvalConfig(**_values(eval)),
+        run=RunConfig(**_values(run)),
     )
 
 
@@ -319,24 +422,27 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     ),
     "dsqn-if": ("ablation: IF neurons (no leak) instead of LIF", dict(network=dict(neuron="if"))),
     "double-dqn": (
-        "Double DQN (the paper trains Double variants for 1M agent steps)",
+        "Double DQN, van Hasselt et al. 2016's tuned settings on the paper's protocol, 1M steps",
         dict(
             network=dict(kind="dqn"),
-            learner=dict(loss="double"),
-            run=dict(total_agent_steps=1_000_000),
+            learner=_VAN_HASSELT_LEARNER,
+            eval=_VAN_HASSELT_EVAL,
+            run=_DOUBLE_RUN,
         ),
     ),
     "double-dsqn": (
-        "Double DSQN (1M agent steps)",
-        dict(learner=dict(loss="double"), run=dict(total_agent_steps=1_000_000)),
+        "Double DSQN: the settings of double-dqn with the DSQN network",
+        dict(learner=_VAN_HASSELT_LEARNER, eval=_VAN_HASSELT_EVAL, run=_DOUBLE_RUN),
     ),
     "cdqn": (
-        "C-DQN (Wang & Ueda 2022 settings; the paper trains C-DQN variants for 10M agent steps)",
-        dict(network=dict(kind="dqn"), learner=_CDQN, run=dict(total_agent_steps=10_000_000)),
+        "C-DQN with Wang & Ueda 2022's Atari configuration (10M agent steps, as the paper)",
+        dict(
+            network=dict(kind="dqn"), env=_WANG_UEDA_ENV, learner=_WANG_UEDA_LEARNER, run=_CDQN_RUN
+        ),
     ),
     "cdsqn": (
-        "C-DSQN (10M agent steps)",
-        dict(learner=_CDQN, run=dict(total_agent_steps=10_000_000)),
+        "C-DSQN: the settings of cdqn with the DSQN network",
+        dict(env=_WANG_UEDA_ENV, learner=_WANG_UEDA_LEARNER, run=_CDQN_RUN),
     ),
     "dsqn-maxmem": (
         "Chen et al. 2022: T=8, non-spiking output neuron decoded by max membrane, detached reset",
@@ -390,6 +496,18 @@ def preset(name: str) -> Config:
 def preset_descriptions() -> dict[str, str]:
     """Preset name -> one-line description."""
     return {name: desc for name, (desc, _) in _PRESETS.items()}
+
+
+def preset_sources(name: str) -> dict[str, str]:
+    """Dotted field path -> the source of the value the preset ``name`` gives it (only the
+    values the preset cites; every other field has the paper's default)."""
+    preset(name)
+    return {
+        f"{section}.{field}": value.source
+        for section, values in _PRESETS[name][1].items()
+        for field, value in values.items()
+        if isinstance(value, Cited)
+    }
 
 
 # ----------------------------------------------------------------------------- fields
@@ -624,9 +742,19 @@ def validate(config: Config) -> Config:
     _positive("learner.target_update_period_agent_steps", lr.target_update_period_agent_steps)
     _positive("learner.warmup_agent_steps", lr.warmup_agent_steps, allow_zero=True)
     _positive("learner.epsilon_decay_agent_steps", lr.epsilon_decay_agent_steps)
-    for name in ("epsilon_start", "epsilon_end"):
+    for name in ("epsilon_start", "epsilon_mid", "epsilon_end"):
         if not 0 <= getattr(lr, name) <= 1:
             raise ConfigError(f"learner.{name} must be in [0, 1], got {getattr(lr, name)!r}")
+    _choice("learner.epsilon_schedule", lr.epsilon_schedule, ("linear", "exponential_linear"))
+    if lr.epsilon_schedule == "exponential_linear":
+        _positive("learner.epsilon_start", lr.epsilon_start)
+        _positive("learner.epsilon_mid", lr.epsilon_mid)
+        _positive("learner.epsilon_mid_agent_steps", lr.epsilon_mid_agent_steps)
+        if lr.epsilon_mid_agent_steps >= lr.epsilon_decay_agent_steps:
+            raise ConfigError(
+                f"learner.epsilon_mid_agent_steps ({lr.epsilon_mid_agent_steps}) must be less "
+                f"than learner.epsilon_decay_agent_steps ({lr.epsilon_decay_agent_steps})"
+            )
     _positive("learner.replay_capacity_transitions", lr.replay_capacity_transitions)
     _choice("learner.replay_sampling", lr.replay_sampling, ("uniform", "proportional"))
     _positive("learner.priority_exponent", lr.priority_exponent, allow_zero=True)
@@ -674,6 +802,7 @@ def validate(config: Config) -> Config:
     _positive("eval.episodes", ev.episodes)
     if not 0 <= ev.epsilon <= 1:
         raise ConfigError(f"eval.epsilon must be in [0, 1], got {ev.epsilon!r}")
+    _choice("eval.best_ties", ev.best_ties, ("later", "earlier"))
     if ev.max_episode_agent_steps is not None:
         _positive("eval.max_episode_agent_steps", ev.max_episode_agent_steps)
 

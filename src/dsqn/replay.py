@@ -15,7 +15,8 @@ What a slot holds. Slot i of env e records one step t of that env:
 
 The transition starting at slot i is (obs_t, a_t, r_t, discount_t = 1 - terminated_t, obs_{t+1}).
 Truncation keeps discount 1 (obs_{t+1} is the truncated episode's last observation, to bootstrap
-from); gamma is applied by the loss. Slot i starts a valid transition iff
+from) unless `gather` is asked to end the bootstrap there too; gamma is applied by the loss.
+Slot i starts a valid transition iff
 
 - slot i + 1 has been written (the newest slot has no next observation: never cross the head),
 - `reset_step_t` is False (an auto-reset step is never a transition; `mark_interrupted` sets the
@@ -143,7 +144,8 @@ class Batch(NamedTuple):
       obs: [B, ...] the observation acted on, exactly as the agent saw it.
       action: int32 [B].
       reward: float32 [B].
-      discount: float32 [B], 1 - terminated (truncation keeps 1; gamma is not applied).
+      discount: float32 [B], 1 - terminated (truncation keeps 1 unless `gather` is told
+        otherwise; gamma is not applied).
       next_obs: [B, ...] the observation the step returned, exactly as the agent saw it.
     """
 
@@ -361,18 +363,23 @@ def _rebuild(state: ReplayState, slot: jax.Array, env: jax.Array) -> jax.Array:
     return state.obs[jnp.stack(chain, axis=1), env[:, None]]
 
 
-def gather(state: ReplayState, slot: jax.Array, env: jax.Array) -> Batch:
+def gather(
+    state: ReplayState, slot: jax.Array, env: jax.Array, *, bootstrap_truncated: bool = True
+) -> Batch:
     """The transitions starting at slots `slot` [B] of envs `env` [B] (int32).
 
-    Only meaningful where `valid_mask(state)[slot, env]` holds.
+    Only meaningful where `valid_mask(state)[slot, env]` holds. The discount is 1 - terminated;
+    with ``bootstrap_truncated=False`` a truncation ends the bootstrap too (discount 0), as a
+    time limit reported as ``done`` does in the OpenAI Baselines wrappers.
     """
     chex.assert_equal_shape([slot, env])
     flags = state.flags[slot, env]
+    ends = TERMINATED if bootstrap_truncated else TERMINATED | TRUNCATED
     return Batch(
         obs=_rebuild(state, slot, env),
         action=state.action[slot, env].astype(jnp.int32),
         reward=state.reward[slot, env],
-        discount=1.0 - ((flags & TERMINATED) != 0).astype(jnp.float32),
+        discount=1.0 - ((flags & ends) != 0).astype(jnp.float32),
         next_obs=_rebuild(state, (slot + 1) % _slots(state), env),
     )
 

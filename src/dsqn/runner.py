@@ -28,6 +28,7 @@ it. Log rows written after the checkpoint are dropped; a pending evaluation runs
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import signal
@@ -60,6 +61,8 @@ __all__ = [
     "run_training",
     "load_run_config",
     "evaluation_summary",
+    "evaluation_crossed",
+    "run_length",
 ]
 
 METRIC_COLUMNS = [
@@ -99,6 +102,21 @@ RESUMABLE_FIELDS = (
     "run.shard_seeds",
     "env.stepping",
 )
+
+
+def run_length(config: Config) -> int:
+    """Agent steps of the whole run: ``run.total_agent_steps`` of the schedule, plus the warm-up
+    when the schedule does not count it (:func:`dsqn.agent.schedule_offset`)."""
+    return config.run.total_agent_steps + agent.schedule_offset(config.learner)
+
+
+def evaluation_crossed(config: Config, before: int, after: int) -> bool:
+    """Whether a multiple of ``eval.period_agent_steps`` of the schedule step lies in
+    ``(before, after]`` (agent steps). Without ``learner.schedule_counts_warmup`` the schedule
+    starts at the end of the warm-up, which is itself an evaluation point (the authors evaluate
+    at training step 0)."""
+    offset, period = agent.schedule_offset(config.learner), config.eval.period_agent_steps
+    return (after - offset) // period > (before - offset) // period
 
 
 def checkpoint_template(exp: Experiment) -> dict[str, Any]:
@@ -220,7 +238,9 @@ class _Run:
         self._evaluator: Evaluator | None = None
         self.last_save = time.monotonic()
         self.last_save_seconds: float | None = None
-        self._update_best = jax.jit(_update_best)
+        self._update_best = jax.jit(
+            functools.partial(_update_best, ties_to_later=config.eval.best_ties == "later")
+        )
 
     @property
     def evaluator(self) -> Evaluator:
@@ -257,7 +277,7 @@ class _Run:
         """A checkpoint is due at ``step`` by agent steps, at the end, or by wall-clock time
         (decided by all processes together)."""
         run = self.config.run
-        if step % run.checkpoint_period_agent_steps == 0 or step >= run.total_agent_steps:
+        if step % run.checkpoint_period_agent_steps == 0 or step >= run_length(self.config):
             return True
         minutes = run.checkpoint_period_minutes
         late = minutes is not None and time.monotonic() - self.last_save >= 60 * minutes
@@ -394,9 +414,12 @@ class _Run:
         return rows
 
 
-def _update_best(train: agent.TrainState, means: jax.Array, agent_steps: jax.Array):
-    """Per seed: if this evaluation's mean beats the best so far, keep these parameters."""
-    better = means > train.best_return
+def _update_best(
+    train: agent.TrainState, means: jax.Array, agent_steps: jax.Array, *, ties_to_later: bool
+):
+    """Per seed: if this evaluation's mean beats the best so far (or equals it, with
+    ``ties_to_later``), keep these parameters."""
+    better = means >= train.best_return if ties_to_later else means > train.best_return
 
     def pick(new, old):
         mask = better.reshape(better.shape + (1,) * (new.ndim - 1))
@@ -538,7 +561,7 @@ def _train(
         eval_log = CsvLog(run_dir / "evaluations.csv", EVAL_COLUMNS)
     else:
         metrics_log = eval_log = tb = _NoLog()
-    total = config.run.total_agent_steps
+    total = run_length(config)
     bar = Progress(total, start, enabled=progress and primary)
     chunk_steps = config.run.log_period_agent_steps
     e = config.env.envs_per_seed
@@ -569,6 +592,7 @@ def _train(
                     memory.check(budgets, scratch, refuse=config.run.check_memory)
                 chunks[iterations] = compiled
             t0 = time.monotonic()
+            previous = int(carry.agent_steps)
             carry, metrics = chunks[iterations](carry)
             metrics = jax.device_get(metrics)
             sps = iterations * e / max(time.monotonic() - t0, 1e-9)
@@ -585,7 +609,7 @@ def _train(
                 )
             # A stop signal skips the evaluation due here: the resumed run does it.
             stopping = any_process(stop.signal is not None)
-            evaluation_due = step % config.eval.period_agent_steps == 0 or step >= total
+            evaluation_due = evaluation_crossed(config, previous, step) or step >= total
             skipped = evaluation_due and stopping
             if evaluation_due and not stopping:
                 carry = evaluate(carry)

@@ -22,7 +22,10 @@ and only data differ; initialisation, exploration, minibatches and env seeds are
 
 Agent steps count env-step calls of one env: each iteration adds ``envs_per_seed`` agent steps to
 every seed. envpool's auto-reset step (one per episode; its action is ignored) is such a call: it
-counts in the schedule but is never a learning transition nor part of an episode's length.
+counts in the schedule but is never a learning transition nor part of an episode's length. The
+schedule (exploration, updates, target syncs) counts from the end of the warm-up, as the
+paper's authors do, or from the first agent step with ``learner.schedule_counts_warmup``
+(:func:`dsqn.agent.schedule_offset`).
 
 :func:`run_training` is the thin Python outer loop around the chunks: metrics, evaluation,
 checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
@@ -344,6 +347,7 @@ def _chunk_fn(exp: Experiment, iterations: int):
         in_axes=(0, 0, None),
     )
     total = exp.config.run.total_agent_steps
+    offset = agent.schedule_offset(cfg)
     select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
 
     def greedy(params, obs):
@@ -378,12 +382,14 @@ def _chunk_fn(exp: Experiment, iterations: int):
         stats = update_episode_stats(carry.stats, ts, reset_step)
         finished = split_seeds((ts.game_over & ~reset_step).astype(jnp.float32), s)
 
-        t_next = t + e
+        # Updates, target syncs and the importance exponent follow the schedule step.
+        tau, tau_next = t - offset, t + e - offset
         due = _multiples_in(
-            jnp.maximum(t, cfg.warmup_agent_steps), t_next, cfg.update_period_agent_steps
+            jnp.maximum(tau, cfg.warmup_agent_steps - offset),
+            tau_next,
+            cfg.update_period_agent_steps,
         )
-
-        beta = agent.importance_exponent_at(cfg, t, total)
+        beta = agent.importance_exponent_at(cfg, tau, total)
 
         def learn(i, inner):
             train, rep, loss, qsum = inner
@@ -404,7 +410,7 @@ def _chunk_fn(exp: Experiment, iterations: int):
         train, rep, loss_sum, q_sum = jax.lax.fori_loop(
             0, n_updates, learn, (train, rep, zero_s, zero_s)
         )
-        sync = _multiples_in(t, t_next, cfg.target_update_period_agent_steps) > 0
+        sync = _multiples_in(tau, tau_next, cfg.target_update_period_agent_steps) > 0
         train = jax.lax.cond(sync, jax.vmap(agent.sync_target), lambda x: x, train)
 
         acc = {
@@ -419,7 +425,7 @@ def _chunk_fn(exp: Experiment, iterations: int):
             "acting_forwards": acc["acting_forwards"] + jnp.where(warm, 0.0, 1.0),
             **{f"spikes_{k}": acc[f"spikes_{k}"] + v for k, v in spikes.items()},
         }
-        carry = Carry(train, rep, handle, ts, stats, t_next)
+        carry = Carry(train, rep, handle, ts, stats, t + e)
         return (carry, acc), None
 
     def chunk(carry: Carry):
