@@ -2,7 +2,10 @@
 
 - :func:`direct` (the paper's): the analog input is fed unchanged at every step,
   ``X[t] = x`` for ``t = 0..T-1``. A network whose first layer is linear can instead apply that
-  layer once and repeat its output, which is what :class:`dsqn.networks.DSQN` does.
+  layer once and feed its output to the neurons at every step: pass it with ``time_steps=T`` to
+  :func:`~dsqn.spiking.lif` or :func:`~dsqn.spiking.integrate_and_fire` (``[...] -> [T, ...]``
+  spikes; the input's gradient is summed over time inside the backward scan, never materialised
+  as T copies). That is what :class:`dsqn.networks.DSQN` does with conv1.
 - :func:`poisson`: rate coding, ``X[t] ~ Bernoulli(clip(x, 0, 1))`` independently per step.
 """
 

@@ -3,13 +3,18 @@ r"""Decoders that turn an output layer's activity over time into Q-values.
 - :func:`spike_rate`: ``r = (1/T) sum_t S[t]``. The paper's DSQN feeds the fc1 spike rate to a
   linear layer, ``Q = W (1/T) sum_t S[t] + b``, which equals :func:`spike_rate` followed by a
   dense layer (linearity).
-- :func:`membrane` : a non-spiking leaky output neuron that integrates its input current and
-  never fires (Chen et al. 2022),
+- :func:`membrane`: a non-spiking output neuron that integrates its input current and never
+  fires (Chen et al. 2022), leaky (LIF, ``decay_input``)
 
-  .. math::  V[t] = V[t-1] + (X[t] - V[t-1]) / \tau \quad (\text{decay\_input}),
-             \qquad V[-1] = 0
+  .. math::  V[t] = V[t-1] + (X[t] - V[t-1]) / \tau, \qquad V[-1] = 0
 
-  decoded as ``max_t V[t]`` ("max-mem"), ``mean_t V[t]`` or ``V[T-1]``.
+  or not (IF: ``V[t] = V[t-1] + X[t]``), decoded as ``max_t V[t]`` ("max-mem"), ``mean_t V[t]``
+  or ``V[T-1]``.
+
+The non-spiking neuron is the toolkit's own :func:`~dsqn.spiking.lif` /
+:func:`~dsqn.spiking.integrate_and_fire` with an unreachable threshold (``V_th = +inf``: it never
+fires, so the hard reset never acts and the surrogate derivative is 0), so it has the same
+parameters (``tau`` may be traced or learned) and the same differentiation.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["spike_rate", "membrane_trace", "membrane", "MEMBRANE_DECODERS"]
+from dsqn.spiking.neurons import Param, integrate_and_fire, lif
+
+__all__ = ["spike_rate", "membrane_trace", "membrane", "MEMBRANE_DECODERS", "MEMBRANE_NEURONS"]
 
 MEMBRANE_DECODERS = ("max", "mean", "last")
+MEMBRANE_NEURONS = ("lif", "if")
 
 
 def spike_rate(spikes: jax.Array) -> jax.Array:
@@ -28,32 +36,35 @@ def spike_rate(spikes: jax.Array) -> jax.Array:
 
 
 def membrane_trace(
-    x_seq: jax.Array, *, tau: float = 2.0, decay_input: bool = True, v_init: float = 0.0
+    x_seq: jax.Array,
+    *,
+    neuron: str = "lif",
+    tau: Param = 2.0,
+    decay_input: bool = True,
+    v_init: Param = 0.0,
 ) -> jax.Array:
-    """Membrane ``V[t]`` of a non-firing leaky neuron driven by ``x_seq: [T, ...]``."""
-    x_seq = jnp.asarray(x_seq)
-    tau = jnp.asarray(tau, x_seq.dtype)
-
-    def body(v, x):
-        v = v + (x - v) / tau if decay_input else v - v / tau + x
-        return v, v
-
-    v0 = jnp.full(x_seq.shape[1:], v_init, x_seq.dtype)
-    return jax.lax.scan(body, v0, x_seq)[1]
+    """Membrane ``V[t]`` of a non-firing LIF or IF neuron driven by ``x_seq: [T, ...]``."""
+    if neuron not in MEMBRANE_NEURONS:
+        raise ValueError(f"unknown membrane neuron {neuron!r}; valid: {MEMBRANE_NEURONS}")
+    never = dict(v_threshold=jnp.inf, v_reset=0.0, v_init=v_init, return_membrane=True)
+    if neuron == "if":
+        return integrate_and_fire(x_seq, **never)[1]
+    return lif(x_seq, tau=tau, decay_input=decay_input, **never)[1]
 
 
 def membrane(
     x_seq: jax.Array,
     *,
     decoder: str = "max",
-    tau: float = 2.0,
+    neuron: str = "lif",
+    tau: Param = 2.0,
     decay_input: bool = True,
-    v_init: float = 0.0,
+    v_init: Param = 0.0,
 ) -> jax.Array:
     """Decodes a non-spiking output neuron, ``[T, ...] -> [...]``, by max, mean or last."""
     if decoder not in MEMBRANE_DECODERS:
         raise ValueError(f"unknown membrane decoder {decoder!r}; valid: {MEMBRANE_DECODERS}")
-    v = membrane_trace(x_seq, tau=tau, decay_input=decay_input, v_init=v_init)
+    v = membrane_trace(x_seq, neuron=neuron, tau=tau, decay_input=decay_input, v_init=v_init)
     if decoder == "max":
         return jnp.max(v, axis=0)
     if decoder == "mean":

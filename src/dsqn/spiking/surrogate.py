@@ -11,9 +11,13 @@ backward pass (Neftci, Mostafa & Zenke 2019):
 where ``x = H - V_th`` is the membrane potential above threshold. Note ``Theta(0) = 1``
 (spikingjelly's convention, which the DSQN paper's code uses).
 
-Each surrogate is a small frozen dataclass: hashable and comparable by value, so it can be a
-static argument of ``jax.jit`` or a field of a flax module. Calling it applies the spike
-function; ``.grad(x)`` evaluates the surrogate derivative ``g_alpha(x)`` directly.
+Each surrogate is a small frozen dataclass and a JAX pytree whose one leaf is ``alpha`` (the
+kind, ``name``, is static): with a float ``alpha`` it is hashable and comparable by value, so it
+can be a static argument of ``jax.jit`` or a field of a flax module; ``alpha`` may also be a
+traced value (jit over it, vmap over it: a sweep of sharpness in one program). Calling it
+applies the spike function; ``.grad(x)`` evaluates the surrogate derivative ``g_alpha(x)``
+directly. The spike function does not depend on ``alpha``, so its derivative with respect to
+``alpha`` is 0.
 
 Available surrogates (``alpha`` controls sharpness):
 
@@ -37,6 +41,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "Surrogate",
@@ -55,45 +60,46 @@ def heaviside(x: jax.Array) -> jax.Array:
     return (x >= 0).astype(x.dtype)
 
 
+@partial(jax.tree_util.register_dataclass, data_fields=["alpha"], meta_fields=["name"])
 @dataclasses.dataclass(frozen=True)
 class Surrogate:
     """A spike function: Heaviside forward, ``grad(x)`` backward.
 
     Attributes:
       name: which surrogate derivative (a key of :data:`SURROGATES`).
-      alpha: its sharpness parameter.
+      alpha: its sharpness parameter: a float, or an array (concrete or traced) broadcastable
+        against the inputs. The factories (:func:`atan`, ...) check that a number is > 0.
     """
 
     name: str
-    alpha: float
+    alpha: float | jax.Array
 
     def __post_init__(self) -> None:
         if self.name not in _DERIVATIVES:
             raise ValueError(
                 f"unknown surrogate {self.name!r}; valid surrogates: {sorted(_DERIVATIVES)}"
             )
-        if not self.alpha > 0:
-            raise ValueError(f"surrogate alpha must be > 0, got {self.alpha!r}")
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Spikes ``Theta(x)`` with the surrogate derivative attached."""
-        return _spike(self, jnp.asarray(x))
+        x = jnp.asarray(x)
+        return _spike(self.name, x, jnp.asarray(self.alpha, x.dtype))
 
     def grad(self, x: jax.Array) -> jax.Array:
         """The surrogate derivative ``g_alpha(x)``, in the dtype of ``x``."""
         x = jnp.asarray(x)
-        return _DERIVATIVES[self.name](x, self.alpha).astype(x.dtype)
+        return _DERIVATIVES[self.name](x, jnp.asarray(self.alpha, x.dtype)).astype(x.dtype)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _spike(surrogate: Surrogate, x: jax.Array) -> jax.Array:
+def _spike(name: str, x: jax.Array, alpha: jax.Array) -> jax.Array:
     return heaviside(x)
 
 
 @_spike.defjvp
-def _spike_jvp(surrogate: Surrogate, primals, tangents):
-    (x,), (dx,) = primals, tangents
-    return _spike(surrogate, x), surrogate.grad(x) * dx
+def _spike_jvp(name: str, primals, tangents):
+    (x, alpha), (dx, _) = primals, tangents
+    return _spike(name, x, alpha), _DERIVATIVES[name](x, alpha).astype(x.dtype) * dx
 
 
 def _atan_grad(x: jax.Array, alpha: float) -> jax.Array:
@@ -121,24 +127,34 @@ _DERIVATIVES: dict[str, Callable[[jax.Array, float], jax.Array]] = {
 }
 
 
+def _number(alpha: float | jax.Array) -> float | jax.Array:
+    """Checks a number (> 0) and makes it a float (hashable, comparable); arrays, which may be
+    traced, are left as they are."""
+    if not isinstance(alpha, (int, float, np.number)):
+        return alpha
+    if not alpha > 0:
+        raise ValueError(f"surrogate alpha must be > 0, got {alpha!r}")
+    return float(alpha)
+
+
 def atan(alpha: float = 2.0) -> Surrogate:
     """Arctan surrogate (spikingjelly ``ATan``): ``g(x) = (alpha/2) / (1 + (pi/2 alpha x)^2)``."""
-    return Surrogate("atan", float(alpha))
+    return Surrogate("atan", _number(alpha))
 
 
 def sigmoid(alpha: float = 4.0) -> Surrogate:
     """Sigmoid surrogate: ``g(x) = alpha s(alpha x) (1 - s(alpha x))``."""
-    return Surrogate("sigmoid", float(alpha))
+    return Surrogate("sigmoid", _number(alpha))
 
 
 def piecewise_quadratic(alpha: float = 1.0) -> Surrogate:
     """Triangle surrogate: ``g(x) = max(alpha - alpha^2 |x|, 0)``."""
-    return Surrogate("piecewise_quadratic", float(alpha))
+    return Surrogate("piecewise_quadratic", _number(alpha))
 
 
 def fast_sigmoid(alpha: float = 25.0) -> Surrogate:
     """SuperSpike / fast-sigmoid surrogate: ``g(x) = 1 / (1 + alpha |x|)^2``."""
-    return Surrogate("fast_sigmoid", float(alpha))
+    return Surrogate("fast_sigmoid", _number(alpha))
 
 
 SURROGATES: dict[str, Callable[..., Surrogate]] = {
