@@ -123,6 +123,8 @@ def test_override_errors_name_the_field(overrides, needle):
         ({"learner.importance_exponent_anneal_agent_steps": "0"}, "learner.importance_exponent_a"),
         ({"learner.importance_weight_max": "0"}, "learner.importance_weight_max"),
         ({"learner.cdqn_double_q": "true"}, "learner.cdqn_double_q applies to learner.loss cdqn"),
+        ({"network.neuron": "plif", "network.tau": "1.0"}, "PLIF neuron's initial tau must be > 1"),
+        ({"network.neuron": "izhikevich"}, "network.neuron"),
     ],
 )
 def test_validation_rejects_impossible_values(overrides, needle):

@@ -8,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import networks, spiking
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, valid_conv
+from dsqn import convolution, spiking
+from dsqn.conversion import ConvertedMLPSNN, ConvertedSNN
+from dsqn.convolution import CPU_CONV_BLOCK
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS
 
 
 @pytest.fixture(scope="module")
@@ -212,30 +214,6 @@ def test_jit_and_vmap_over_seeds(atari_obs):
     assert not np.allclose(np.asarray(q[0]), np.asarray(q[1]))
 
 
-@pytest.mark.parametrize(
-    "size,in_ch,kernel,stride,out_ch",
-    [(20, 32, 4, 2, 64), (9, 64, 3, 1, 64), (84, 4, 8, 4, 32), (11, 3, 3, 2, 5), (12, 3, 5, 3, 4)],
-)
-def test_valid_conv_matches_lax_convolution_and_its_gradients(size, in_ch, kernel, stride, out_ch):
-    """The matmul backward equals XLA's convolution transposes (conv2/conv3 shapes and odd ones)."""
-    kx, kw, kd = jax.random.split(jax.random.key(0), 3)
-    x = jax.random.normal(kx, (3, size, size, in_ch))
-    w = jax.random.normal(kw, (kernel, kernel, in_ch, out_ch))
-
-    def plain(x, w):
-        return jax.lax.conv_general_dilated(
-            x, w, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-
-    y, plain_vjp = jax.vjp(plain, x, w)
-    y_fast, fast_vjp = jax.vjp(lambda x, w: valid_conv(x, w, (stride, stride), "VALID"), x, w)
-    np.testing.assert_array_equal(np.asarray(y_fast), np.asarray(y))
-    dy = jax.random.normal(kd, y.shape)
-    for fast, ref in zip(fast_vjp(dy), plain_vjp(dy), strict=True):
-        scale = float(jnp.abs(ref).max())
-        np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-5 * scale)
-
-
 def test_dsqn_gradients_match_plain_convolutions(atari_obs, monkeypatch):
     """The whole network's gradients with the matmul backward equal those of plain convolutions."""
     net = DSQN(4, time_steps=3, v_threshold=0.02)
@@ -246,7 +224,7 @@ def test_dsqn_gradients_match_plain_convolutions(atari_obs, monkeypatch):
         return jax.grad(lambda p: jnp.sum(net.apply(p, atari_obs) * w))(params)
 
     fast = grads()
-    monkeypatch.setattr(networks, "valid_conv", jax.lax.conv_general_dilated)
+    monkeypatch.setattr(convolution, "valid_conv", jax.lax.conv_general_dilated)
     plain = grads()
     for path, g in jax.tree_util.tree_leaves_with_path(fast):
         ref = plain
@@ -256,57 +234,7 @@ def test_dsqn_gradients_match_plain_convolutions(atari_obs, monkeypatch):
         np.testing.assert_allclose(np.asarray(g), np.asarray(ref), atol=1e-4 * scale + 1e-7)
 
 
-def test_valid_conv_rejects_unsupported_options():
-    x, w = jnp.zeros((1, 8, 8, 2)), jnp.zeros((3, 3, 2, 4))
-    with pytest.raises(ValueError, match="padding='SAME'"):
-        valid_conv(x, w, (1, 1), "SAME")
-    with pytest.raises(ValueError, match="rhs_dilation"):
-        valid_conv(x, w, (1, 1), "VALID", rhs_dilation=(2, 2))
-
-
-def test_blocked_conv_equals_one_convolution():
-    from dsqn.networks import CPU_CONV_BLOCK, _blocked_conv
-
-    rng = np.random.default_rng(0)
-    n = 4 * CPU_CONV_BLOCK + 7  # above the threshold and not a multiple of the block
-    x = jnp.asarray(rng.random((n, 20, 20, 32)) < 0.2, jnp.float32)
-    w = jnp.asarray(rng.normal(size=(4, 4, 32, 64)), jnp.float32)
-    plain = jax.lax.conv_general_dilated(
-        x, w, (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
-    blocked = jax.jit(_blocked_conv, static_argnums=2)(x, w, 2)
-    assert blocked.shape == plain.shape
-    np.testing.assert_allclose(np.asarray(blocked), np.asarray(plain), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("size,in_ch,kernel,stride", [(20, 32, 4, 2), (9, 64, 3, 1)])
-def test_blocked_gradients_equal_xla_convolution_gradients(size, in_ch, kernel, stride):
-    """Above the block threshold (and not a multiple of the block) the backward pass runs block
-    by block on CPU; its gradients still equal XLA's convolution transposes."""
-    from dsqn.networks import CPU_CONV_BLOCK
-
-    n = 4 * CPU_CONV_BLOCK + 7
-    kx, kw, kd = jax.random.split(jax.random.key(1), 3)
-    x = (jax.random.uniform(kx, (n, size, size, in_ch)) < 0.2).astype(jnp.float32)
-    w = jax.random.normal(kw, (kernel, kernel, in_ch, 64)) * 0.1
-
-    def plain(x, w):
-        return jax.lax.conv_general_dilated(
-            x, w, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-
-    y, plain_vjp = jax.vjp(plain, x, w)
-    fast_vjp = jax.vjp(lambda x, w: valid_conv(x, w, (stride, stride), "VALID"), x, w)[1]
-    dy = jax.random.normal(kd, y.shape)
-    for fast, ref in zip(jax.jit(fast_vjp)(dy), plain_vjp(dy), strict=True):
-        assert fast.shape == ref.shape
-        scale = float(jnp.abs(ref).max())
-        np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-5 * scale)
-
-
 def test_large_time_merged_batches_run_in_blocks_on_cpu(atari_obs):
-    from dsqn.networks import CPU_CONV_BLOCK
-
     t = 80  # T * B = 160 > 4 blocks: conv2 and conv3 run block by block on CPU
     net = DSQN(6, time_steps=t)
     params = net.init(jax.random.key(0), atari_obs)
@@ -328,10 +256,99 @@ def test_cpu_convolutions_keep_the_plain_float32_spikes_and_q_values(atari_obs, 
         return jax.jit(lambda p: net.apply(p, atari_obs, mutable=["intermediates"]))(params)
 
     q_fast, state_fast = forward()
-    monkeypatch.setattr(networks, "valid_conv", jax.lax.conv_general_dilated)
+    monkeypatch.setattr(convolution, "valid_conv", jax.lax.conv_general_dilated)
     q_plain, state_plain = forward()
     np.testing.assert_allclose(np.asarray(q_fast), np.asarray(q_plain), rtol=1e-5, atol=1e-6)
     for name, (plain,) in state_plain["intermediates"].items():
         fast = np.asarray(state_fast["intermediates"][name][0])
         assert float(np.asarray(plain).sum()) > 0, name
         np.testing.assert_array_equal(fast, np.asarray(plain), err_msg=name)
+
+
+def _scans(jaxpr) -> int:
+    """Number of ``scan`` loops in a jaxpr, recursively."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == "scan"
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            count += _scans(sub)
+    return count
+
+
+def _toolkit_calls(monkeypatch) -> list[str]:
+    """Records every call of the toolkit's public neuron functions."""
+    calls = []
+    for name in ("lif", "integrate_and_fire", "membrane"):
+        original = getattr(spiking, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(spiking, name, counted)
+    return calls
+
+
+SPIKING_NETWORKS = [
+    *[(DSQN(3, time_steps=3, readout=r), "atari", 5 if r == "spike_rate" else 4) for r in READOUTS],
+    (DSQN(3, time_steps=3, neuron="if", readout="membrane_max"), "atari", 4),
+    (DSQN(3, time_steps=3, neuron="plif", learn_threshold=True), "atari", 4),
+    (MLPDSQN(2, time_steps=3, hidden_sizes=(8, 8), readout="membrane_last"), "vector", 2),
+    (MLPDSQN(2, time_steps=3, hidden_sizes=(8, 8, 8), neuron="if"), "vector", 3),
+    (ConvertedSNN(3, time_steps=3), "atari", 5),
+    (ConvertedMLPSNN(2, time_steps=3, hidden_sizes=(8, 8)), "vector", 3),
+]
+
+
+@pytest.mark.parametrize("net,obs_kind,neuron_layers", SPIKING_NETWORKS)
+def test_networks_run_neuron_dynamics_only_through_the_toolkit(
+    atari_obs, monkeypatch, net, obs_kind, neuron_layers
+):
+    """Every loop of the forward pass is a call of the public toolkit functions: one scan per
+    call, and one call per neuron layer (a private loop of neuron dynamics adds a scan)."""
+    obs = atari_obs if obs_kind == "atari" else jnp.ones((2, 4))
+    params = net.init(jax.random.key(0), obs)
+    calls = _toolkit_calls(monkeypatch)
+    jaxpr = jax.make_jaxpr(net.apply)(params, obs).jaxpr
+    assert len(calls) == neuron_layers + getattr(net, "readout", "").startswith("membrane")
+    assert _scans(jaxpr) == len(calls)
+
+
+def test_plif_learns_one_time_constant_per_layer(atari_obs):
+    net = DSQN(4, time_steps=4, neuron="plif", tau=3.0, v_threshold=0.02, learn_threshold=True)
+    params = net.init(jax.random.key(0), atari_obs)
+    layers = ("conv1", "conv2", "conv3", "fc1")
+    for layer in layers:
+        w = params["params"][f"plif_w_{layer}"]
+        assert w.shape == () and float(spiking.plif_tau(w)) == pytest.approx(3.0)
+        assert float(params["params"][f"v_threshold_{layer}"]) == pytest.approx(0.02)
+    # The same network with fixed tau = 3 and V_th = 0.02 gives the same Q-values at init.
+    fixed = DSQN(4, time_steps=4, tau=3.0, v_threshold=0.02)
+    plain = {"params": {k: v for k, v in params["params"].items() if k.startswith(("conv", "fc"))}}
+    np.testing.assert_allclose(
+        np.asarray(net.apply(params, atari_obs)),
+        np.asarray(fixed.apply(plain, atari_obs)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    grads = jax.grad(lambda p: jnp.sum(net.apply(p, atari_obs) * jnp.arange(1.0, 5.0)[None]))(
+        params
+    )["params"]
+    for layer in layers:
+        assert float(jnp.abs(grads[f"plif_w_{layer}"])) > 0, layer
+        assert float(jnp.abs(grads[f"v_threshold_{layer}"])) > 0, layer
+
+
+def test_if_membrane_readout_integrates_the_output_current():
+    """With IF neurons, the non-spiking output neuron integrates: V[T-1] = sum_t I[t], i.e.
+    Q = W (sum_t S[t]) + T b from the last hidden layer's spike counts."""
+    obs = jnp.asarray(np.random.default_rng(1).normal(size=(3, 4)) * 3, jnp.float32)
+    t = 5
+    net = MLPDSQN(2, time_steps=t, hidden_sizes=(16,), neuron="if", readout="membrane_last")
+    params = net.init(jax.random.key(0), obs)
+    q, state = net.apply(params, obs, mutable=["intermediates"])
+    (counts,) = state["intermediates"]["spikes_fc1"]
+    assert float(counts.sum()) > 0
+    out = params["params"]["out"]
+    expected = counts @ out["kernel"] + t * out["bias"][None]
+    np.testing.assert_allclose(np.asarray(q), np.asarray(expected), rtol=1e-5, atol=1e-5)

@@ -93,6 +93,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         surrogate=config.surrogate,
         surrogate_alpha=config.surrogate_alpha,
         readout=config.readout,
+        learn_threshold=config.learn_threshold,
         param_init=config.param_init,
         dtype=dtype,
     )

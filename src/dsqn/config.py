@@ -54,15 +54,19 @@ class NetworkConfig:
       kind: ``"dsqn"`` (spiking hidden layers) or ``"dqn"`` (ReLU). The observation decides
         between the Atari CNN and the MLP.
       time_steps: simulation steps T per forward pass (spiking only). Paper: 64.
-      neuron: ``"lif"`` (paper) or ``"if"``.
-      tau: LIF membrane time constant. Paper: 2.0.
-      v_threshold: firing threshold. Paper: 1.0.
+      neuron: ``"lif"`` (paper), ``"if"`` (no leak, the paper's ablation) or ``"plif"`` (the
+        Parametric LIF of Fang et al. 2021: each spiking layer learns ``1/tau = sigmoid(w)``,
+        starting from ``tau``).
+      tau: LIF membrane time constant; PLIF's initial one (must be > 1). Paper: 2.0.
+      v_threshold: firing threshold (the initial one with ``learn_threshold``). Paper: 1.0.
       v_reset: hard-reset potential (paper: 0.0), or ``None`` for soft reset.
       decay_input: LIF charge convention; the paper's code uses True.
       detach_reset: stop gradients through the reset. Paper: False.
       surrogate: surrogate derivative (atan, sigmoid, piecewise_quadratic, fast_sigmoid).
       surrogate_alpha: its sharpness. Paper: atan with alpha 2.0.
       readout: rate (paper), spike_rate, membrane_max, membrane_mean, membrane_last.
+      learn_threshold: learn one firing threshold per spiking layer, starting from
+        ``v_threshold``. Paper: False (fixed thresholds).
       param_init: ``"torch"`` (PyTorch defaults, as the paper's code) or ``"lecun"``.
       hidden_sizes: hidden layer widths of the MLP for vector observations.
       compute_dtype: ``"float32"`` or ``"bfloat16"`` for activations (parameters stay float32).
@@ -79,6 +83,7 @@ class NetworkConfig:
     surrogate: str = "atan"
     surrogate_alpha: float = 2.0
     readout: str = "rate"
+    learn_threshold: bool = False
     param_init: str = "torch"
     hidden_sizes: tuple[int, ...] = (128, 128)
     compute_dtype: str = "float32"
@@ -444,6 +449,10 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         "C-DSQN: the settings of cdqn with the DSQN network",
         dict(env=_WANG_UEDA_ENV, learner=_WANG_UEDA_LEARNER, run=_CDQN_RUN),
     ),
+    "dsqn-plif": (
+        "DSQN with Parametric LIF neurons (Fang et al. 2021): tau learned per layer from 2.0",
+        dict(network=dict(neuron="plif")),
+    ),
     "dsqn-maxmem": (
         "Chen et al. 2022: T=8, non-spiking output neuron decoded by max membrane, detached reset",
         dict(network=dict(time_steps=8, readout="membrane_max", detach_reset=True)),
@@ -463,6 +472,16 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         "small CPU preset: spiking MLP on CartPole-v1, 3 seeds",
         dict(
             network=dict(kind="dsqn", time_steps=8, hidden_sizes=(256, 256)),
+            env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
+            learner=_CARTPOLE_SPIKING_LEARNER,
+            eval=_CARTPOLE_EVAL,
+            run=_CARTPOLE_SPIKING_RUN,
+        ),
+    ),
+    "cartpole-dsqn-plif": (
+        "small CPU preset: spiking MLP with Parametric LIF neurons on CartPole-v1, 3 seeds",
+        dict(
+            network=dict(kind="dsqn", neuron="plif", time_steps=8, hidden_sizes=(256, 256)),
             env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
             learner=_CARTPOLE_SPIKING_LEARNER,
             eval=_CARTPOLE_EVAL,
@@ -708,6 +727,10 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"network.time_steps must be >= 1, got {n.time_steps!r}")
     _choice("network.neuron", n.neuron, NEURONS)
     _positive("network.tau", n.tau)
+    if n.neuron == "plif" and not n.tau > 1:
+        raise ConfigError(
+            f"network.tau = {n.tau!r}: a PLIF neuron's initial tau must be > 1 (1/tau = sigmoid(w))"
+        )
     _positive("network.v_threshold", n.v_threshold)
     _choice("network.surrogate", n.surrogate, tuple(SURROGATES))
     _positive("network.surrogate_alpha", n.surrogate_alpha)

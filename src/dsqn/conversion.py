@@ -87,13 +87,6 @@ _ATARI_CONVS = (("conv1", 32, 8, 4), ("conv2", 64, 4, 2), ("conv3", 64, 3, 1))
 # ----------------------------------------------------------------------------- spiking networks
 
 
-def _over_time(layer: nn.Module, x_seq: jax.Array) -> jax.Array:
-    """A stateless layer on all steps at once (time merged into the batch): ``[T, B, ...]``."""
-    t, b = x_seq.shape[:2]
-    y = layer(x_seq.reshape(t * b, *x_seq.shape[2:]))
-    return y.reshape(t, b, *y.shape[1:])
-
-
 class _ConvertedNetwork(nn.Module):
     """IF dynamics and readout shared by the converted networks (equations in the module doc).
 
@@ -117,37 +110,32 @@ class _ConvertedNetwork(nn.Module):
         if self.time_steps < 1:
             raise ValueError(f"time_steps must be >= 1, got {self.time_steps!r}")
 
-    def _step(self, v: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return spiking.if_step(
-            v,
-            x,
+    def _neurons(self, currents: jax.Array, name: str, **options) -> jax.Array | tuple:
+        """An IF layer through the toolkit (threshold 1, reset by subtraction, ``V[-1] = 0``);
+        sows the spike counts. ``options`` go to :func:`dsqn.spiking.integrate_and_fire`."""
+        out = spiking.integrate_and_fire(
+            currents,
             v_threshold=V_THRESHOLD,
             v_reset=None,
             surrogate=spiking.get_surrogate(self.surrogate, self.surrogate_alpha),
+            **options,
         )
-
-    def _sow_counts(self, spikes: jax.Array, name: str) -> None:
+        spikes = out[0] if options.get("return_membrane") else out
         self.sow("intermediates", f"spikes_{name}", jnp.sum(spikes, axis=0, dtype=jnp.float32))
+        return out
 
     def _fire_constant(self, current: jax.Array, name: str) -> jax.Array:
         """IF layer driven by the same current at every step: ``[B, ...] -> spikes [T, B, ...]``."""
-        v0 = jnp.zeros_like(current)
-        spikes = jax.lax.scan(lambda v, _: self._step(v, current), v0, None, self.time_steps)[1]
-        self._sow_counts(spikes, name)
-        return spikes
+        return self._neurons(current, name, time_steps=self.time_steps)
 
     def _fire(self, currents: jax.Array, name: str) -> jax.Array:
         """IF layer over time: currents ``[T, B, ...]`` -> spikes ``[T, B, ...]``."""
-        spikes = jax.lax.scan(self._step, jnp.zeros_like(currents[0]), currents)[1]
-        self._sow_counts(spikes, name)
-        return spikes
+        return self._neurons(currents, name)
 
     def _readout(self, currents: jax.Array, name: str) -> jax.Array:
         """Output IF layer: ``Q = sum_t S[t] + V[T-1]`` from currents ``[T, B, A]``."""
-
-        v_last, spikes = jax.lax.scan(self._step, jnp.zeros_like(currents[0]), currents)
-        self._sow_counts(spikes, name)
-        return jnp.sum(spikes, axis=0) + v_last
+        spikes, membranes = self._neurons(currents, name, return_membrane=True)
+        return jnp.sum(spikes, axis=0) + membranes[-1]
 
 
 class ConvertedSNN(_ConvertedNetwork):
@@ -179,11 +167,13 @@ class ConvertedSNN(_ConvertedNetwork):
             if spikes is None:
                 spikes = self._fire_constant(conv(x), name)
             else:
-                spikes = self._fire(_over_time(conv, spikes), name)
+                spikes = self._fire(spiking.over_time(conv, spikes), name)
         spikes = spikes.reshape(*spikes.shape[:2], -1)
-        spikes = self._fire(_over_time(nn.Dense(512, name="fc1", dtype=self.dtype), spikes), "fc1")
+        spikes = self._fire(
+            spiking.over_time(nn.Dense(512, name="fc1", dtype=self.dtype), spikes), "fc1"
+        )
         out = nn.Dense(self.num_actions, name="fc2", dtype=self.dtype)
-        return self._readout(_over_time(out, spikes), "fc2").astype(jnp.float32)
+        return self._readout(spiking.over_time(out, spikes), "fc2").astype(jnp.float32)
 
 
 class ConvertedMLPSNN(_ConvertedNetwork):
@@ -205,9 +195,9 @@ class ConvertedMLPSNN(_ConvertedNetwork):
         spikes = self._fire_constant(fc1(x), "fc1")
         for i, width in enumerate(self.hidden_sizes[1:], start=2):
             dense = nn.Dense(width, name=f"fc{i}", dtype=self.dtype)
-            spikes = self._fire(_over_time(dense, spikes), f"fc{i}")
+            spikes = self._fire(spiking.over_time(dense, spikes), f"fc{i}")
         out = nn.Dense(self.num_actions, name="out", dtype=self.dtype)
-        return self._readout(_over_time(out, spikes), "out").astype(jnp.float32)
+        return self._readout(spiking.over_time(out, spikes), "out").astype(jnp.float32)
 
 
 def converted_network(network: nn.Module, *, time_steps: int = 500) -> _ConvertedNetwork:
