@@ -20,7 +20,8 @@
 # 1. the equations (leaky integrate-and-fire, LIF, and integrate-and-fire, IF);
 # 2. membrane traces and spike rasters for constant and noisy input currents;
 # 3. hard reset versus soft reset ("reset by subtraction");
-# 4. the effect of the time constant $\tau$ and the threshold $V_{th}$;
+# 4. the effect of the time constant $\tau$ and the threshold $V_{th}$ (a sweep over $\tau$ as one
+#    vmapped call, and a gradient with respect to $\tau$);
 # 5. firing rate versus input current (f-I curves), against closed forms;
 # 6. surrogate gradients: what `jax.grad` of a spike returns;
 # 7. what `detach_reset` changes in the gradient.
@@ -278,16 +279,27 @@ plt.show()
 # The charge convention matters for $\tau$. With `decay_input=False` the input is added undivided,
 # $H = V - V/\tau + X$, and the membrane relaxes towards $\tau X$ instead of $X$: a slower leak
 # then means more spikes, and the neuron fires for any $X \ge V_{th}/\tau$.
+#
+# The neuron parameters of `dsqn.spiking` are values, not constants: `tau` can be a traced array,
+# so the whole curve below is **one** `jax.vmap` call over a vector of time constants (one XLA
+# program, no Python loop), and `jax.grad` differentiates the firing rate with respect to `tau`
+# through the surrogate (the same mechanism lets a network learn `tau`: the PLIF neuron).
 
 # %%
-tau_sweep = [1.25, 2.0, 4.0] if SMALL else [1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0]
+tau_sweep = jnp.linspace(1.0, 8.0, 15 if SMALL else 57)
 x_weak = jnp.full((FI_TIME_STEPS,), 0.8)
+
+
+def firing_rate(tau: jax.Array, decay_input: bool) -> jax.Array:
+    return spiking.spike_rate(spiking.lif(x_weak, tau=tau, decay_input=decay_input))
+
+
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for decay_input, marker in [(True, "o"), (False, "s")]:
-    rates = [
-        float(spiking.lif(x_weak, tau=tau, decay_input=decay_input).mean()) for tau in tau_sweep
-    ]
-    ax.plot(tau_sweep, rates, marker=marker, label=f"decay_input={decay_input}")
+    rates = jax.jit(jax.vmap(lambda tau, d=decay_input: firing_rate(tau, d)))(tau_sweep)
+    ax.plot(tau_sweep, rates, marker=marker, ms=3, label=f"decay_input={decay_input}")
+    one_by_one = [float(firing_rate(float(tau), decay_input)) for tau in tau_sweep[:3]]
+    assert np.allclose(rates[:3], one_by_one), "vmap over tau equals separate calls"
 ax.set(
     title="LIF firing rate versus tau at constant X=0.8, V_th=1",
     xlabel="membrane time constant tau (steps)",
@@ -296,6 +308,8 @@ ax.set(
 ax.legend()
 fig.tight_layout()
 plt.show()
+slope = jax.grad(firing_rate)(4.0, False)
+print(f"surrogate d(rate)/d(tau) at tau=4, decay_input=False: {float(slope):.4f}")
 
 # %% [markdown]
 # ## 5. Firing rate versus input current (f-I curves)

@@ -20,12 +20,14 @@
 #
 # 1. a check that `dsqn.spiking` depends on JAX alone;
 # 2. a two-moons data set generated with numpy;
-# 3. a two-layer spiking MLP: direct encoding over $T$ steps, a LIF hidden layer, and a
-#    spike-rate readout followed by a dense layer (the DSQN output head);
+# 3. a two-layer spiking MLP: direct encoding over $T$ steps, a LIF hidden layer whose time
+#    constant is learned (the parametric LIF of Fang et al. 2021), and a spike-rate readout
+#    followed by a dense layer (the DSQN output head);
 # 4. training with optax Adam through the arctan surrogate gradient, as one jitted `lax.scan`;
 # 5. loss and accuracy curves, the decision boundary, and the hidden firing rates;
 # 6. several seeds trained at once with `jax.vmap`;
-# 7. swapping the readout for a non-spiking "max membrane" output neuron.
+# 7. a sweep over the time constant $\tau$, trained as one program with `jax.vmap`;
+# 8. swapping the readout for a non-spiking "max membrane" output neuron.
 #
 # Set the environment variable `DSQN_NOTEBOOK_SMALL=1` to run everything at tiny sizes.
 
@@ -58,8 +60,11 @@ NUM_SEEDS = 2 if SMALL else 4  # seeds trained in parallel with vmap
 # A clearly-better-than-chance bar (chance is 50%); the small run trains less, so its bar is lower.
 MIN_TEST_ACCURACY = 0.85 if SMALL else 0.95
 
-# The neuron of the DSQN paper: LIF, tau = 2, V_th = 1, hard reset to 0, arctan surrogate.
-NEURON = dict(tau=2.0, v_threshold=1.0, v_reset=0.0, surrogate=spiking.atan(alpha=2.0))
+# The neuron of the DSQN paper: LIF, tau = 2, V_th = 1, hard reset to 0, arctan surrogate. Here
+# tau = 2 is only where training starts: the model learns it.
+INITIAL_TAU = 2.0
+NEURON = dict(v_threshold=1.0, v_reset=0.0, surrogate=spiking.atan(alpha=2.0))
+SWEEP_TAUS = [1.25, 2.0, 4.0] if SMALL else [1.25, 1.5, 2.0, 3.0, 4.0, 8.0]
 
 # %% [markdown]
 # ## 1. `dsqn.spiking` needs only JAX
@@ -122,10 +127,12 @@ plt.show()
 # the input:
 #
 # - **direct encoding:** the analog input is presented unchanged at every one of the $T$ steps.
-#   Because the first layer is linear, it is applied once and its output current is repeated
-#   with `spiking.direct` (the DSQN does the same with its first convolution);
-# - **LIF hidden layer:** `spiking.lif` runs the neuron over the time axis,
-#   `[T, B, HIDDEN] -> [T, B, HIDDEN]` spikes;
+#   Because the first layer is linear, it is applied once and its output current is fed to the
+#   neurons at every step: `spiking.lif(current, time_steps=T)` (the DSQN does the same with its
+#   first convolution), `[B, HIDDEN] -> [T, B, HIDDEN]` spikes;
+# - **a learnable time constant:** neuron parameters are values, so `tau` can come from the
+#   parameters. As in the parametric LIF (PLIF) neuron of Fang et al. 2021 the model learns
+#   `w_tau`, with $1/\tau = \text{sigmoid}(w)$ (`spiking.plif_tau`), which keeps $\tau > 1$;
 # - **readout:** `spiking.spike_rate` averages the spikes over time and a dense layer maps the
 #   rates to class logits, $\text{logits} = W_2 \frac{1}{T}\sum_t S[t] + b_2$, the DSQN output head.
 #
@@ -136,21 +143,24 @@ plt.show()
 Params = dict[str, jax.Array]
 
 
-def init_params(key: jax.Array) -> Params:
-    """Gaussian weights; the input weights are large enough that many neurons cross V_th = 1."""
+def init_params(key: jax.Array, tau: float | jax.Array = INITIAL_TAU) -> Params:
+    """Gaussian weights (the input weights are large enough that many neurons cross V_th = 1)
+    and the PLIF parameter ``w_tau`` that gives the time constant ``tau``."""
     key_1, key_2 = jax.random.split(key)
     return {
         "w1": 2.0 * jax.random.normal(key_1, (2, HIDDEN)),
         "b1": jnp.zeros((HIDDEN,)),
         "w2": jax.random.normal(key_2, (HIDDEN, 2)) / jnp.sqrt(HIDDEN),
         "b2": jnp.zeros((2,)),
+        "w_tau": spiking.plif_weight(tau),
     }
 
 
 def hidden_spikes(params: Params, x: jax.Array) -> jax.Array:
     """x: [B, 2] -> spikes of the hidden LIF layer, [T, B, HIDDEN]."""
     current = x @ params["w1"] + params["b1"][None]  # [B, HIDDEN], computed once
-    return spiking.lif(spiking.direct(current, TIME_STEPS), **NEURON)
+    tau = spiking.plif_tau(params["w_tau"])
+    return spiking.lif(current, time_steps=TIME_STEPS, tau=tau, **NEURON)
 
 
 def logits_from_spikes(params: Params, spikes: jax.Array, readout: str) -> jax.Array:
@@ -159,7 +169,9 @@ def logits_from_spikes(params: Params, spikes: jax.Array, readout: str) -> jax.A
         return spiking.spike_rate(spikes) @ params["w2"] + params["b2"][None]
     if readout == "max-mem":
         output_current = spikes @ params["w2"] + params["b2"][None, None]  # [T, B, 2]
-        return spiking.membrane(output_current, decoder="max", tau=NEURON["tau"])
+        return spiking.membrane(
+            output_current, decoder="max", tau=spiking.plif_tau(params["w_tau"])
+        )
     raise ValueError(f"unknown readout {readout!r}; valid: 'rate', 'max-mem'")
 
 
@@ -170,15 +182,19 @@ def predict(params: Params, x: jax.Array, readout: str = "rate") -> jax.Array:
 
 params = init_params(jax.random.key(0))
 spikes = hidden_spikes(params, jnp.asarray(x_train[:4]))
-print({name: value.shape for name, value in params.items()})
+print(
+    {name: value.shape for name, value in params.items()}, "tau:", spiking.plif_tau(params["w_tau"])
+)
 print("hidden spikes:", spikes.shape, spikes.dtype, "| logits:", predict(params, x_train[:4]).shape)
 
 # %% [markdown]
 # ## 4. Training: optax Adam through the surrogate gradient
 #
 # In the forward pass the hidden layer emits exact 0/1 spikes; in the backward pass `jax.grad`
-# uses the arctan surrogate derivative of each spike. Nothing else is special: the loss is the
-# softmax cross-entropy of the logits, and optax updates the parameter dict.
+# uses the arctan surrogate derivative of each spike, and reaches `w_tau` through the neuron's
+# dynamics as it reaches the weights. Nothing else is special: the loss is the softmax
+# cross-entropy of the logits, and optax updates the parameter dict. With `learn_tau=False` the
+# time constant is held where it started (used by the sweep of section 7).
 #
 # Following the `make_train(...) -> train(key)` pattern, the whole run, including
 # minibatch sampling and periodic test evaluation, is one pure function of a random key made of
@@ -190,13 +206,16 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
 
-def make_train(readout: str = "rate"):
-    """Returns train(key) -> (params, metrics), a full training run as a pure function."""
+def make_train(readout: str = "rate", learn_tau: bool = True):
+    """Returns train(key, tau) -> (params, metrics), a full training run as a pure function of
+    the key and the initial (or, without ``learn_tau``, fixed) time constant."""
     optimizer = optax.adam(LEARNING_RATE)
     x_tr, y_tr = jnp.asarray(x_train), jnp.asarray(y_train)
     x_te, y_te = jnp.asarray(x_test), jnp.asarray(y_test)
 
     def loss_fn(params, x, y):
+        if not learn_tau:
+            params = {**params, "w_tau": jax.lax.stop_gradient(params["w_tau"])}
         logits = predict(params, x, readout)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, accuracy(logits, y)
@@ -215,9 +234,9 @@ def make_train(readout: str = "rate"):
         test_accuracy = accuracy(predict(carry[0], x_te, readout), y_te)
         return carry, (loss, acc, test_accuracy)
 
-    def train(key: jax.Array):
+    def train(key: jax.Array, tau: float | jax.Array = INITIAL_TAU):
         init_key, steps_key = jax.random.split(key)
-        params = init_params(init_key)
+        params = init_params(init_key, tau)
         carry = (params, optimizer.init(params))
         chunk_keys = jax.random.split(steps_key, TRAIN_STEPS // EVAL_EVERY)
         (params, _), (loss, acc, test_accuracy) = jax.lax.scan(
@@ -240,6 +259,9 @@ print(f"compiled and trained {TRAIN_STEPS} steps in {time.perf_counter() - start
 final_test_accuracy = float(metrics["test_accuracy"][-1])
 print(f"test accuracy: {final_test_accuracy:.3f}")
 assert final_test_accuracy > MIN_TEST_ACCURACY, final_test_accuracy
+learned_tau = float(spiking.plif_tau(params["w_tau"]))
+print(f"time constant: {INITIAL_TAU} at initialisation, {learned_tau:.3f} after training")
+assert abs(learned_tau - INITIAL_TAU) > 1e-3, "the gradient reaches tau"
 
 # %% [markdown]
 # ## 5. What the network learned
@@ -384,7 +406,48 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 7. Swapping the readout
+# ## 7. A sweep over the time constant, in one program
+#
+# `tau` is an argument of `train`, and the toolkit's neurons accept a traced `tau`, so
+# `jax.vmap(train, in_axes=(None, 0))` trains one network per time constant (same key, so the
+# same initial weights and minibatches) as a single XLA program: no Python loop, no recompilation
+# per value. Here `tau` is held fixed during training (`learn_tau=False`), so each member measures
+# how well a LIF layer with that leak can learn the task. A member of the sweep equals the same
+# value trained alone.
+
+# %%
+sweep_taus = jnp.asarray(SWEEP_TAUS)
+sweep = jax.jit(jax.vmap(make_train("rate", learn_tau=False), in_axes=(None, 0)))
+start = time.perf_counter()
+sweep_params, sweep_metrics = jax.block_until_ready(sweep(jax.random.key(0), sweep_taus))
+print(
+    f"compiled and trained {len(SWEEP_TAUS)} time constants in {time.perf_counter() - start:.1f} s"
+)
+np.testing.assert_allclose(spiking.plif_tau(sweep_params["w_tau"]), sweep_taus, rtol=1e-5)
+sweep_accuracy = np.asarray(sweep_metrics["test_accuracy"][:, -1])
+sweep_rates = np.asarray(
+    jax.vmap(lambda p: hidden_spikes(p, jnp.asarray(x_test)).mean())(sweep_params)
+)
+solo_params, solo_metrics = jax.jit(make_train("rate", learn_tau=False))(
+    jax.random.key(0), sweep_taus[1]
+)
+solo_accuracy = float(solo_metrics["test_accuracy"][-1])
+print(f"tau={SWEEP_TAUS[1]}: {sweep_accuracy[1]:.3f} in the sweep, {solo_accuracy:.3f} alone")
+assert abs(sweep_accuracy[1] - solo_accuracy) < 0.02, (sweep_accuracy[1], solo_accuracy)
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+axes[0].plot(SWEEP_TAUS, sweep_accuracy, "o-")
+axes[0].set(title="Final test accuracy by (fixed) tau", xlabel="tau", ylabel="accuracy")
+axes[1].plot(SWEEP_TAUS, sweep_rates, "s-", color="tab:orange")
+axes[1].set(title="Hidden firing rate by tau", xlabel="tau", ylabel="spikes per neuron per step")
+for ax in axes:
+    ax.set_xscale("log")
+fig.suptitle(f"{len(SWEEP_TAUS)} time constants trained in one jit(vmap(train)) call")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 8. Swapping the readout
 #
 # The readout is one function call, so other decoders are a one-line change. Here the hidden
 # spikes drive a non-spiking leaky output neuron per class, decoded by its maximum membrane
@@ -417,7 +480,10 @@ plt.show()
 #
 # - `dsqn.spiking` is a set of pure functions over time-first arrays (`[T, ...]`); it imports
 #   nothing but JAX, and works with any optimiser or parameter container.
-# - A spiking layer is `spiking.lif(spiking.direct(current, T))`; its gradient is the surrogate's,
-#   chosen by the `surrogate=` argument.
+# - A spiking layer is `spiking.lif(current, time_steps=T)` (direct encoding) or
+#   `spiking.lif(currents)` for `[T, ...]` currents; its gradient is the surrogate's, chosen by
+#   the `surrogate=` argument.
+# - Neuron parameters (`tau`, `v_threshold`, `v_reset`, the surrogate's `alpha`) are values: they
+#   can be learned (`tau` through `spiking.plif_tau`), vmapped over, or jitted as arguments.
 # - Readouts (`spike_rate`, `membrane`) turn a `[T, ...]` activity into a `[...]` output.
 # - Because nothing is hidden in objects, whole training runs compose with `jit` and `vmap`.
