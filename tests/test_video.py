@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY_CARTPOLE_DQN
 
 from dsqn import config as C
 from dsqn import networks
@@ -58,20 +59,8 @@ def test_atari_raster_is_the_time_batched_fc1_layer():
     assert set(rates) == {"conv1", "conv2", "conv3", "fc1"}
 
 
-TINY_DSQN = [
-    "train", "cartpole-dsqn", "--seeds", "0",
-    "--run.total_agent_steps", "400",
-    "--run.log_period_agent_steps", "200",
-    "--run.checkpoint_period_agent_steps", "200",
-    "--eval.period_agent_steps", "200",
-    "--eval.episodes", "2",
-    "--eval.max_episode_agent_steps", "40",
-    "--learner.warmup_agent_steps", "100",
-    "--learner.replay_capacity_transitions", "1000",
-    "--network.hidden_sizes", "16",
-    "--network.time_steps", "4",
-    "--no-progress",
-]  # fmt: skip
+# The shared tiny CartPole run's settings, with the spiking network at T = 4.
+TINY_DSQN = ["train", "cartpole-dsqn", *TINY_CARTPOLE_DQN[2:], "--network.time_steps", "4"]
 
 
 # Reading the videos back runs ffmpeg in a subprocess: JAX's fork warning does not apply.
@@ -90,7 +79,7 @@ def test_evaluate_video_writes_one_mp4_per_game(tmp_path, capsys, tiny_cartpole_
     ]
     for path, line in zip(paths, printed, strict=True):
         decisions = int(line.split(" decisions")[0].rsplit(", ", 1)[1])
-        assert 1 <= decisions <= 40  # one frame per decision of a game capped at 40
+        assert 1 <= decisions <= 30  # one frame per decision of a game capped at 30
         reader = imageio.get_reader(path)
         assert reader.count_frames() == decisions
         assert reader.get_meta_data()["size"] == (1280, 480)  # game, Q, rates, raster
