@@ -27,16 +27,22 @@ def _lif_numpy(currents: np.ndarray, tau: float, v_th: float, v_reset: float) ->
     return np.stack(spikes)
 
 
-def test_mlp_raster_matches_a_hand_written_lif_and_the_sown_counts():
-    net_cfg = C.NetworkConfig(time_steps=6, tau=2.0, hidden_sizes=(16, 8))
-    module = networks.MLPDSQN(num_actions=2, time_steps=6, hidden_sizes=(16, 8))
+@pytest.mark.parametrize("neuron,learn_threshold", [("lif", False), ("plif", True)])
+def test_mlp_raster_matches_a_hand_written_lif_and_the_sown_counts(neuron, learn_threshold):
+    options = dict(time_steps=6, tau=2.0, neuron=neuron, learn_threshold=learn_threshold)
+    net_cfg = C.NetworkConfig(hidden_sizes=(16, 8), **options)
+    module = networks.MLPDSQN(num_actions=2, hidden_sizes=(16, 8), **options)
     obs = jax.random.normal(jax.random.key(1), (3, 4)) * 3
     params = module.init(jax.random.key(0), obs)["params"]
+    tau, v_th = 2.0, 1.0
+    if neuron == "plif":  # a learnt time constant and threshold other than the initial ones
+        params = {**params, "plif_w_fc1": jnp.asarray(0.5), "v_threshold_fc1": jnp.asarray(0.7)}
+        tau, v_th = 1 + np.exp(-0.5), 0.7  # 1 / sigmoid(0.5)
     q, rates, raster = decision_activity(module, net_cfg, params, obs)
     np.testing.assert_array_equal(q, module.apply({"params": params}, obs))
     currents = np.asarray(obs @ params["fc1"]["kernel"]) + np.asarray(params["fc1"]["bias"])
-    expected = _lif_numpy(np.broadcast_to(currents, (6, *currents.shape)), 2.0, 1.0, 0.0)
-    np.testing.assert_array_equal(raster, expected)
+    expected = _lif_numpy(np.broadcast_to(currents, (6, *currents.shape)), tau, v_th, 0.0)
+    np.testing.assert_allclose(raster, expected)
     assert 0 < expected.mean() < 1  # some neurons fire, not all
     np.testing.assert_allclose(rates["fc1"], expected.mean(axis=(0, 2)), rtol=1e-6)
     assert set(rates) == {"fc1", "fc2"}

@@ -77,16 +77,22 @@ class Decision(NamedTuple):
     score: float
 
 
-def _neuron_spikes(currents: jax.Array, network: NetworkConfig) -> jax.Array:
-    """``[T, ...]`` currents -> spikes through the configured neuron (the toolkit's functions)."""
+def _neuron_spikes(currents: jax.Array, network: NetworkConfig, params: Any) -> jax.Array:
+    """``[T, ...]`` currents of :data:`RASTER_LAYER` -> spikes through the configured neuron
+    (the toolkit's functions), with the layer's learnt time constant (PLIF) and threshold
+    (``learn_threshold``) read from ``params`` where the network learns them."""
+    v_threshold = network.v_threshold
+    if network.learn_threshold:
+        v_threshold = params[f"v_threshold_{RASTER_LAYER}"]
     common = dict(
-        v_threshold=network.v_threshold,
-        v_reset=network.v_reset,
-        detach_reset=network.detach_reset,
+        v_threshold=v_threshold, v_reset=network.v_reset, detach_reset=network.detach_reset
     )
     if network.neuron == "if":
         return spiking.integrate_and_fire(currents, **common)
-    return spiking.lif(currents, tau=network.tau, decay_input=network.decay_input, **common)
+    tau = network.tau
+    if network.neuron == "plif":
+        tau = spiking.plif_tau(params[f"plif_w_{RASTER_LAYER}"])
+    return spiking.lif(currents, tau=tau, decay_input=network.decay_input, **common)
 
 
 def decision_activity(module, network: NetworkConfig, params: Any, obs: jax.Array):
@@ -111,7 +117,7 @@ def decision_activity(module, network: NetworkConfig, params: Any, obs: jax.Arra
         currents = jnp.broadcast_to(currents, (t, *currents.shape))
     else:  # time merged into the batch axis
         currents = currents.reshape(t, b, *currents.shape[1:])
-    raster = _neuron_spikes(currents, network)
+    raster = _neuron_spikes(currents, network, params)
     return q, rates, raster
 
 
