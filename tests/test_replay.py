@@ -42,21 +42,29 @@ CHUNK = 64  # agent steps per jitted rollout chunk; the replay is checked after 
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
-def _make_rollout(env: Any) -> tuple[jax.Array, Any]:
+def _acted_on(ts: envs.Timestep, since: jax.Array, refill: bool) -> jax.Array:
+    """The observations the agent acts on: envpool's, or with `refill` the training loop's
+    Baselines-style stacks (refilled at a life loss)."""
+    return envs.refill_stack(ts.obs, since) if refill else ts.obs
+
+
+def _make_rollout(env: Any, refill: bool) -> tuple[jax.Array, Any]:
     """A jitted chunk of the training loop's env/replay interaction with random actions."""
     num_envs = env.config["num_envs"]
     num_actions = env.action_space.n
     xs = envs.xla_step(env)
 
     def body(carry, key):
-        handle, ts, rep = carry
+        handle, ts, rep, since = carry
         action = jax.random.randint(key, (num_envs,), 0, num_actions)
         reset_step = envs.reset_follows(ts)
+        obs = _acted_on(ts, since, refill)
         handle, next_ts = xs.step(handle, action)
         rep = replay.add(
-            rep, ts.obs, action, next_ts.reward, next_ts.terminated, next_ts.truncated, reset_step
+            rep, obs, action, next_ts.reward, next_ts.terminated, next_ts.truncated, reset_step
         )
-        return (handle, next_ts, rep), (ts.obs, action, next_ts, reset_step)
+        since = envs.steps_since_reset(since, reset_step)
+        return (handle, next_ts, rep, since), (obs, action, next_ts, reset_step)
 
     @jax.jit
     def run(carry, key):
@@ -124,12 +132,18 @@ def _check_replay(rep: replay.ReplayState, rec: dict[str, np.ndarray], key: jax.
 
 
 def _run_and_check(
-    env: Any, capacity: int, num_chunks: int, seed: int, rule: replay.PriorityRule | None = None
+    env: Any,
+    capacity: int,
+    num_chunks: int,
+    seed: int,
+    rule: replay.PriorityRule | None = None,
+    refill: bool = False,
 ) -> dict[str, np.ndarray]:
     """Roll out `num_chunks` chunks, checking the replay after each; return the full recording.
 
     With a priority `rule`, the valid transitions get random priorities after each chunk, so that
-    the prioritized draws of the check are far from uniform."""
+    the prioritized draws of the check are far from uniform. With `refill`, the agent acts on
+    (and the replay stores) stacks refilled at a life loss, as in training by default."""
     num_envs = env.config["num_envs"]
     ts = envs.reset(env)
     rep = replay.init(
@@ -140,8 +154,8 @@ def _run_and_check(
         priority_rule=rule,
     )
     rng = np.random.default_rng(seed)
-    handle, run = _make_rollout(env)
-    carry = (handle, ts, rep)
+    handle, run = _make_rollout(env, refill)
+    carry = (handle, ts, rep, jnp.zeros(num_envs, jnp.int32))
     parts: list[dict[str, np.ndarray]] = []
     keys = jax.random.split(jax.random.key(seed), 2 * num_chunks)
     for c in range(num_chunks):
@@ -159,11 +173,13 @@ def _run_and_check(
             }
         )
         rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        rec["obs"] = np.concatenate([rec["obs"], np.asarray(carry[1].obs)[None]])
+        latest = _acted_on(carry[1], carry[3], refill)
+        rec["obs"] = np.concatenate([rec["obs"], np.asarray(latest)[None]])
         if rule is not None:
             slot, env_index = (a.ravel() for a in np.indices(carry[2].flags.shape, np.int32))
             td = rng.exponential(size=slot.shape).astype(np.float32) ** 3
-            carry = (*carry[:2], _update_priorities(carry[2], slot, env_index, td, rule))
+            rep = _update_priorities(carry[2], slot, env_index, td, rule)
+            carry = (carry[0], carry[1], rep, carry[3])
         _check_replay(carry[2], rec, keys[2 * c + 1])
     return rec
 
@@ -177,22 +193,25 @@ def _run_and_check(
     max_episode_steps=st.integers(30, 160),
     seed=st.integers(0, 2**16),
     prioritized=st.booleans(),
+    refill=st.booleans(),
 )
 def test_atari_replay_rebuilds_every_transition_exactly(
-    game, protocol, num_envs, slots_per_env, max_episode_steps, seed, prioritized
+    game, protocol, num_envs, slots_per_env, max_episode_steps, seed, prioritized, refill
 ):
     env = envs.make_atari(
         game, num_envs, seed=seed, protocol=protocol, max_episode_steps=max_episode_steps
     )
     rule = replay.PriorityRule(predecessor_fraction=0.5) if prioritized else None
-    rec = _run_and_check(env, slots_per_env * num_envs, num_chunks=3, seed=seed, rule=rule)
+    rec = _run_and_check(
+        env, slots_per_env * num_envs, num_chunks=3, seed=seed, rule=rule, refill=refill
+    )
     assert rec["truncated"].any() or max_episode_steps > 3 * CHUNK
 
 
 def test_breakout_episodic_life_wraparound_and_every_kind_of_done():
     """A fixed Breakout rollout that exercises life losses, game overs and truncations."""
     env = envs.make_atari("Breakout", 3, seed=11, protocol="paper", max_episode_steps=150)
-    rec = _run_and_check(env, capacity=3 * 40, num_chunks=5, seed=3, rule=WANG_UEDA)
+    rec = _run_and_check(env, capacity=3 * 40, num_chunks=5, seed=3, rule=WANG_UEDA, refill=True)
     life_loss = rec["terminated"] & ~rec["game_over"]
     assert life_loss.sum() >= 5, "episodic life path not exercised"
     assert (rec["terminated"] & rec["game_over"]).any(), "no game over by losing all lives"

@@ -139,6 +139,43 @@ def test_auto_reset_account(protocol, train):
         assert not life_loss.any(), "without episodic life every termination is a game over"
 
 
+def test_refill_stack_by_hand():
+    """Frames from before the last reset are replaced by the reset's frame."""
+    a, b, c, d = (np.full((1, 2, 2), v, np.uint8) for v in (1, 2, 3, 4))
+    obs = jnp.asarray(np.concatenate([a, b, c, d])[None].repeat(5, 0))  # [5, 4, 2, 2]
+    got = np.asarray(envs.refill_stack(obs, jnp.array([0, 1, 2, 3, 9])))[:, :, 0, 0]
+    np.testing.assert_array_equal(
+        got, [[4, 4, 4, 4], [3, 3, 3, 4], [2, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]
+    )
+    count = envs.steps_since_reset(jnp.array([0, 5, 2]), jnp.array([False, True, False]))
+    np.testing.assert_array_equal(count, [1, 0, 3])
+
+
+def test_refilled_stack_is_the_baselines_frame_stack():
+    """Under episodic life envpool carries its stack across a life loss; refill_stack turns its
+    observations into those of the Baselines FrameStack that the authors' code uses (four
+    copies of the first frame at every reset, life losses included), built here independently
+    from envpool's newest frames."""
+    env = envs.make_atari("Breakout", 3, seed=5, protocol="paper", train=True)
+    rec = _rollout(env, 400, seed=1)
+    obs, reset = rec["obs"], rec["reset_step"]  # obs[t] acted on at step t
+    count = jnp.zeros(3, jnp.int32)
+    reference = [list(obs[0, e, -1:].repeat(4, 0)) for e in range(3)]  # a reset: copies
+    refilled_any = False
+    for t in range(obs.shape[0]):
+        agent = np.asarray(envs.refill_stack(jnp.asarray(obs[t]), count))
+        np.testing.assert_array_equal(agent, np.stack([np.stack(r) for r in reference]))
+        refilled_any |= not np.array_equal(agent, obs[t])
+        if t + 1 == obs.shape[0]:
+            break
+        for e in range(3):
+            frame = obs[t + 1, e, -1]
+            reference[e] = [frame] * 4 if reset[t, e] else [*reference[e][1:], frame]
+        count = envs.steps_since_reset(count, jnp.asarray(reset[t]))
+    life_loss = rec["terminated"] & ~rec["game_over"]
+    assert life_loss.sum() >= 5 and refilled_any
+
+
 def test_reset_step_ignores_the_action():
     """Two envs with the same seed, fed different actions only at reset steps, stay identical."""
 

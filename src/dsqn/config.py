@@ -107,6 +107,10 @@ class EnvConfig:
         a JAX host callback), with the same results. Runs sharded over several devices always
         use callbacks. Switch to ``"callback"`` where envpool's XLA interface fails with your
         JAX version or GPU (envpool issues 281, 313, 391).
+      life_loss_stack: the training observation after a life loss under episodic life:
+        ``"refill"`` (paper: four copies of the new life's first frame, the OpenAI Baselines
+        ``FrameStack`` that the authors' ``wrap_deepmind(..., frame_stack=True)`` applies at
+        every reset) or ``"carry"`` (envpool's stack, which goes on across the life loss).
     """
 
     suite: str = "atari"
@@ -115,6 +119,7 @@ class EnvConfig:
     envs_per_seed: int = 1
     max_episode_agent_steps: int | None = None
     stepping: str = "xla"
+    life_loss_stack: str = "refill"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -742,6 +747,7 @@ def validate(config: Config) -> Config:
 
     _choice("env.suite", e.suite, ("atari", "classic"))
     _choice("env.protocol", e.protocol, ("paper", "machado"))
+    _choice("env.life_loss_stack", e.life_loss_stack, ("refill", "carry"))
     _choice("env.stepping", e.stepping, ("xla", "callback"))
     _positive("env.envs_per_seed", e.envs_per_seed)
     if e.max_episode_agent_steps is not None:

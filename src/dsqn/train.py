@@ -51,9 +51,11 @@ from dsqn.envs import EpisodeStats, Timestep, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
     init_episode_stats,
     make_step,
+    refill_stack,
     reset,
     reset_follows,
     sharded_host_step,
+    steps_since_reset,
     update_episode_stats,
 )
 from dsqn.evaluate import make_env
@@ -71,6 +73,8 @@ class Carry(NamedTuple):
       timestep: the pool's last Timestep [S*E] (its obs is what the agents act on next).
       stats: EpisodeStats [S*E] of full games.
       agent_steps: int32 [], agent steps done by every seed.
+      since_reset: int32 [S*E], agent steps since each env's last reset step (for the frame
+        stack refilled at a life loss, :func:`dsqn.envs.refill_stack`).
     """
 
     train: agent.TrainState
@@ -79,6 +83,7 @@ class Carry(NamedTuple):
     timestep: Timestep
     stats: EpisodeStats
     agent_steps: jax.Array
+    since_reset: jax.Array
 
 
 def frames_per_agent_step(config: Config) -> int:
@@ -185,13 +190,16 @@ class Experiment:
         n = self.num_seeds * self.envs_per_seed
         stats = jax.tree.map(np.asarray, init_episode_stats(n))
         steps = np.asarray(agent_steps, np.int32)
+        since = np.zeros(n, np.int32)  # the envs were just reset
         # The chunk donates its carry: no two leaves may share a buffer (params and target
         # params start equal, zero statistics are shared, ...).
         train, replay_state = jax.tree.map(lambda x: x.copy(), (train, replay_state))
         if self.mesh is None:
-            envs = (self.stepper().handle, reset(self.env), stats, steps)
-            handle, timestep, stats, steps = jax.tree.map(lambda x: jnp.asarray(x).copy(), envs)
-            carry = Carry(train, replay_state, handle, timestep, stats, steps)
+            envs = (self.stepper().handle, reset(self.env), stats, steps, since)
+            handle, timestep, stats, steps, since = jax.tree.map(
+                lambda x: jnp.asarray(x).copy(), envs
+            )
+            carry = Carry(train, replay_state, handle, timestep, stats, steps, since)
             # Committing every leaf to its device gives the first chunk call the same signature
             # as the later ones (which take the chunk's committed outputs): one compilation.
             return jax.device_put(carry, jax.local_devices()[0])
@@ -200,7 +208,8 @@ class Experiment:
         handle = _global_array(np.zeros((1,), np.uint8), shardings.handle)
         stats = jax.tree.map(lambda x: _global_array(x, shardings.stats), stats)
         steps = _global_array(steps, shardings.agent_steps)
-        return Carry(train, replay_state, handle, timestep, stats, steps)
+        since = _global_array(since, shardings.since_reset)
+        return Carry(train, replay_state, handle, timestep, stats, steps, since)
 
     def _reset_blocks(self, sharding: NamedSharding) -> Timestep:
         """Reset this process's block pools and assemble their first timesteps into one
@@ -230,7 +239,7 @@ class Experiment:
         handle and the step counter replicated."""
         by_seed = NamedSharding(self.mesh, PartitionSpec("seed"))
         replicated = NamedSharding(self.mesh, PartitionSpec())
-        return Carry(by_seed, by_seed, replicated, by_seed, by_seed, replicated)
+        return Carry(by_seed, by_seed, replicated, by_seed, by_seed, replicated, by_seed)
 
     def replicated(self, x: Any) -> jax.Array:
         """A host value (the same on every process) as an array the chunk functions accept:
@@ -348,6 +357,8 @@ def _chunk_fn(exp: Experiment, iterations: int):
     )
     total = exp.config.run.total_agent_steps
     offset = agent.schedule_offset(cfg)
+    # The Baselines frame stack is refilled at every reset: only image stacks have frames.
+    refill = exp.config.env.life_loss_stack == "refill" and len(exp.obs_shape) == 3
     select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
 
     def greedy(params, obs):
@@ -359,7 +370,10 @@ def _chunk_fn(exp: Experiment, iterations: int):
         t = carry.agent_steps
         keys = jax.vmap(lambda k: jax.random.split(k, 2))(carry.train.key)
         train = carry.train._replace(key=keys[:, 0])
-        obs = split_seeds(carry.timestep.obs, s)
+        obs = carry.timestep.obs
+        if refill:
+            obs = refill_stack(obs, carry.since_reset)
+        obs = split_seeds(obs, s)
 
         # No forward pass is needed while actions are uniformly random.
         shapes = jax.eval_shape(greedy, train.params, obs)
@@ -425,7 +439,8 @@ def _chunk_fn(exp: Experiment, iterations: int):
             "acting_forwards": acc["acting_forwards"] + jnp.where(warm, 0.0, 1.0),
             **{f"spikes_{k}": acc[f"spikes_{k}"] + v for k, v in spikes.items()},
         }
-        carry = Carry(train, rep, handle, ts, stats, t + e)
+        since = steps_since_reset(carry.since_reset, reset_step)
+        carry = Carry(train, rep, handle, ts, stats, t + e, since)
         return (carry, acc), None
 
     def chunk(carry: Carry):

@@ -5,7 +5,8 @@
 - `make_classic`: CartPole-v1, Acrobot-v1, MountainCar-v0.
 - `xla_step`, `host_step`, `make_step`, `reset`, `Timestep`, `reset_follows`, `EpisodeStats`,
   `update_episode_stats`: stepping inside `jax.jit`, with the account of envpool's auto-reset
-  in `dsqn.envs.stepping`.
+  in `dsqn.envs.stepping`; `steps_since_reset`, `refill_stack`: the frame stack refilled at a
+  life loss, as the Baselines wrappers do.
 - `pool_env_seeds`, `split_seeds`, `merge_seeds`: one pool shared by several training seeds.
 
 envpool is published for Linux only: where it cannot be imported, importing this package raises
@@ -39,9 +40,11 @@ from dsqn.envs.stepping import (
     host_step,
     init_episode_stats,
     make_step,
+    refill_stack,
     reset,
     reset_follows,
     sharded_host_step,
+    steps_since_reset,
     update_episode_stats,
     xla_step,
 )
@@ -71,7 +74,9 @@ __all__ = [
     "pool_env_seeds",
     "protocol_options",
     "reset",
+    "refill_stack",
     "reset_follows",
+    "steps_since_reset",
     "split_seeds",
     "update_episode_stats",
     "sharded_host_step",

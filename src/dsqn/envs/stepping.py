@@ -13,6 +13,9 @@ Account of envpool's auto-reset (verified by tests/test_stepping.py on envpool 1
   new frame: the stack carries on across the life loss, and the game's step count continues.
   Rewards scored during those no-op frames are discarded by envpool.
 
+With `refill_stack` the training loop refills the stack at a life loss as well, as the OpenAI
+Baselines wrappers of the paper's authors do.
+
 Hence a step whose input observation was a done observation (`reset_follows(previous)`) must never
 become a learning transition: its action had no effect. The training loop passes that flag to
 `dsqn.replay.add` as `reset_step`, and to `update_episode_stats`.
@@ -223,6 +226,34 @@ def reset_follows(timestep: Timestep) -> jax.Array:
     Pass it as `reset_step` of the next step to `dsqn.replay.add` and `update_episode_stats`.
     """
     return timestep.terminated | timestep.truncated
+
+
+def steps_since_reset(count: jax.Array, reset_step: jax.Array) -> jax.Array:
+    """int32 [N]: agent steps since each env's last reset step, after one more step.
+
+    ``count`` is the value before the step; ``reset_step`` marks a step that was envpool's
+    reset (`reset_follows` of the previous timestep), whose observation holds one new frame
+    (the first of a game, or of a life under episodic life): the count restarts at 0.
+    """
+    return jnp.where(reset_step, 0, count + 1).astype(jnp.int32)
+
+
+def refill_stack(obs: jax.Array, count: jax.Array) -> jax.Array:
+    """The frame stacks as the OpenAI Baselines ``FrameStack`` holds them: filled with copies of
+    the first frame at every reset, a life loss under episodic life included.
+
+    envpool refills its stack at a game's reset but carries it across a life loss; the DSQN
+    authors' code (Baselines' ``wrap_deepmind(..., frame_stack=True)``) refills it with four
+    copies there too. ``obs: uint8 [N, K, H, W]`` as envpool gives it, ``count: [N]`` agent
+    steps since the env's last reset step (`steps_since_reset`): frame j of the stack becomes
+    frame max(j, K - 1 - count), so that frames from before the reset are replaced by its
+    first frame (identity once count >= K - 1, and on envpool's own copy-filled stacks).
+    """
+    chex.assert_rank(obs, 4)
+    stack = obs.shape[1]
+    first = jnp.clip(stack - 1 - count, 0, stack - 1)  # [N]: position of the reset's frame
+    index = jnp.maximum(jnp.arange(stack)[None, :], first[:, None])  # [N, K]
+    return jnp.take_along_axis(obs, index[:, :, None, None], axis=1)
 
 
 class EpisodeStats(NamedTuple):
