@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("energy", help="firing rates, synaptic operations and energy per action")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
-    p.add_argument("--episodes", type=int, help="greedy evaluation episodes per seed")
+    p.add_argument("--episodes", type=int, help="evaluation episodes per seed")
     p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
     p.add_argument("--pj-per-ac", type=float, default=0.9, help="energy of one accumulate (pJ)")
     p.add_argument("--pj-per-mac", type=float, default=4.6, help="energy of one MAC (pJ)")

@@ -265,6 +265,10 @@ class RunConfig:
         do not fit in the memory available (host RAM on CPU, each accelerator's memory), before
         allocating them (see :mod:`dsqn.memory`); ``False`` only warns.
       keep_checkpoints: how many latest checkpoints to keep.
+      matmul_precision: precision of float32 matrix products and convolutions in every program
+        of training, evaluation and conversion: ``"default"`` (JAX's: float32 on CPU,
+        TensorFloat-32 on NVIDIA Ampere and later GPUs), ``"high"`` or ``"highest"`` (float32
+        arithmetic); see :mod:`dsqn.precision`. The paper does not state the authors'.
       shard_seeds: with several local devices (GPUs), split the seed axis over all of them (a
         1-D mesh); the number of seeds must then be a multiple of the number of devices.
     """
@@ -277,6 +281,7 @@ class RunConfig:
     save_replay: bool = True
     check_memory: bool = True
     keep_checkpoints: int = 2
+    matmul_precision: str = "default"
     shard_seeds: bool = True
 
 
@@ -723,6 +728,7 @@ def _positive(path: str, value: Any, *, allow_zero: bool = False) -> None:
 def validate(config: Config) -> Config:
     """Checks every field; raises :class:`ConfigError` naming the first bad one."""
     from dsqn.networks import INITS, NEURONS, READOUTS
+    from dsqn.precision import MATMUL_PRECISIONS
     from dsqn.replay import MAX_TRACKING
     from dsqn.spiking import SURROGATES
 
@@ -858,6 +864,7 @@ def validate(config: Config) -> Config:
                 f"({r.log_period_agent_steps}): evaluations and checkpoints happen between chunks"
             )
     _positive("run.keep_checkpoints", r.keep_checkpoints)
+    _choice("run.matmul_precision", r.matmul_precision, MATMUL_PRECISIONS)
     if r.checkpoint_period_minutes is not None:
         _positive("run.checkpoint_period_minutes", r.checkpoint_period_minutes)
     return config

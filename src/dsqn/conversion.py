@@ -57,6 +57,7 @@ from dsqn.config import Config, to_dict
 from dsqn.envs.seeding import ENV_SEED_STRIDE, MAX_TRAINING_SEED
 from dsqn.evaluate import EvalResult, make_pool, max_q_summary
 from dsqn.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
+from dsqn.precision import matmul_precision
 
 __all__ = [
     "CONVERTED_NAME",
@@ -719,18 +720,19 @@ def convert_run(
       The ``conversion.json`` object plus ``"run_dir"``.
     """
     source = _Source(dqn_run_dir, checkpoint)
-    return _convert(
-        source,
-        out_dir,
-        time_steps=time_steps,
-        percentile=percentile,
-        normalization_frames=normalization_frames,
-        matching_frames=matching_frames or normalization_frames,
-        episodes=episodes,
-        batch_size=batch_size,
-        command=command,
-        output_scale=output_scale,
-    )
+    with matmul_precision(source.config.run.matmul_precision):
+        return _convert(
+            source,
+            out_dir,
+            time_steps=time_steps,
+            percentile=percentile,
+            normalization_frames=normalization_frames,
+            matching_frames=matching_frames or normalization_frames,
+            episodes=episodes,
+            batch_size=batch_size,
+            command=command,
+            output_scale=output_scale,
+        )
 
 
 def load_converted(run_dir: str | Path) -> tuple[Config, _ConvertedNetwork, Any, list[int]]:
@@ -811,29 +813,30 @@ def sweep(
     out_root = Path(out_root)
     source = _Source(dqn_run_dir, checkpoint)
     rows = []
-    for t in time_steps:
-        for p in percentiles:
-            run_dir = out_root / f"T{t}-p{p:g}"
-            out = _convert(
-                source,
-                run_dir,
-                time_steps=int(t),
-                percentile=float(p),
-                normalization_frames=normalization_frames,
-                matching_frames=matching_frames or normalization_frames,
-                episodes=episodes,
-                batch_size=batch_size,
-                command=command,
-                output_scale=output_scale,
-            )
-            rows.append(
-                {
-                    "time_steps": int(t),
-                    "percentile": float(p),
-                    "run_dir": str(run_dir),
-                    **out["summary"],
-                }
-            )
+    with matmul_precision(source.config.run.matmul_precision):
+        for t in time_steps:
+            for p in percentiles:
+                run_dir = out_root / f"T{t}-p{p:g}"
+                out = _convert(
+                    source,
+                    run_dir,
+                    time_steps=int(t),
+                    percentile=float(p),
+                    normalization_frames=normalization_frames,
+                    matching_frames=matching_frames or normalization_frames,
+                    episodes=episodes,
+                    batch_size=batch_size,
+                    command=command,
+                    output_scale=output_scale,
+                )
+                rows.append(
+                    {
+                        "time_steps": int(t),
+                        "percentile": float(p),
+                        "run_dir": str(run_dir),
+                        **out["summary"],
+                    }
+                )
     result = {"source_run": str(source.run_dir), "checkpoint": checkpoint, "runs": rows}
     out_root.mkdir(parents=True, exist_ok=True)
     save_json(out_root / "sweep.json", result)

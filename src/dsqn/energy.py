@@ -2,7 +2,11 @@ r"""Spike statistics and energy per action of a Q-network (``dsqn energy RUN_DIR
 
 Counts come from the spike counts the networks sow into flax's ``intermediates`` collection
 (``spikes_<layer>``: spikes per sample and neuron, summed over the T time steps of one forward
-pass), summed by :class:`dsqn.evaluate.Evaluator` over the greedy steps of evaluation games.
+pass), summed by :class:`dsqn.evaluate.Evaluator` over every step of evaluation games played at
+the evaluation epsilon (the run's, 0.05 under the paper's protocol): the network runs at every
+step, also where the action is then drawn at random. The authors' monitor counts only the steps
+whose action the network chose (their ``DsqnAgent.play``); the two differ only in which states
+are visited.
 Nothing here re-implements the network: layer shapes, kernels and strides are read from the
 flax modules while tracing one forward pass.
 

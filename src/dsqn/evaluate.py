@@ -36,6 +36,7 @@ from dsqn import agent
 from dsqn.config import Config
 from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, make_step, reset
+from dsqn.precision import matmul_precision
 
 __all__ = [
     "EvalResult",
@@ -168,6 +169,7 @@ class Evaluator:
         self.num_seeds = len(seeds)
         self.episodes = config.eval.episodes if episodes is None else episodes
         self.epsilon = config.eval.epsilon if epsilon is None else epsilon
+        self.precision = config.run.matmul_precision
         if not (isinstance(self.episodes, int) and self.episodes >= 1):
             raise ValueError(f"episodes must be an integer >= 1, got {self.episodes!r}")
         if not 0 <= self.epsilon <= 1:
@@ -195,7 +197,7 @@ class Evaluator:
         transform compiles once; ``size`` is traced.
         """
         if transform not in self._runs:
-            self._runs[transform] = jax.jit(lambda *args: self._loop(transform, *args))
+            self._runs[transform] = jax.jit(lambda *args: self._precise_loop(transform, *args))
         # One device runs the evaluation: envpool's XLA step must execute exactly once per step,
         # which a program sharded over several devices would not guarantee.
         device = jax.local_devices()[0]
@@ -253,6 +255,10 @@ class Evaluator:
             new_handles.append(handle)
             parts.append(ts_i)
         return tuple(new_handles), _concatenate(parts)
+
+    def _precise_loop(self, *args):
+        with matmul_precision(self.precision):
+            return self._loop(*args)
 
     def _loop(self, transform, params, key, size, handle, timestep: Timestep):
         s, n = self.num_seeds, self.episodes

@@ -510,10 +510,11 @@ def firing_rate_figures(
 ) -> dict[str, Figure]:
     """Per game, a bar chart of the mean firing rate per layer, one bar per algorithm.
 
-    A run's rates come from its ``energy.json`` (greedy acting, as measured by ``dsqn energy``)
-    when present, otherwise from ``metrics.csv``'s ``firing_rate_<layer>`` columns (acting
-    during training; see the module docstring); the legend names the source. Rates are averaged
-    over the run directories and seeds of an algorithm. Games without any rate get no figure.
+    A run's rates come from its ``energy.json`` (evaluation games at the run's evaluation
+    epsilon, as measured by ``dsqn energy``) when present, otherwise from ``metrics.csv``'s
+    ``firing_rate_<layer>`` columns (acting during training; see the module docstring); the
+    legend names the source. Rates are averaged over the run directories and seeds of an
+    algorithm. Games without any rate get no figure.
 
     Returns:
       ``firing_rates_<game>`` per game.

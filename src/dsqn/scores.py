@@ -1,6 +1,9 @@
 """Reference scores of the paper's 17 Atari games and human-normalised scores.
 
-Random and human scores under no-op starts, as used by Liu et al. 2022 (PAPER_PROTOCOL section 4).
+Random and human scores under no-op starts: the values of DQN Zoo's ``dqn_zoo/atari_data.py``
+(github.com/google-deepmind/dqn_zoo; random and professional human testers, 1-30 no-ops, episodes
+capped at 108,000 frames), the table most DQN papers normalise with. Liu et al. 2022 do not list
+the reference scores they normalised with, so that these are theirs is not verified.
 Human-normalised score = (score - random) / (human - random): 0 is random play, 1 the human
 reference. Report the median across games as well as the mean: VideoPinball's small human-random
 gap (1411 points) inflates means.

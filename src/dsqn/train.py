@@ -59,6 +59,7 @@ from dsqn.envs.stepping import (
     update_episode_stats,
 )
 from dsqn.evaluate import make_env
+from dsqn.precision import matmul_precision
 
 __all__ = ["Carry", "Experiment", "make_train", "seed_mesh", "frames_per_agent_step"]
 
@@ -444,6 +445,10 @@ def _chunk_fn(exp: Experiment, iterations: int):
         return (carry, acc), None
 
     def chunk(carry: Carry):
+        with matmul_precision(exp.config.run.matmul_precision):
+            return scan_chunk(carry)
+
+    def scan_chunk(carry: Carry):
         zero = jnp.zeros((s,), jnp.float32)
         names = ["loss", "q", "updates", "episodes", "episode_return", "episode_length"]
         acc = {k: zero for k in names}
