@@ -27,6 +27,7 @@ def _run(name: str, capsys, *flags: str) -> dict:
     return printed
 
 
+@pytest.mark.slow
 def test_update(capsys):
     out = _run("update", capsys)
     for kind in ("dsqn", "dqn"):

@@ -55,6 +55,7 @@ def test_there_are_notebooks():
     assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_at_small_size(
     notebook_path: Path, kernel_spec_manager: KernelSpecManager, monkeypatch: pytest.MonkeyPatch

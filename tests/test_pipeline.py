@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from dsqn.cli import main
 
 TINY = [
@@ -20,6 +22,7 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_train_two_algorithms_then_report(tmp_path, capsys):
     root = tmp_path / "runs"
     for preset in ("cartpole-dqn", "cartpole-dsqn"):

@@ -184,6 +184,7 @@ def _run_and_check(
     return rec
 
 
+@pytest.mark.slow
 @settings(max_examples=6, phases=NO_SHRINK)
 @given(
     game=st.sampled_from(["Pong", "Breakout"]),

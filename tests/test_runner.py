@@ -49,6 +49,7 @@ def test_cli_argument_splitting():
     assert parse_field_overrides(["--eval.episodes=5"]) == {"eval.episodes": "5"}
 
 
+@pytest.mark.slow
 def test_train_writes_the_run_directory_and_resumes(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "cartpole-dqn", "--run-dir", str(run), *TINY_CARTPOLE]) == 0
@@ -138,6 +139,7 @@ def test_corrupt_checkpoint_gets_a_clear_error(tmp_path, capsys):
     assert "400" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_sigterm_stops_at_the_end_of_the_chunk_and_the_resume_evaluates_first(tmp_path):
     """SIGTERM while the run starts: the first chunk ends, the evaluation due there is left
     pending, the checkpoint is written and the process exits 130; the resumed run evaluates at

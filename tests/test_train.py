@@ -103,6 +103,7 @@ def test_seeds_differ_in_init_exploration_and_envs():
     assert m["episodes"][0] > 0 and m["episodes"][1] > 0
 
 
+@pytest.mark.slow
 def test_determinism_same_config_same_metrics():
     _, c1, m1 = run_chunks(small(), 150, chunks=2)
     _, c2, m2 = run_chunks(small(), 150, chunks=2)
@@ -114,6 +115,7 @@ def test_determinism_same_config_same_metrics():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_xla_and_callback_stepping_train_and_evaluate_identically():
     """env.stepping "xla" and "callback" step the same envpool pool: identical runs on CPU."""
     from dsqn.evaluate import Evaluator
@@ -220,6 +222,7 @@ def _run_with_devices(n: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_seed_axis_sharded_over_two_devices_matches_one_device():
     one, two = _run_with_devices(1), _run_with_devices(2)
     assert not one["mesh"] and two["mesh"] and two["devices"] == 2
