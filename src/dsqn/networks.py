@@ -39,7 +39,10 @@ one program).
 Spike counts summed over time, per sample and neuron, are sown into the ``intermediates``
 collection as ``spikes_conv1``, ``spikes_conv2``, ``spikes_conv3``, ``spikes_fc1`` (and
 ``spikes_fc2`` for the spiking readout), so that firing rates and synaptic operations can be
-measured by ``apply(..., mutable=["intermediates"])`` without changing the network.
+measured by ``apply(..., mutable=["intermediates"])`` without changing the network. The whole
+spike trains ``[T, B, ...]``, under the same names, go to the :data:`SPIKE_TRAINS` collection
+when it is mutable (``apply(..., mutable=[SPIKE_TRAINS])``; nothing is kept otherwise): the
+rasters of the videos and notebooks are the network's own spikes.
 
 :class:`MLPDQN` and :class:`MLPDSQN` are the same constructions over dense layers for vector
 observations (``float [B, D]``), with layers ``fc1 .. fcN`` hidden and ``out`` as output.
@@ -64,10 +67,13 @@ __all__ = [
     "READOUTS",
     "INITS",
     "ATARI_OBS_SHAPE",
+    "SPIKE_TRAINS",
 ]
 
 ATARI_OBS_SHAPE = (4, 84, 84)
 NEURONS = ("lif", "if", "plif")
+SPIKE_TRAINS = "spike_trains"
+"""The flax collection of every spiking layer's spikes over time, ``[T, B, ...]``."""
 READOUTS = ("rate", "spike_rate", "membrane_max", "membrane_mean", "membrane_last")
 
 
@@ -241,6 +247,7 @@ class _SpikingQNetwork(nn.Module):
         else:
             spikes = spiking.lif(x, tau=self._tau(name), decay_input=self.decay_input, **options)
         self.sow("intermediates", f"spikes_{name}", jnp.sum(spikes, axis=0, dtype=jnp.float32))
+        self.sow(SPIKE_TRAINS, f"spikes_{name}", spikes)
         return spikes
 
     def _readout(self, spikes: jax.Array, dense: nn.Dense, name: str) -> jax.Array:

@@ -12,11 +12,9 @@ second; classic control: 30). Each frame shows, side by side:
   neuron per time step, from the spike counts the network sows), and the spike raster of fc1
   over the T time steps of this decision.
 
-The raster needs fc1's spikes at every time step, which the network does not keep (it sows
-counts summed over T). They are recomputed with the toolkit's neuron functions
-(:func:`dsqn.spiking.lif` / :func:`dsqn.spiking.integrate_and_fire`) from fc1's input
-currents, captured from the same forward pass, and checked against the sown counts: a raster
-that disagrees with the network is an error, never a picture.
+The raster is fc1's spikes at every time step of the same forward pass, as the network sows
+them in its :data:`dsqn.networks.SPIKE_TRAINS` collection, and is checked against the spike
+counts it sows: a raster that disagrees with the network is an error, never a picture.
 """
 
 from __future__ import annotations
@@ -33,8 +31,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from dsqn import spiking
 from dsqn.config import Config, NetworkConfig
+from dsqn.networks import SPIKE_TRAINS
 
 __all__ = [
     "Decision",
@@ -77,47 +75,21 @@ class Decision(NamedTuple):
     score: float
 
 
-def _neuron_spikes(currents: jax.Array, network: NetworkConfig, params: Any) -> jax.Array:
-    """``[T, ...]`` currents of :data:`RASTER_LAYER` -> spikes through the configured neuron
-    (the toolkit's functions), with the layer's learnt time constant (PLIF) and threshold
-    (``learn_threshold``) read from ``params`` where the network learns them."""
-    v_threshold = network.v_threshold
-    if network.learn_threshold:
-        v_threshold = params[f"v_threshold_{RASTER_LAYER}"]
-    common = dict(
-        v_threshold=v_threshold, v_reset=network.v_reset, detach_reset=network.detach_reset
-    )
-    if network.neuron == "if":
-        return spiking.integrate_and_fire(currents, **common)
-    tau = network.tau
-    if network.neuron == "plif":
-        tau = spiking.plif_tau(params[f"plif_w_{RASTER_LAYER}"])
-    return spiking.lif(currents, tau=tau, decay_input=network.decay_input, **common)
-
-
 def decision_activity(module, network: NetworkConfig, params: Any, obs: jax.Array):
     """One forward pass of a batch ``obs [B, ...]``: ``(q [B, A], firing_rates {layer: [B]},
     raster [T, B, N] or None)``; firing rates and raster only for spiking networks.
 
     Raises:
-      RuntimeError: the recomputed raster's spike counts differ from those the network sowed.
+      RuntimeError: the raster's spike counts differ from those the network sowed.
     """
-    capture = lambda mdl, method: mdl.name == RASTER_LAYER and method == "__call__"  # noqa: E731
-    q, state = module.apply(
-        {"params": params}, obs, mutable=["intermediates"], capture_intermediates=capture
-    )
-    inter = state["intermediates"]
+    q, state = module.apply({"params": params}, obs, mutable=["intermediates", SPIKE_TRAINS])
+    inter = state.get("intermediates", {})
     counts = {k.removeprefix("spikes_"): v[0] for k, v in inter.items() if k.startswith("spikes_")}
     if not counts:
         return q, {}, None
     t, b = network.time_steps, obs.shape[0]
     rates = {k: v.reshape(b, -1).mean(axis=1) / t for k, v in counts.items()}
-    (currents,) = inter[RASTER_LAYER]["__call__"]
-    if currents.shape[0] == b:  # computed once and held for all T steps (direct encoding)
-        currents = jnp.broadcast_to(currents, (t, *currents.shape))
-    else:  # time merged into the batch axis
-        currents = currents.reshape(t, b, *currents.shape[1:])
-    raster = _neuron_spikes(currents, network, params)
+    (raster,) = state[SPIKE_TRAINS][f"spikes_{RASTER_LAYER}"]
     return q, rates, raster
 
 
@@ -126,9 +98,8 @@ def _check_raster(raster: np.ndarray, rate: float, time_steps: int) -> None:
     expected = rate * time_steps * neurons
     if not np.isclose(raster.sum(), expected, rtol=1e-5, atol=0.5):
         raise RuntimeError(
-            f"the {RASTER_LAYER} raster recomputed from its currents has {raster.sum():.0f} "
-            f"spikes, the network counted {expected:.0f}: the neuron options of the run's "
-            "config no longer describe the network's neurons"
+            f"the {RASTER_LAYER} raster has {raster.sum():.0f} spikes, the network counted "
+            f"{expected:.0f}"
         )
 
 
