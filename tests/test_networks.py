@@ -11,7 +11,7 @@ import pytest
 from dsqn import convolution, spiking
 from dsqn.conversion import ConvertedMLPSNN, ConvertedSNN
 from dsqn.convolution import CPU_CONV_BLOCK
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, dueling_q
 
 
 @pytest.fixture(scope="module")
@@ -352,3 +352,70 @@ def test_if_membrane_readout_integrates_the_output_current():
     out = params["params"]["out"]
     expected = counts @ out["kernel"] + t * out["bias"][None]
     np.testing.assert_allclose(np.asarray(q), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- output heads
+
+
+def test_dueling_q_by_hand():
+    outputs = jnp.array([[1.0, 2.0, 6.0, 10.0]])  # advantages 1, 2, 6; value 10
+    np.testing.assert_allclose(dueling_q(outputs), [[10 + 1 - 3, 10 + 2 - 3, 10 + 6 - 3]])
+
+
+def test_dueling_dqn_is_v_plus_a_minus_mean_a(atari_obs):
+    """Wang & Ueda's DuelingDQN: fc1 holds two streams of 512 units, fc2 starts block-diagonal
+    (advantages from the first 512, the value from the last 512); Q = V + A - mean(A),
+    recomputed here from the layer's own outputs."""
+    net = DQN(5, head="dueling")
+    params, q, _ = _init_apply(net, atari_obs)
+    p = params["params"]
+    assert p["fc1"]["kernel"].shape == (3136, 1024) and p["fc2"]["kernel"].shape == (1024, 6)
+    kernel = np.asarray(p["fc2"]["kernel"])
+    assert not kernel[512:, :5].any() and not kernel[:512, 5].any()
+    assert kernel[:512, :5].all() and kernel[512:, 5].all()
+    assert np.abs(kernel).max() <= 512**-0.5  # each stream's PyTorch bound
+    _, state = net.apply(
+        params, atari_obs, capture_intermediates=lambda m, _: m.name == "fc1", mutable=True
+    )
+    hidden = jax.nn.relu(state["intermediates"]["fc1"]["__call__"][0])
+    outputs = hidden @ p["fc2"]["kernel"] + p["fc2"]["bias"][None]
+    advantage, value = outputs[:, :5], outputs[:, 5:]
+    np.testing.assert_allclose(q, value + advantage - advantage.mean(1, keepdims=True), rtol=1e-5)
+
+
+def test_dueling_dsqn_reads_value_and_advantages_from_the_fc1_rate(atari_obs):
+    """DSQN's dueling head: one output layer of |A| + 1 on the fc1 spike rate (the sown fc1
+    counts / T), Q = V + A - mean(A)."""
+    net = DSQN(4, time_steps=3, v_threshold=0.05, head="dueling")
+    params, q, inter = _init_apply(net, atari_obs)
+    p = params["params"]
+    assert p["fc1"]["kernel"].shape == (3136, 512) and p["fc2"]["kernel"].shape == (512, 5)
+    rate = inter["spikes_fc1"][0] / 3
+    assert rate.any()
+    outputs = rate @ p["fc2"]["kernel"] + p["fc2"]["bias"][None]
+    expected = outputs[:, -1:] + outputs[:, :4] - outputs[:, :4].mean(1, keepdims=True)
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("net", [DQN(3, head="shared_bias"), MLPDQN(3, head="shared_bias")])
+def test_shared_bias_is_one_bias_for_every_action(atari_obs, net):
+    obs = atari_obs if isinstance(net, DQN) else jnp.ones((2, 4))
+    params = net.init(jax.random.key(0), obs)
+    name = "fc2" if isinstance(net, DQN) else "out"
+    p = params["params"]
+    assert set(p[name]) == {"kernel"} and p[f"{name}_bias"].shape == ()
+    q = net.apply(params, obs)
+    shifted = jax.tree.map(lambda x: x, params)
+    shifted["params"][f"{name}_bias"] = p[f"{name}_bias"] + 1.5
+    np.testing.assert_allclose(net.apply(shifted, obs) - q, 1.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+def test_every_readout_takes_every_head(readout):
+    obs = jnp.ones((2, 4))
+    for head in ("dueling", "shared_bias"):
+        net = MLPDSQN(3, time_steps=2, hidden_sizes=(8,), readout=readout, head=head)
+        q = net.apply(net.init(jax.random.key(0), obs), obs)
+        assert q.shape == (2, 3) and bool(jnp.all(jnp.isfinite(q)))
+    with pytest.raises(ValueError, match="unknown head 'softmax'"):
+        MLPDQN(3, head="softmax").init(jax.random.key(0), obs)

@@ -77,9 +77,10 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
     dtype = jnp.dtype(config.compute_dtype)
     image = len(obs_shape) == 3
     if config.kind == "dqn":
+        ann = dict(param_init=config.param_init, head=config.head, dtype=dtype)
         if image:
-            return DQN(num_actions, param_init=config.param_init, dtype=dtype)
-        return MLPDQN(num_actions, config.hidden_sizes, param_init=config.param_init, dtype=dtype)
+            return DQN(num_actions, **ann)
+        return MLPDQN(num_actions, config.hidden_sizes, **ann)
     if config.kind != "dsqn":
         raise ValueError(f"unknown network kind {config.kind!r}; valid: ['dsqn', 'dqn']")
     options = dict(
@@ -94,6 +95,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         surrogate_alpha=config.surrogate_alpha,
         readout=config.readout,
         learn_threshold=config.learn_threshold,
+        head=config.head,
         param_init=config.param_init,
         dtype=dtype,
     )

@@ -67,6 +67,11 @@ class NetworkConfig:
       readout: rate (paper), spike_rate, membrane_max, membrane_mean, membrane_last.
       learn_threshold: learn one firing threshold per spiking layer, starting from
         ``v_threshold``. Paper: False (fixed thresholds).
+      head: the output head: ``"linear"`` (paper), ``"dueling"`` (Wang et al. 2016's dueling
+        architecture, Q = V + A - mean(A), as Wang & Ueda 2022's ``--dueling``; in DSQN the
+        value and the advantages are read out from the same fc1 rate) or ``"shared_bias"`` (one
+        output bias for all actions, van Hasselt et al. 2016's tuned Double DQN); see
+        :mod:`dsqn.networks`.
       param_init: ``"torch"`` (PyTorch defaults, as the paper's code) or ``"lecun"``.
       hidden_sizes: hidden layer widths of the MLP for vector observations.
       compute_dtype: ``"float32"`` or ``"bfloat16"`` for activations (parameters stay float32).
@@ -84,6 +89,7 @@ class NetworkConfig:
     surrogate_alpha: float = 2.0
     readout: str = "rate"
     learn_threshold: bool = False
+    head: str = "linear"
     param_init: str = "torch"
     hidden_sizes: tuple[int, ...] = (128, 128)
     compute_dtype: str = "float32"
@@ -354,6 +360,7 @@ _WANG_UEDA_ENV = dict(
     envs_per_seed=Cited(4, f"{_WU}: num_task = train_freq = 4 environments stepped in turn"),
     max_episode_agent_steps=Cited(20_000, f"{_WU}: --max-episode-steps 20000 (agent steps)"),
 )
+_WANG_UEDA_NETWORK = dict(head=Cited("dueling", f"{_WU}: --dueling (model.py DuelingDQN)"))
 _CDQN_RUN = dict(
     total_agent_steps=Cited(10_000_000, "Liu et al. 2022: C-DQN variants trained for 10M steps")
 )
@@ -365,6 +372,9 @@ _VAN_HASSELT_LEARNER = dict(
     loss=Cited("double", f"{_VH}: the Double DQN target"),
     target_update_period_agent_steps=Cited(30_000, f"{_VH}: 10,000 -> 30,000 between copies"),
     epsilon_end=Cited(0.01, f"{_VH}: exploration during learning 0.1 -> 0.01"),
+)
+_VAN_HASSELT_NETWORK = dict(
+    head=Cited("shared_bias", f"{_VH}: a single shared bias for all action values")
 )
 _VAN_HASSELT_EVAL = dict(epsilon=Cited(0.001, f"{_VH}: epsilon 0.001 during evaluation"))
 _DOUBLE_RUN = dict(
@@ -439,7 +449,7 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "double-dqn": (
         "Double DQN, van Hasselt et al. 2016's tuned settings on the paper's protocol, 1M steps",
         dict(
-            network=dict(kind="dqn"),
+            network=dict(kind="dqn", **_VAN_HASSELT_NETWORK),
             learner=_VAN_HASSELT_LEARNER,
             eval=_VAN_HASSELT_EVAL,
             run=_DOUBLE_RUN,
@@ -447,17 +457,30 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     ),
     "double-dsqn": (
         "Double DSQN: the settings of double-dqn with the DSQN network",
-        dict(learner=_VAN_HASSELT_LEARNER, eval=_VAN_HASSELT_EVAL, run=_DOUBLE_RUN),
+        dict(
+            network=_VAN_HASSELT_NETWORK,
+            learner=_VAN_HASSELT_LEARNER,
+            eval=_VAN_HASSELT_EVAL,
+            run=_DOUBLE_RUN,
+        ),
     ),
     "cdqn": (
         "C-DQN with Wang & Ueda 2022's Atari configuration (10M agent steps, as the paper)",
         dict(
-            network=dict(kind="dqn"), env=_WANG_UEDA_ENV, learner=_WANG_UEDA_LEARNER, run=_CDQN_RUN
+            network=dict(kind="dqn", **_WANG_UEDA_NETWORK),
+            env=_WANG_UEDA_ENV,
+            learner=_WANG_UEDA_LEARNER,
+            run=_CDQN_RUN,
         ),
     ),
     "cdsqn": (
         "C-DSQN: the settings of cdqn with the DSQN network",
-        dict(env=_WANG_UEDA_ENV, learner=_WANG_UEDA_LEARNER, run=_CDQN_RUN),
+        dict(
+            network=_WANG_UEDA_NETWORK,
+            env=_WANG_UEDA_ENV,
+            learner=_WANG_UEDA_LEARNER,
+            run=_CDQN_RUN,
+        ),
     ),
     "dsqn-plif": (
         "DSQN with Parametric LIF neurons (Fang et al. 2021): tau learned per layer from 2.0",
@@ -727,7 +750,7 @@ def _positive(path: str, value: Any, *, allow_zero: bool = False) -> None:
 
 def validate(config: Config) -> Config:
     """Checks every field; raises :class:`ConfigError` naming the first bad one."""
-    from dsqn.networks import INITS, NEURONS, READOUTS
+    from dsqn.networks import HEADS, INITS, NEURONS, READOUTS
     from dsqn.precision import MATMUL_PRECISIONS
     from dsqn.replay import MAX_TRACKING
     from dsqn.spiking import SURROGATES
@@ -747,6 +770,7 @@ def validate(config: Config) -> Config:
     _positive("network.surrogate_alpha", n.surrogate_alpha)
     _choice("network.readout", n.readout, READOUTS)
     _choice("network.param_init", n.param_init, INITS)
+    _choice("network.head", n.head, HEADS)
     _choice("network.compute_dtype", n.compute_dtype, ("float32", "bfloat16"))
     if not n.hidden_sizes or any(h <= 0 for h in n.hidden_sizes):
         raise ConfigError(f"network.hidden_sizes must be positive widths, got {n.hidden_sizes!r}")

@@ -509,6 +509,11 @@ class _Source:
                 f"{run_dir} holds a {self.config.network.kind!r} network; only ReLU networks "
                 "(network.kind 'dqn') can be converted"
             )
+        if self.config.network.head != "linear":
+            raise ValueError(
+                f"{run_dir} has the {self.config.network.head!r} output head; conversion "
+                "(Tan et al. 2021) is defined for a linear output layer (network.head 'linear')"
+            )
         self.seeds = list(self.config.run.seeds)
         self._obs: dict[tuple[int, int, bool], np.ndarray] = {}
         self._ann_eval: dict[int, Any] = {}

@@ -36,6 +36,18 @@ The neuron parameters (``tau``, ``v_threshold``, ``surrogate_alpha``) are values
 traced, so that a network can be built inside ``jax.vmap`` over them (a hyperparameter sweep in
 one program).
 
+Output heads (:data:`HEADS`, every network): ``"linear"`` (the paper: one output per action),
+``"dueling"`` (Wang et al. 2016, "Dueling Network Architectures"; Wang & Ueda 2022's
+``--dueling``): the output layer gives the advantages ``A(s, .)`` and a value ``V(s)``, and
+``Q = V + A - mean_a A`` (:func:`dueling_q`); ``"shared_bias"`` (van Hasselt et al. 2016's tuned
+Double DQN): one bias shared by all actions (parameter ``<output>_bias``). In :class:`DQN` the
+dueling streams are those of Wang & Ueda's ``DuelingDQN``: ``fc1`` holds both streams' 512 units
+(1024) and ``fc2`` starts block-diagonal (advantages from the first 512, the value from the last
+512) and is trained whole, as theirs. In the spiking networks (and the MLPs) the value and the
+advantages are read out from the same last hidden layer: ``fc2`` has ``|A| + 1`` outputs, decoded
+by the configured readout (the rate readout: ``fc2((1/T) sum_t S_fc1[t])``), so that the spiking
+layers and their spike counts stay the paper's.
+
 Spike counts summed over time, per sample and neuron, are sown into the ``intermediates``
 collection as ``spikes_conv1``, ``spikes_conv2``, ``spikes_conv3``, ``spikes_fc1`` (and
 ``spikes_fc2`` for the spiking readout), so that firing rates and synaptic operations can be
@@ -65,7 +77,9 @@ __all__ = [
     "MLPDSQN",
     "NEURONS",
     "READOUTS",
+    "HEADS",
     "INITS",
+    "dueling_q",
     "ATARI_OBS_SHAPE",
     "SPIKE_TRAINS",
 ]
@@ -75,6 +89,8 @@ NEURONS = ("lif", "if", "plif")
 SPIKE_TRAINS = "spike_trains"
 """The flax collection of every spiking layer's spikes over time, ``[T, B, ...]``."""
 READOUTS = ("rate", "spike_rate", "membrane_max", "membrane_mean", "membrane_last")
+HEADS = ("linear", "dueling", "shared_bias")
+DUELING_STREAM_WIDTH = 512  # each stream of the dueling DQN (Wang et al. 2016)
 
 
 def _atari_input(obs: jax.Array, dtype: jnp.dtype) -> jax.Array:
@@ -133,11 +149,71 @@ def _dense(features: int, name: str, dtype: jnp.dtype, init: str, fan_in: int) -
     return nn.Dense(features, name=name, dtype=dtype, **_initializers(init, fan_in))
 
 
+def dueling_q(outputs: jax.Array) -> jax.Array:
+    """``[B, A + 1]`` advantages and value -> Q ``[B, A]``: ``Q = V + A - mean_a A`` (Wang et al.
+    2016, eq. 9; Wang & Ueda's ``DuelingOutput``)."""
+    advantage, value = outputs[..., :-1], outputs[..., -1:]
+    return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+
+
+def _block_diagonal(kernel_init, num_actions: int, width: int):
+    """A kernel ``[2 width, A + 1]`` drawn by ``kernel_init`` with the blocks that join the two
+    streams zeroed: advantages from rows ``:width``, the value from rows ``width:``."""
+
+    def init(key, shape, dtype=jnp.float32):
+        mask = jnp.zeros(shape, dtype).at[:width, :num_actions].set(1).at[width:, -1].set(1)
+        return kernel_init(key, shape, dtype) * mask
+
+    return init
+
+
+def _output_layer(
+    module: nn.Module,
+    head: str,
+    num_actions: int,
+    name: str,
+    dtype: jnp.dtype,
+    init: str,
+    fan_in: int,
+    *,
+    dueling_streams: bool = False,
+):
+    """The output layer for ``head`` (:data:`HEADS`): features -> ``[.., A]`` outputs, or
+    ``[.., A + 1]`` (advantages, then the value) for ``"dueling"``; ``dueling_streams``: the
+    input holds two streams of ``DUELING_STREAM_WIDTH`` units (the dueling DQN)."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; valid: {HEADS}")
+    if head == "linear":
+        return _dense(num_actions, name, dtype, init, fan_in)
+    if head == "dueling":
+        if not dueling_streams:
+            return _dense(num_actions + 1, name, dtype, init, fan_in)
+        options = _initializers(init, DUELING_STREAM_WIDTH)
+        kernel = options.get("kernel_init", nn.initializers.lecun_normal())
+        options["kernel_init"] = _block_diagonal(kernel, num_actions, DUELING_STREAM_WIDTH)
+        return nn.Dense(num_actions + 1, name=name, dtype=dtype, **options)
+    options = _initializers(init, fan_in)
+    bias_init = options.pop("bias_init", nn.initializers.zeros)
+    dense = nn.Dense(num_actions, use_bias=False, name=name, dtype=dtype, **options)
+    bias = module.param(f"{name}_bias", bias_init, ())
+    return lambda x: dense(x) + bias.astype(dtype)
+
+
+def _q(head: str, outputs: jax.Array) -> jax.Array:
+    """Q-values ``[B, A]`` in float32 from the output layer's outputs."""
+    q = dueling_q(outputs) if head == "dueling" else outputs
+    return q.astype(jnp.float32)
+
+
 class DQN(nn.Module):
-    """The Nature DQN with ReLU hidden layers. ``obs: uint8 [B, 4, 84, 84] -> Q [B, A]``."""
+    """The Nature DQN with ReLU hidden layers. ``obs: uint8 [B, 4, 84, 84] -> Q [B, A]``.
+
+    ``head`` (:data:`HEADS`): ``"dueling"`` widens ``fc1`` to two streams of 512 units (module
+    docstring)."""
 
     num_actions: int
     param_init: str = "torch"
+    head: str = "linear"
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -148,8 +224,13 @@ class DQN(nn.Module):
         x = nn.relu(_conv(64, 4, 2, "conv2", d, i, 32)(x))
         x = nn.relu(_conv(64, 3, 1, "conv3", d, i, 64)(x))
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(_dense(512, "fc1", d, i, 3136)(x))
-        return _dense(self.num_actions, "fc2", d, i, 512)(x).astype(jnp.float32)
+        streams = self.head == "dueling"
+        hidden = 2 * DUELING_STREAM_WIDTH if streams else 512
+        x = nn.relu(_dense(hidden, "fc1", d, i, 3136)(x))
+        out = _output_layer(
+            self, self.head, self.num_actions, "fc2", d, i, hidden, dueling_streams=streams
+        )
+        return _q(self.head, out(x))
 
 
 class MLPDQN(nn.Module):
@@ -158,6 +239,7 @@ class MLPDQN(nn.Module):
     num_actions: int
     hidden_sizes: Sequence[int] = (128, 128)
     param_init: str = "torch"
+    head: str = "linear"
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -165,8 +247,10 @@ class MLPDQN(nn.Module):
         x = obs.astype(self.dtype)
         for i, width in enumerate(self.hidden_sizes):
             x = nn.relu(_dense(width, f"fc{i + 1}", self.dtype, self.param_init, x.shape[-1])(x))
-        out = _dense(self.num_actions, "out", self.dtype, self.param_init, x.shape[-1])
-        return out(x).astype(jnp.float32)
+        out = _output_layer(
+            self, self.head, self.num_actions, "out", self.dtype, self.param_init, x.shape[-1]
+        )
+        return _q(self.head, out(x))
 
 
 def _constant(value: spiking.Param):
@@ -195,6 +279,7 @@ class _SpikingQNetwork(nn.Module):
       surrogate_alpha: its sharpness.
       readout: how Q is decoded (:data:`READOUTS`).
       learn_threshold: learn one threshold per spiking layer (parameter ``v_threshold_<layer>``).
+      head: the output head (:data:`HEADS`); value and advantages share the readout.
       param_init: parameter initialisation (:data:`INITS`; ``"torch"`` as the paper's code).
       dtype: compute dtype (parameters stay float32); Q is returned in float32.
     """
@@ -211,6 +296,7 @@ class _SpikingQNetwork(nn.Module):
     surrogate_alpha: spiking.Param = 2.0
     readout: str = "rate"
     learn_threshold: bool = False
+    head: str = "linear"
     param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
 
@@ -250,8 +336,9 @@ class _SpikingQNetwork(nn.Module):
         self.sow(SPIKE_TRAINS, f"spikes_{name}", spikes)
         return spikes
 
-    def _readout(self, spikes: jax.Array, dense: nn.Dense, name: str) -> jax.Array:
-        """``[T, B, F]`` spikes of the last hidden layer -> Q ``[B, A]`` via ``dense``."""
+    def _readout(self, spikes: jax.Array, dense, name: str) -> jax.Array:
+        """``[T, B, F]`` spikes of the last hidden layer -> the output layer ``dense``'s decoded
+        outputs ``[B, A]`` (``[B, A + 1]`` for the dueling head)."""
         if self.readout == "rate":
             return dense(spiking.spike_rate(spikes))
         currents = spiking.over_time(dense, spikes)
@@ -283,8 +370,8 @@ class DSQN(_SpikingQNetwork):
         s = self._fire(spiking.over_time(_conv(64, 3, 1, "conv3", d, i, 64), s), "conv3")
         s = s.reshape(*s.shape[:2], -1)
         s = self._fire(spiking.over_time(_dense(512, "fc1", d, i, 3136), s), "fc1")
-        fc2 = _dense(self.num_actions, "fc2", d, i, 512)
-        return self._readout(s, fc2, "fc2").astype(jnp.float32)
+        fc2 = _output_layer(self, self.head, self.num_actions, "fc2", d, i, 512)
+        return _q(self.head, self._readout(s, fc2, "fc2"))
 
 
 class MLPDSQN(_SpikingQNetwork):
@@ -307,5 +394,7 @@ class MLPDSQN(_SpikingQNetwork):
         for i, width in enumerate(self.hidden_sizes[1:], start=2):
             dense = _dense(width, f"fc{i}", self.dtype, self.param_init, s.shape[-1])
             s = self._fire(spiking.over_time(dense, s), f"fc{i}")
-        out = _dense(self.num_actions, "out", self.dtype, self.param_init, s.shape[-1])
-        return self._readout(s, out, "out").astype(jnp.float32)
+        out = _output_layer(
+            self, self.head, self.num_actions, "out", self.dtype, self.param_init, s.shape[-1]
+        )
+        return _q(self.head, self._readout(s, out, "out"))
