@@ -333,7 +333,8 @@ class _SpikingQNetwork(nn.Module):
         else:
             spikes = spiking.lif(x, tau=self._tau(name), decay_input=self.decay_input, **options)
         self.sow("intermediates", f"spikes_{name}", jnp.sum(spikes, axis=0, dtype=jnp.float32))
-        self.sow(SPIKE_TRAINS, f"spikes_{name}", spikes)
+        if not self.is_initializing():  # init would keep the trains among the variables
+            self.sow(SPIKE_TRAINS, f"spikes_{name}", spikes)
         return spikes
 
     def _readout(self, spikes: jax.Array, dense, name: str) -> jax.Array:
