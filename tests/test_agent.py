@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jaxprs import loops_and_kernels
 
 from dsqn import agent, replay
 from dsqn import config as C
@@ -108,6 +109,36 @@ def test_update_changes_params_and_counts(loss):
     # Every update draws a fresh minibatch: the key advances.
     key_data = jax.random.key_data
     assert not np.array_equal(np.asarray(key_data(new.key)), np.asarray(key_data(state.key)))
+
+
+def test_update_with_the_pallas_neuron_backend_equals_the_scans():
+    """One real update of a spiking MLP with each neuron backend: the same loss and Q (the
+    forward passes spike alike) and the same new parameters up to float rounding."""
+    cfg = LearnerConfig(batch_size=8, learning_rate=1e-2)
+    opt = agent.make_optimizer(cfg)
+    rep = _filled_replay(num=16)
+    out, counts = {}, {}
+    for backend in ("scan", "pallas"):
+        network = NetworkConfig(time_steps=4, hidden_sizes=(16,), neuron_backend=backend)
+        net = agent.make_network(network, 2, (4,))
+        assert net.neuron_backend == backend
+        state = agent.init_train_state(jax.random.key(0), net, opt, jnp.zeros((1, 4)))
+
+        def update(s, r, net=net):
+            return agent.update(s, r, network=net, optimizer=opt, config=cfg)
+
+        out[backend] = (state, *jax.jit(update)(state, rep))
+        counts[backend] = loops_and_kernels(jax.make_jaxpr(update)(state, rep).jaxpr)
+    # Online forward (saving charges), target forward, backward: three kernels for three loops.
+    (loops, kernels), (ref_loops, ref_kernels) = counts["pallas"], counts["scan"]
+    assert (ref_loops - loops, kernels, ref_kernels) == (3, 3, 0)
+    (_, new, _, metrics), (state, ref_new, _, ref_metrics) = out["pallas"], out["scan"]
+    assert float(metrics["loss"]) == float(ref_metrics["loss"]) > 0
+    assert float(metrics["q_mean"]) == float(ref_metrics["q_mean"])
+    step = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), ref_new.params, state.params)
+    assert min(jax.tree.leaves(step)) > 1e-3  # every parameter moved
+    apart = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), new.params, ref_new.params)
+    assert max(jax.tree.leaves(apart)) < 1e-6
 
 
 def _prioritized_replay(cfg, num=64, dim=4):

@@ -125,6 +125,7 @@ def test_override_errors_name_the_field(overrides, needle):
         ({"learner.cdqn_double_q": "true"}, "learner.cdqn_double_q applies to learner.loss cdqn"),
         ({"network.neuron": "plif", "network.tau": "1.0"}, "PLIF neuron's initial tau must be > 1"),
         ({"network.neuron": "izhikevich"}, "network.neuron"),
+        ({"network.neuron_backend": "palas"}, "network.neuron_backend.*did you mean 'pallas'"),
     ],
 )
 def test_validation_rejects_impossible_values(overrides, needle):

@@ -7,6 +7,7 @@ import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxprs import loops_and_kernels
 
 from dsqn import convolution, spiking
 from dsqn.conversion import ConvertedMLPSNN, ConvertedSNN
@@ -419,3 +420,57 @@ def test_every_readout_takes_every_head(readout):
         assert q.shape == (2, 3) and bool(jnp.all(jnp.isfinite(q)))
     with pytest.raises(ValueError, match="unknown head 'softmax'"):
         MLPDQN(3, head="softmax").init(jax.random.key(0), obs)
+
+
+def _q_spikes_and_gradients(net, obs):
+    params = net.init(jax.random.key(0), obs)
+
+    def loss(params):
+        q, state = net.apply(params, obs, mutable=["intermediates"])
+        return jnp.sum(q * jnp.arange(1.0, q.shape[-1] + 1)[None]), (q, state["intermediates"])
+
+    grads, (q, spikes) = jax.jit(jax.grad(loss, has_aux=True))(params)
+    return q, spikes, grads
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        DSQN(3, time_steps=3, v_threshold=0.02, neuron="plif", learn_threshold=True),
+        MLPDSQN(
+            2,
+            time_steps=5,
+            hidden_sizes=(8, 8),
+            v_threshold=0.2,
+            v_reset=None,
+            readout="membrane_max",
+        ),  # fmt: skip
+    ],
+    ids=["dsqn-plif", "mlp-membrane"],
+)
+def test_pallas_neuron_backend_gives_the_scans_q_values_spikes_and_gradients(atari_obs, net):
+    """The fused kernels (interpret mode) in a whole network: the same Q-values and spike
+    counts to the bit, the same gradients for every parameter (PLIF's time constants and the
+    learnt thresholds included) up to float rounding."""
+    obs = atari_obs[:1] if isinstance(net, DSQN) else jnp.asarray([[0.3, -1.0, 2.0, 0.5]] * 3)
+    fused = net.clone(neuron_backend="pallas")
+    layers = 4 if isinstance(net, DSQN) else 3
+    jaxpr = jax.make_jaxpr(fused.apply)(fused.init(jax.random.key(0), obs), obs).jaxpr
+    assert loops_and_kernels(jaxpr) == (0, layers)  # one kernel per layer, no loop
+    q, spikes, grads = _q_spikes_and_gradients(fused, obs)
+    ref_q, ref_spikes, ref_grads = _q_spikes_and_gradients(net, obs)
+    np.testing.assert_array_equal(np.asarray(q), np.asarray(ref_q))
+    jax.tree.map(np.testing.assert_array_equal, spikes, ref_spikes)
+    assert all(float(jnp.sum(c[0])) > 0 for c in spikes.values())  # every layer fires
+    flat, ref_flat = jax.tree.leaves_with_path(grads), jax.tree.leaves(ref_grads)
+    for (path, g), ref in zip(flat, ref_flat, strict=True):
+        scale = float(jnp.abs(ref).max())
+        assert scale > 0, jax.tree_util.keystr(path)
+        np.testing.assert_allclose(
+            np.asarray(g), np.asarray(ref), atol=1e-5 * scale, err_msg=jax.tree_util.keystr(path)
+        )
+
+
+def test_unknown_neuron_backend_is_rejected(atari_obs):
+    with pytest.raises(ValueError, match=r"neuron_backend 'cuda'.*\('scan', 'pallas'\)"):
+        DSQN(3, time_steps=2, neuron_backend="cuda").init(jax.random.key(0), atari_obs)

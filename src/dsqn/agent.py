@@ -96,6 +96,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         readout=config.readout,
         learn_threshold=config.learn_threshold,
         head=config.head,
+        neuron_backend=config.neuron_backend,
         param_init=config.param_init,
         dtype=dtype,
     )

@@ -72,6 +72,10 @@ class NetworkConfig:
         value and the advantages are read out from the same fc1 rate) or ``"shared_bias"`` (one
         output bias for all actions, van Hasselt et al. 2016's tuned Double DQN); see
         :mod:`dsqn.networks`.
+      neuron_backend: how the neuron layers run (spiking only): ``"scan"`` (one ``lax.scan``
+        step per time step, the reference) or ``"pallas"`` (one fused kernel per layer forward
+        and one backward; the same spikes, gradients equal up to float rounding; see
+        :mod:`dsqn.spiking.fused`). A speed option, not a model change.
       param_init: ``"torch"`` (PyTorch defaults, as the paper's code) or ``"lecun"``.
       hidden_sizes: hidden layer widths of the MLP for vector observations.
       compute_dtype: ``"float32"`` or ``"bfloat16"`` for activations (parameters stay float32).
@@ -90,6 +94,7 @@ class NetworkConfig:
     readout: str = "rate"
     learn_threshold: bool = False
     head: str = "linear"
+    neuron_backend: str = "scan"
     param_init: str = "torch"
     hidden_sizes: tuple[int, ...] = (128, 128)
     compute_dtype: str = "float32"
@@ -753,7 +758,7 @@ def validate(config: Config) -> Config:
     from dsqn.networks import HEADS, INITS, NEURONS, READOUTS
     from dsqn.precision import MATMUL_PRECISIONS
     from dsqn.replay import MAX_TRACKING
-    from dsqn.spiking import SURROGATES
+    from dsqn.spiking import BACKENDS, SURROGATES
 
     n, e, lr, ev, r = config.network, config.env, config.learner, config.eval, config.run
     _choice("network.kind", n.kind, ("dsqn", "dqn"))
@@ -769,6 +774,7 @@ def validate(config: Config) -> Config:
     _choice("network.surrogate", n.surrogate, tuple(SURROGATES))
     _positive("network.surrogate_alpha", n.surrogate_alpha)
     _choice("network.readout", n.readout, READOUTS)
+    _choice("network.neuron_backend", n.neuron_backend, BACKENDS)
     _choice("network.param_init", n.param_init, INITS)
     _choice("network.head", n.head, HEADS)
     _choice("network.compute_dtype", n.compute_dtype, ("float32", "bfloat16"))

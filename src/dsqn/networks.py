@@ -280,6 +280,9 @@ class _SpikingQNetwork(nn.Module):
       readout: how Q is decoded (:data:`READOUTS`).
       learn_threshold: learn one threshold per spiking layer (parameter ``v_threshold_<layer>``).
       head: the output head (:data:`HEADS`); value and advantages share the readout.
+      neuron_backend: the toolkit engine's backend for every neuron layer
+        (:data:`dsqn.spiking.BACKENDS`): ``"scan"`` (the reference) or ``"pallas"`` (one fused
+        kernel per layer forward and one backward; same spikes, reverse-mode gradients only).
       param_init: parameter initialisation (:data:`INITS`; ``"torch"`` as the paper's code).
       dtype: compute dtype (parameters stay float32); Q is returned in float32.
     """
@@ -297,6 +300,7 @@ class _SpikingQNetwork(nn.Module):
     readout: str = "rate"
     learn_threshold: bool = False
     head: str = "linear"
+    neuron_backend: str = "scan"
     param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
 
@@ -307,6 +311,10 @@ class _SpikingQNetwork(nn.Module):
             raise ValueError(f"unknown neuron {self.neuron!r}; valid: {NEURONS}")
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; valid: {READOUTS}")
+        if self.neuron_backend not in spiking.BACKENDS:
+            raise ValueError(
+                f"unknown neuron_backend {self.neuron_backend!r}; valid: {spiking.BACKENDS}"
+            )
 
     def _tau(self, name: str) -> spiking.Param:
         """The layer's time constant: the configured one, or PLIF's ``1/sigmoid(w)``."""
@@ -327,6 +335,7 @@ class _SpikingQNetwork(nn.Module):
             detach_reset=self.detach_reset,
             surrogate=spiking.get_surrogate(self.surrogate, self.surrogate_alpha),
             time_steps=time_steps,
+            backend=self.neuron_backend,
         )
         if self.neuron == "if":
             spikes = spiking.integrate_and_fire(x, **options)
@@ -351,6 +360,7 @@ class _SpikingQNetwork(nn.Module):
             neuron="if" if self.neuron == "if" else "lif",
             tau=1.0 if self.neuron == "if" else self._tau(name),
             decay_input=self.decay_input,
+            backend=self.neuron_backend,
         )
 
 

@@ -17,6 +17,7 @@ through these functions.
 from dsqn.spiking.batching import over_time
 from dsqn.spiking.encoding import direct, poisson
 from dsqn.spiking.neurons import (
+    BACKENDS,
     Param,
     if_step,
     initial_membrane,
@@ -45,6 +46,7 @@ from dsqn.spiking.surrogate import (
 )
 
 __all__ = [
+    "BACKENDS",
     "MEMBRANE_DECODERS",
     "MEMBRANE_NEURONS",
     "SURROGATES",

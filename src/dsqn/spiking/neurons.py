@@ -36,19 +36,27 @@ Reverse mode (``jax.grad``) is JAX's transpose of that rule: one reverse scan ov
 saved charges, recomputing the surrogate derivative from them, with the parameters' gradients
 accumulated over time (and the input's, in direct-encoding mode, so no ``[T, ...]`` copy of its
 gradient is formed). :func:`lif_step` and :func:`if_step` are the single-step forms, plain
-functions differentiated by autodiff, for users who write their own loops.
+functions differentiated by autodiff, for users who write their own loops. The leak multiplies
+by ``1/tau``, computed once per layer (:mod:`dsqn.spiking.dynamics`).
+
+**Backends.** ``backend="scan"`` (the default) is the scan above, the reference. ``"pallas"``
+runs the same equations as one fused kernel per layer forward and one backward
+(:mod:`dsqn.spiking.fused`): the same spikes and membranes, gradients equal up to float
+rounding, reverse mode only (``jax.jvp`` through it raises JAX's custom_vjp error); on CPU in
+Pallas's interpret mode, on NVIDIA GPUs through Triton.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from dsqn.spiking import fused
+from dsqn.spiking.dynamics import Options, charge, lif_charge, reset
 from dsqn.spiking.surrogate import Surrogate, atan, heaviside
 
 __all__ = [
@@ -59,9 +67,13 @@ __all__ = [
     "initial_membrane",
     "plif_tau",
     "plif_weight",
+    "BACKENDS",
 ]
 
 _DEFAULT_SURROGATE = atan(2.0)
+
+BACKENDS = ("scan", "pallas")
+"""Backends of the engine: ``"scan"`` (the reference) and ``"pallas"`` (fused kernels)."""
 
 Param = float | jax.Array
 """A neuron parameter: a float, or an array broadcastable to the neuron shape; may be traced."""
@@ -127,22 +139,10 @@ def plif_weight(tau: Param) -> jax.Array:
 # ----------------------------------------------------------------------------- one step
 
 
-def _lif_charge(v, x, tau, rest, decay_input: bool):
-    if decay_input:
-        return v + (x - (v - rest)) / tau
-    return v - (v - rest) / tau + x
-
-
-def _reset(h, s, v_threshold, v_reset, soft: bool):
-    if soft:
-        return h - v_threshold * s
-    return h * (1 - s) + v_reset * s
-
-
 def _fire_and_reset(h, v_threshold, v_reset, soft: bool, detach_reset: bool, surrogate):
     spike = surrogate(h - v_threshold)
     s = jax.lax.stop_gradient(spike) if detach_reset else spike
-    return _reset(h, s, v_threshold, v_reset, soft), spike
+    return reset(h, s, v_threshold, v_reset, soft), spike
 
 
 def lif_step(
@@ -162,7 +162,7 @@ def lif_step(
     tau = _aligned("tau", tau, shape, dtype)
     vth = _aligned("v_threshold", v_threshold, shape, dtype)
     rest = _aligned("v_reset", 0.0 if v_reset is None else v_reset, shape, dtype)
-    h = _lif_charge(v, x, tau, rest, decay_input)
+    h = lif_charge(v, x, 1 / tau, rest, decay_input)
     return _fire_and_reset(h, vth, rest, v_reset is None, detach_reset, surrogate)
 
 
@@ -185,28 +185,14 @@ def if_step(
 # ----------------------------------------------------------------------------- the engine
 
 
-class _Options(NamedTuple):
-    """The static options of a neuron layer (they shape the program, not its values)."""
-
-    leaky: bool  # LIF (True) or IF
-    decay_input: bool
-    soft: bool  # soft reset (v_reset=None)
-    detach_reset: bool
-    time_steps: int | None  # None: x is [T, ...]; an int: x is one input fed at every step
-    return_membrane: bool
-
-
-def _charge(opts: _Options, v, x, tau, rest):
-    return _lif_charge(v, x, tau, rest, opts.decay_input) if opts.leaky else v + x
-
-
-def _forward(opts: _Options, x, v0, tau, vth, rest, save_charges: bool):
+def _forward(opts: Options, x, v0, tau, vth, rest, save_charges: bool):
     """The layer over time: ``(spikes [T, ...], membranes [T, ...] or None, H or None)``."""
+    inv_tau = 1 / tau
 
     def step(v, x_t):
-        h = _charge(opts, v, x if opts.time_steps else x_t, tau, rest)
+        h = charge(opts, v, x if opts.time_steps else x_t, inv_tau, rest)
         s = heaviside(h - vth)
-        v = _reset(h, s, vth, rest, opts.soft)
+        v = reset(h, s, vth, rest, opts.soft)
         return v, (s, v if opts.return_membrane else None, h if save_charges else None)
 
     xs = None if opts.time_steps else x
@@ -214,7 +200,7 @@ def _forward(opts: _Options, x, v0, tau, vth, rest, save_charges: bool):
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _layer(opts: _Options, x, v0, tau, vth, rest, surrogate):
+def _layer(opts: Options, x, v0, tau, vth, rest, surrogate):
     spikes, membranes, _ = _forward(opts, x, v0, tau, vth, rest, save_charges=False)
     return (spikes, membranes) if opts.return_membrane else spikes
 
@@ -223,7 +209,7 @@ def _is_zero(tangent) -> bool:
     return isinstance(tangent, SymbolicZero)
 
 
-def _layer_jvp(opts: _Options, primals, tangents):
+def _layer_jvp(opts: Options, primals, tangents):
     r"""Forward-mode rule: the forward pass saving ``H[t]``, then one linear scan of tangents.
 
     With ``u = H[t] - V_th``, ``S = Θ(u)`` and the surrogate derivative ``σ'(u)``, the tangent
@@ -262,7 +248,7 @@ def _layer_jvp(opts: _Options, primals, tangents):
     v_prev = None
     if d_tau:  # V[t-1]: the initial membrane, then the reset of each earlier charge
         earlier, th, rs = charges[:-1], vth[None], rest[None]
-        v_earlier = _reset(earlier, heaviside(earlier - th), th, rs, opts.soft)
+        v_earlier = reset(earlier, heaviside(earlier - th), th, rs, opts.soft)
         v_prev = jnp.concatenate([v0[None], v_earlier])
 
     def step(dv, inputs):
@@ -315,9 +301,12 @@ def _run(
     v_init: Param | None,
     return_membrane: bool,
     time_steps: int | None,
+    backend: str,
 ):
     """Checks and aligns the arguments of :func:`lif` / :func:`integrate_and_fire`, then runs
-    the layer."""
+    the layer on ``backend``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown neuron backend {backend!r}; valid: {BACKENDS}")
     x = jnp.asarray(x)
     if time_steps is not None and (not isinstance(time_steps, int) or time_steps < 1):
         raise ValueError(f"time_steps must be a positive int or None, got {time_steps!r}")
@@ -326,8 +315,8 @@ def _run(
     if leaky:
         _check_positive("tau", tau)
     shape = x.shape if time_steps else x.shape[1:]
-    opts = _Options(leaky, decay_input, v_reset is None, detach_reset, time_steps, return_membrane)
-    return _layer(
+    opts = Options(leaky, decay_input, v_reset is None, detach_reset, time_steps, return_membrane)
+    return (fused.layer if backend == "pallas" else _layer)(
         opts,
         x,
         initial_membrane(shape, x.dtype, v_reset, v_init),
@@ -350,6 +339,7 @@ def lif(
     v_init: Param | None = None,
     return_membrane: bool = False,
     time_steps: int | None = None,
+    backend: str = "scan",
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """A LIF layer over time (equations in the module docstring).
 
@@ -362,6 +352,8 @@ def lif(
       v_init: ``V[-1]`` (default: ``v_reset``, or 0 for soft reset).
       return_membrane: also return ``V[t]``, the membrane after reset.
       time_steps: run with a constant input for this many steps.
+      backend: ``"scan"`` (the reference: one ``lax.scan``) or ``"pallas"`` (one fused kernel
+        forward and one backward, :mod:`dsqn.spiking.fused`; reverse mode only).
 
     Returns:
       spikes ``[T, ...]`` in the dtype of ``x``, or ``(spikes, membranes)``.
@@ -378,6 +370,7 @@ def lif(
         v_init=v_init,
         return_membrane=return_membrane,
         time_steps=time_steps,
+        backend=backend,
     )
 
 
@@ -391,6 +384,7 @@ def integrate_and_fire(
     v_init: Param | None = None,
     return_membrane: bool = False,
     time_steps: int | None = None,
+    backend: str = "scan",
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """An IF layer over time (no leak: ``H[t] = V[t-1] + X[t]``); arguments as :func:`lif`."""
     return _run(
@@ -405,4 +399,5 @@ def integrate_and_fire(
         v_init=v_init,
         return_membrane=return_membrane,
         time_steps=time_steps,
+        backend=backend,
     )

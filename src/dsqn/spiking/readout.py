@@ -42,11 +42,15 @@ def membrane_trace(
     tau: Param = 2.0,
     decay_input: bool = True,
     v_init: Param = 0.0,
+    backend: str = "scan",
 ) -> jax.Array:
-    """Membrane ``V[t]`` of a non-firing LIF or IF neuron driven by ``x_seq: [T, ...]``."""
+    """Membrane ``V[t]`` of a non-firing LIF or IF neuron driven by ``x_seq: [T, ...]``, run on
+    the engine's ``backend`` (``"scan"`` or ``"pallas"``)."""
     if neuron not in MEMBRANE_NEURONS:
         raise ValueError(f"unknown membrane neuron {neuron!r}; valid: {MEMBRANE_NEURONS}")
-    never = dict(v_threshold=jnp.inf, v_reset=0.0, v_init=v_init, return_membrane=True)
+    never = dict(
+        v_threshold=jnp.inf, v_reset=0.0, v_init=v_init, return_membrane=True, backend=backend
+    )
     if neuron == "if":
         return integrate_and_fire(x_seq, **never)[1]
     return lif(x_seq, tau=tau, decay_input=decay_input, **never)[1]
@@ -60,11 +64,14 @@ def membrane(
     tau: Param = 2.0,
     decay_input: bool = True,
     v_init: Param = 0.0,
+    backend: str = "scan",
 ) -> jax.Array:
     """Decodes a non-spiking output neuron, ``[T, ...] -> [...]``, by max, mean or last."""
     if decoder not in MEMBRANE_DECODERS:
         raise ValueError(f"unknown membrane decoder {decoder!r}; valid: {MEMBRANE_DECODERS}")
-    v = membrane_trace(x_seq, neuron=neuron, tau=tau, decay_input=decay_input, v_init=v_init)
+    v = membrane_trace(
+        x_seq, neuron=neuron, tau=tau, decay_input=decay_input, v_init=v_init, backend=backend
+    )
     if decoder == "max":
         return jnp.max(v, axis=0)
     if decoder == "mean":
