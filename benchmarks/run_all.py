@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a file: make the `benchmarks` package im
 from benchmarks import common  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("matmul", "update", "act", "compare", "memory", "train")
+BENCHMARKS = ("matmul", "update", "act", "compare", "memory", "train", "neuron_backends")
 
 
 def run_one(name: str, flags: list[str]) -> dict:

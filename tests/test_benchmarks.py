@@ -101,3 +101,80 @@ def test_run_all_collects_every_benchmark(monkeypatch, capsys):
         "act": {"name": "act", "flags": ["--smoke"]},
     }
     assert json.loads(capsys.readouterr().out) == out
+
+
+def test_sequential_launches_of_a_hand_built_program():
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import pallas as pl
+
+    from benchmarks.neuron_backends import UnknownTrips, sequential_launches
+
+    def inner(c, _):
+        return c + 1.0, None
+
+    def outer(c, _):  # 1 + 3 launches per iteration
+        return jax.lax.scan(inner, c, None, length=3)[0], None
+
+    def kernel(x_ref, o_ref):  # a fused kernel's own loop is not counted
+        o_ref[...] = jax.lax.fori_loop(0, 9, lambda i, v: v * 2.0, x_ref[...])
+
+    def program(x, flag):
+        x = jax.lax.scan(outer, x, None, length=5)[0]  # 5 x (1 + 3) = 20
+        x = jax.lax.fori_loop(0, jnp.int32(flag), lambda i, v: v + 1.0, x)  # trips x 1
+        x = jax.lax.cond(  # the costlier branch: 4
+            flag > 0,
+            lambda v: jax.lax.scan(inner, v, None, length=4)[0],
+            lambda v: jax.lax.scan(inner, v, None, length=2)[0],
+            x,
+        )
+        out = jax.ShapeDtypeStruct((8,), jnp.float32)
+        return pl.pallas_call(kernel, out_shape=out, interpret=True)(jnp.full((8,), x))  # 1
+
+    jaxpr = jax.make_jaxpr(program)(jnp.float32(0.0), jnp.int32(1)).jaxpr
+    assert sequential_launches(jaxpr, while_trips=7) == 20 + 7 + 4 + 1
+    with pytest.raises(UnknownTrips):
+        sequential_launches(jaxpr)
+
+
+@pytest.mark.slow
+def test_neuron_backends(capsys):
+    out = _run("neuron_backends", capsys, "--envs-per-seed", "4")
+    assert out["pallas_interpreted"]
+    for backend in ("scan", "pallas"):
+        assert set(out["layers"]["fc1"][backend]) == {"forward", "forward_backward"}
+        assert set(out["network"][backend]) == {"update", "act_batch1", "act_batch8"}
+        (chunk,) = out["launches"][backend]["training_chunk"].values()
+        # 4 envs, one update every 4 agent steps: one update per iteration, 4 agent steps.
+        assert chunk["updates_per_iteration"] == 1
+        assert chunk["per_agent_step"] == chunk["per_iteration"] / 4
+        hours = chunk["hours_for_50M_agent_steps"]["10us_per_launch"]
+        assert hours == pytest.approx(chunk["per_agent_step"] * 50e6 * 10e-6 / 3600)
+    steps = out["time_steps"]
+    scan, pallas = out["launches"]["scan"], out["launches"]["pallas"]
+    # DSQN has 4 spiking layers: acting runs 4 loops of T steps, or 4 kernels.
+    assert scan["acting_forward"] == 4 * steps
+    assert pallas["acting_forward"] == 4
+    # An update runs them 3 times (online and target forward, backward): 12 loops of T steps
+    # become 12 kernels; every other loop is the same in both programs.
+    assert scan["update"] - pallas["update"] == 12 * steps - 12
+    # One acting forward and one update per iteration of the chunk.
+    scan_chunk, pallas_chunk = (
+        out["launches"][b]["training_chunk"]["envs_per_seed_4"]["per_iteration"]
+        for b in ("scan", "pallas")
+    )
+    assert scan_chunk - pallas_chunk == 16 * (steps - 1)
+
+
+def test_gpu_script_is_valid_bash_and_runs_existing_benchmarks():
+    import re
+    import subprocess
+
+    script = ROOT / "benchmarks" / "gpu.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert script.stat().st_mode & 0o111  # executable
+    runs = re.findall(r"^run (\w+) (\d+)", script.read_text(), flags=re.MULTILINE)
+    assert {name for name, _ in runs} == {"neuron_backends", "update", "train"}
+    for name, _ in runs:
+        assert (ROOT / "benchmarks" / f"{name}.py").is_file()
+    assert sum(int(seconds) for _, seconds in runs) < 600  # every measurement in 10 minutes
