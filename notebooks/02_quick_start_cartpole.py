@@ -48,10 +48,13 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dsqn.cli import main as dsqn
+import dsqn
+from dsqn import prng
+from dsqn.cli import main as run_cli
 from dsqn.envs import make_classic
-from dsqn.evaluate import Evaluator, average_max_q
-from dsqn.evaluation_cli import load_params
+from dsqn.evaluate import Evaluator
+from dsqn.run_dir import average_max_q
+from dsqn.trained import stack_params
 
 # gymnasium warns about float64 bounds of the CartPole observation space; harmless here.
 warnings.filterwarnings("ignore", message=".*precision lowered.*")
@@ -92,7 +95,7 @@ print("run directory:", RUN_DIR)
 def run_dsqn(*args: str) -> None:
     """Runs `dsqn ARGS...` in this process; prints the shell equivalent; fails on errors."""
     print("$ dsqn", shlex.join(args))
-    exit_code = dsqn(list(args))
+    exit_code = run_cli(list(args))
     assert exit_code == 0, f"dsqn {args[0]} exited with code {exit_code}"
 
 
@@ -125,12 +128,14 @@ run_dsqn(
 # (see `docs/run_directory.md`):
 #
 # - `config.json`: the fully resolved config, plus `meta` (versions, backend, date, command
-#   line); `dsqn train --resume` and `load_params` rebuild the run from it;
+#   line, and the environment's observation shape and number of actions); `dsqn train --resume`
+#   and `dsqn.load_agent` rebuild the run from it;
 # - `metrics.csv`: one row per seed and log period: training episode return and length, loss,
 #   mean Q, epsilon, updates, agent steps per second, and the firing rate of each spiking layer;
 # - `evaluations.csv`: one row per seed and evaluation: mean, std, min and max score over
 #   `EVAL_EPISODES` full games, mean length, average max-Q;
 # - `evaluation.json`: the final results, best-checkpoint and final-policy scores per seed;
+# - `evaluations/`: written later by `dsqn evaluate`, one file per re-evaluated checkpoint;
 # - `tensorboard/`: the same scalars as event files (`tensorboard --logdir RUN_DIR`);
 # - `checkpoints/`: orbax checkpoints, one folder per agent step (the latest two are kept):
 #   parameters, target parameters, optimiser state, random keys, replay buffer, and each seed's
@@ -292,18 +297,18 @@ print(
 # episode on resume.
 #
 # Here the run finished normally, and resuming it with a larger `run.total_agent_steps` trains
-# it further. Before resuming, the parameters of the last checkpoint are loaded into memory with
-# `load_params`; they are compared with the reloaded checkpoint in section 6.
+# it further. Before resuming, the agents of the last checkpoint are loaded into memory; they are
+# compared with the reloaded checkpoint in section 6.
 #
-# `load_params(run_dir, checkpoint)` returns the run's config, its `Experiment` (network,
-# environment pool, optimiser), the parameters stacked over seeds (every leaf has a leading seed
-# axis) and the agent step of each seed's parameters. `checkpoint` is `"latest"`, `"best"` or an
-# agent step that has a checkpoint.
+# `dsqn.load_agent(run_dir, checkpoint, seed=...)` returns one seed's trained agent: its
+# `config`, `network` (a flax module) and `params`, with `q(obs)` and `act(obs)`. `checkpoint`
+# is `"best"`, `"final"` or an agent step that has a checkpoint. It reads only the run
+# directory: no environment is built. `dsqn.load_agents` loads every seed at once.
 
 # %%
-config, experiment, params_in_memory, loaded_steps = load_params(RUN_DIR, "latest")
-assert loaded_steps == [TOTAL_AGENT_STEPS] * len(SEEDS)
-print("parameter shapes [seeds, ...]:", jax.tree.map(lambda x: x.shape, params_in_memory))
+agents_in_memory = dsqn.load_agents(RUN_DIR, "final")
+assert [a.agent_steps for a in agents_in_memory] == [TOTAL_AGENT_STEPS] * len(SEEDS)
+print("parameter shapes:", jax.tree.map(lambda x: x.shape, agents_in_memory[0].params))
 
 rows_before = (RUN_DIR / "metrics.csv").read_text().splitlines()
 run_dsqn(
@@ -353,13 +358,13 @@ plt.show()
 # greedy actions. The parameters of the resumed run's last checkpoint differ, since it trained
 # further.
 #
-# The network is a flax module, `experiment.network`; one seed's parameters are the slice
-# `[i]` of every leaf.
+# `agent.q(observations)` gives the Q-values `[B, 2]` of a batch of observations as the
+# environment yields them.
 
 # %%
-_, _, params_reloaded, _ = load_params(RUN_DIR, str(TOTAL_AGENT_STEPS))
-_, _, params_resumed, resumed_steps = load_params(RUN_DIR, "latest")
-assert resumed_steps == [RESUMED_AGENT_STEPS] * len(SEEDS)
+agents_reloaded = dsqn.load_agents(RUN_DIR, TOTAL_AGENT_STEPS)
+agents_resumed = dsqn.load_agents(RUN_DIR, "final")
+assert [a.agent_steps for a in agents_resumed] == [RESUMED_AGENT_STEPS] * len(SEEDS)
 
 # A batch of CartPole states: reset 64 environments and take 10 random actions in each.
 env = make_classic("CartPole-v1", 64, seed=12345)
@@ -369,15 +374,10 @@ for _ in range(10):
     observations, *_ = env.step(rng.integers(0, 2, size=64))
 
 
-def q_values(params, seed_index: int) -> np.ndarray:
-    """Q-values [64, 2] of seed `seed_index`'s parameters on the batch of states."""
-    seed_params = jax.tree.map(lambda leaf: leaf[seed_index], params)
-    return np.asarray(experiment.network.apply({"params": seed_params}, observations))
-
-
 for i, seed in enumerate(SEEDS):
-    q_memory, q_disk = q_values(params_in_memory, i), q_values(params_reloaded, i)
-    q_later = q_values(params_resumed, i)
+    q_memory = np.asarray(agents_in_memory[i].q(observations))
+    q_disk = np.asarray(agents_reloaded[i].q(observations))
+    q_later = np.asarray(agents_resumed[i].q(observations))
     np.testing.assert_array_equal(q_disk, q_memory)
     np.testing.assert_array_equal(q_disk.argmax(axis=1), q_memory.argmax(axis=1))
     assert not np.array_equal(q_later, q_memory), "the resumed run should have changed the params"
@@ -390,20 +390,23 @@ for i, seed in enumerate(SEEDS):
 # %% [markdown]
 # Re-evaluating a checkpoint: `Evaluator(config, network, seeds)` owns its own pool of
 # evaluation environments (environment seeds disjoint from training's) and plays one full game
-# per environment, for all seeds at once, inside one jitted loop. Called with the parameters and
-# one random key per seed, it returns scores, lengths and the average max-Q per game.
+# per environment, for all seeds at once, inside one jitted loop. Called with the parameters
+# stacked over seeds (`stack_params`) and one random key per seed, it returns
+# scores, lengths and the average max-Q per game.
 #
 # The command line does the same: `dsqn evaluate RUN_DIR --checkpoint STEP` reloads the
-# checkpoint, evaluates it with a fresh evaluator and fixed keys, and writes
+# checkpoint, evaluates it with a fresh evaluator and the keys of its named random stream
+# (`dsqn.prng.Stream.EVALUATE`; `dsqn.prng` lists every stream of a run), and writes
 # `RUN_DIR/evaluations/STEP.json`. A fresh evaluator given the same keys plays the same games,
 # so the in-memory parameters evaluated here score exactly as the checkpoint evaluated by the
 # command line. (The keys only matter when the evaluation epsilon is above 0; this preset
 # evaluates greedily.)
 
 # %%
-evaluator = Evaluator(config, experiment.network, SEEDS)
-keys = jax.numpy.stack([jax.random.fold_in(jax.random.key(s), 1_000_003) for s in SEEDS])
-result = evaluator(params_in_memory, keys)
+first = agents_in_memory[0]
+evaluator = Evaluator(first.config, first.network, SEEDS)
+keys = prng.stream_keys(SEEDS, prng.Stream.EVALUATE)
+result = evaluator(stack_params([a.params for a in agents_in_memory]), keys)
 
 run_dsqn("evaluate", str(RUN_DIR), "--checkpoint", str(TOTAL_AGENT_STEPS))
 reevaluated = json.loads((RUN_DIR / "evaluations" / f"{TOTAL_AGENT_STEPS}.json").read_text())

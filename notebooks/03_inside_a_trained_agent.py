@@ -49,10 +49,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
+import dsqn
 from dsqn import energy, spiking
-from dsqn.cli import main as dsqn
+from dsqn.cli import main as run_cli
 from dsqn.envs import make_atari
-from dsqn.evaluation_cli import load_params
 from dsqn.runner import run_length
 
 warnings.filterwarnings("ignore", message=".*precision lowered.*")
@@ -93,30 +93,29 @@ if RUN_DIR is None:
     args = ["train", "dsqn", "--game", "Pong", "--seeds", "0", "--run-dir", RUN_DIR]
     args += [str(token) for item in tiny_run.items() for token in item] + ["--no-progress"]
     print("$ dsqn", shlex.join(args))
-    assert dsqn(args) == 0, "training failed"
+    assert run_cli(args) == 0, "training failed"
     TRAINED_HERE = True
 else:
     TRAINED_HERE = False
 RUN_DIR = Path(RUN_DIR)
 
 # %% [markdown]
-# `load_params(run_dir, checkpoint)` restores a checkpoint and returns the run's config, its
-# `Experiment` (which holds the flax network module), the parameters stacked over the run's seeds
-# (every leaf has a leading seed axis), and the agent step each seed's parameters come from. The
-# notebook looks at the first seed.
+# `dsqn.load_agent(run_dir, checkpoint)` restores a checkpoint of the run's first seed (another
+# with `seed=...`) and returns the agent: the run's `config`, the flax `network`, its `params`,
+# and the agent step those parameters come from. It reads only the run directory.
 
 # %%
-config, experiment, stacked_params, param_steps = load_params(RUN_DIR, CHECKPOINT)
+agent = dsqn.load_agent(RUN_DIR, CHECKPOINT)
+config = agent.config
 assert config.env.suite == "atari" and config.network.kind == "dsqn", (
     f"{RUN_DIR} is a {config.network.kind} run on {config.env.game}; this notebook needs an "
     "Atari DSQN run"
 )
-params = jax.tree.map(lambda leaf: leaf[0], stacked_params)
-network = experiment.network
+params, network = agent.params, agent.network
 T = config.network.time_steps
 GAME = config.env.game
-print(f"run {RUN_DIR}, checkpoint {CHECKPOINT!r}: seed {config.run.seeds[0]}, ")
-print(f"parameters from agent step {param_steps[0]} of {run_length(config)}")
+print(f"run {RUN_DIR}, checkpoint {CHECKPOINT!r}: seed {agent.seed}, ")
+print(f"parameters from agent step {agent.agent_steps} of {run_length(config)}")
 print(f"{GAME}, T = {T}, neuron {config.network.neuron}, tau {config.network.tau}, ", end="")
 print(f"V_th {config.network.v_threshold}, readout {config.network.readout}")
 print("layers:", {name: layer["kernel"].shape for name, layer in params.items()})

@@ -1,6 +1,5 @@
 """Tests for dsqn.checkpoint: round trips, pruning, atomicity and clear errors."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import optax
 import pytest
 
 from dsqn import replay as replay_lib
-from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
+from dsqn.checkpoint import Checkpointer, CheckpointError
 
 SEEDS = 2
 CONFIG = {"game": "Pong", "network": {"T": 8, "tau": 2.0}, "total_agent_steps": 1000}
@@ -257,17 +256,6 @@ def test_save_rejects_non_increasing_steps_and_bad_metadata(tmp_path: Path) -> N
             ckpt.save(4, make_state(), metadata={"config": {"x": object()}})
     with pytest.raises(ValueError, match="max_to_keep"):
         Checkpointer(tmp_path, max_to_keep=0)
-
-
-def test_save_json_is_atomic(tmp_path: Path) -> None:
-    path = tmp_path / "config.json"
-    save_json(path, {"a": 1})
-    save_json(path, {"a": [1, 2]})
-    assert json.loads(path.read_text()) == {"a": [1, 2]}
-    with pytest.raises(TypeError):
-        save_json(path, {"a": object()})
-    assert json.loads(path.read_text()) == {"a": [1, 2]}
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
 def test_keep_all_checkpoints(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of dsqn.conversion: normalisation arithmetic, rate approximation, convert_run."""
+"""Tests of dsqn.conversion (normalisation arithmetic, rate approximation) and dsqn.convert."""
 
 import json
 
@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import cli, conversion, report
-from dsqn.evaluation_cli import load_params
+from dsqn import cli, conversion, convert, report
 from dsqn.networks import DQN, MLPDQN
+from dsqn.trained import load_agent
 
 
 @pytest.fixture(scope="module")
@@ -182,26 +182,21 @@ def test_greedy_actions_match_the_ann_at_500_steps():
 
 
 def test_normalization_data_and_rates_of_a_trained_cartpole_dqn(dqn_run):
-    config, exp, params, _ = load_params(dqn_run, "best")
-    one = jax.tree.map(lambda x: x[0], params)
-    obs = conversion.collect_normalization_obs(config, exp.network, one, 150, num_envs=4)
-    again = conversion.collect_normalization_obs(config, exp.network, one, 150, num_envs=4)
-    held = conversion.collect_normalization_obs(
-        config, exp.network, one, 150, num_envs=4, held_out=True
-    )
+    agent = load_agent(dqn_run, "best")
+    obs = convert.collect_normalization_obs(agent, 150, num_envs=4)
+    again = convert.collect_normalization_obs(agent, 150, num_envs=4)
+    held = convert.collect_normalization_obs(agent, 150, num_envs=4, held_out=True)
     assert obs.shape == (150, 4) and obs.dtype == np.float32
     np.testing.assert_array_equal(obs, again)
     assert not np.array_equal(obs, held)
-    errors = _rate_errors(exp.network, one, obs)
+    errors = _rate_errors(agent.network, agent.params, obs)
     assert errors[500][0] < errors[20][0] / 5
     assert errors[500][1] < errors[20][1] / 5
 
 
 def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
     out = tmp_path / "converted"
-    summary = conversion.convert_run(
-        dqn_run, out, time_steps=50, normalization_frames=200, episodes=2
-    )
+    summary = convert.convert_run(dqn_run, out, time_steps=50, normalization_frames=200, episodes=2)
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "converted-snn"
     assert config["env"]["game"] == "CartPole-v1"
@@ -227,16 +222,11 @@ def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
     assert run.algorithm == "converted-snn"
     assert run.seed_scores["final"] == {} and 0 in run.seed_scores["best"]
 
-    # The converted run can be rebuilt from its files.
-    _, snn, snn_params, _ = conversion.load_converted(out)
-    assert snn.time_steps == 50
-    _, exp, params, _ = load_params(dqn_run, "best")
-    np.testing.assert_allclose(
-        snn_params["out"]["bias"][0], params["out"]["bias"][0] / entry["scales"]["out"], rtol=1e-6
-    )
+    # The converted run can be rebuilt from its files (tests/test_trained.py checks its actions).
+    assert load_agent(out).network.time_steps == 50
 
     root = tmp_path / "sweep"
-    result = conversion.sweep(
+    result = convert.sweep(
         dqn_run,
         root,
         time_steps=(10,),

@@ -14,6 +14,7 @@ from dsqn import cli, spiking
 from dsqn.energy import (
     conv_fanout,
     energy_estimate,
+    energy_markdown,
     energy_report,
     layer_geometry,
     spike_statistics,
@@ -207,3 +208,7 @@ def test_energy_report_cartpole(tmp_path):
     )
     markdown = (run / "energy.md").read_text()
     assert "| fc1 | 16 |" in markdown and "energy / action (nJ)" in markdown
+    # A run that was never converted shows no converted-SNN row; one with a value does.
+    assert "converted SNN" not in markdown
+    energy["energy_per_action_nj"]["converted_snn"] = 1.25
+    assert "| converted SNN | — | — | 1.25 |" in energy_markdown(energy)

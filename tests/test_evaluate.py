@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from dsqn import config as C
-from dsqn.evaluate import Evaluator, MaxQ, accumulate_max_q, average_max_q, make_env
+from dsqn.envs import make_seed_pool
+from dsqn.evaluate import Evaluator, MaxQ, accumulate_max_q
 from dsqn.networks import MLPDQN, MLPDSQN
+from dsqn.run_dir import average_max_q
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +79,8 @@ def test_spike_sums_of_a_spiking_network(setup):
 
 def test_eval_pool_uses_eval_protocol_and_its_own_seeds():
     cfg = C.apply_overrides(C.preset("dsqn"), {"env.game": "Pong"})
-    train = make_env(cfg, 2, [0], train=True)
-    ev = make_env(cfg, 2, [0], train=False)
+    train = make_seed_pool(cfg, 2, [0], train=True)
+    ev = make_seed_pool(cfg, 2, [0], train=False)
     assert train.config["episodic_life"] and not ev.config["episodic_life"]
     assert train.config["reward_clip"] and not ev.config["reward_clip"]
     assert ev.config["max_episode_steps"] == 18_000

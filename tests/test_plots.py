@@ -79,6 +79,19 @@ def test_learning_curves(root: Path, tmp_path: Path) -> None:
         plots.plot_learning_curves(root, tmp_path, "score")
 
 
+def test_x_axis_unit_follows_the_range() -> None:
+    def curve(last_step: float, suite: str = "classic") -> plots.Curve:
+        steps = np.array([0.0, last_step])
+        return plots.Curve("g", "dqn", suite, 0, steps, np.zeros(2))
+
+    assert plots._x_unit([curve(400)], "agent_steps") == (1.0, "")
+    assert plots._x_unit([curve(400), curve(1200)], "agent_steps") == (1e3, "thousands")
+    assert plots._x_unit([curve(5e7, "atari")], "agent_steps") == (1e6, "millions")
+    assert plots._x_unit([curve(3e5, "atari")], "frames") == (1e6, "millions")
+    assert plots._x_label("agent_steps", "thousands") == "agent steps (thousands)"
+    assert plots._x_label("frames", "") == "emulator frames"
+
+
 def test_all_plots(root: Path, tmp_path: Path) -> None:
     paths = plots.write_all_plots(root, tmp_path)
     names = {p.name for p in paths}

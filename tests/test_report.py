@@ -300,6 +300,12 @@ def test_markdown(root: Path) -> None:
     assert "cdsqn vs cdqn" not in text
 
 
+def test_markdown_counts_in_words(root: Path) -> None:
+    one = report.report_markdown(report.collect(root / "Pong" / "dsqn"))
+    assert "1 run directory, 1 game, algorithms: dsqn." in one
+    assert "7 run directories, 3 games," in report.report_markdown(report.collect(root))
+
+
 def test_write_report_csvs_parse(root: Path, tmp_path: Path) -> None:
     paths = report.write_report(root, tmp_path / "out")
     assert set(paths) == {

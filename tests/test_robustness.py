@@ -9,8 +9,8 @@ import pytest
 
 from dsqn import robustness
 from dsqn.evaluate import Evaluator
-from dsqn.evaluation_cli import load_params
 from dsqn.networks import DQN, MLPDQN, MLPDSQN
+from dsqn.trained import load_agent
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +102,12 @@ def test_fgsm_gradient_flows_through_a_spiking_mlp():
 
 
 def test_zero_noise_reproduces_the_evaluator(dqn_run):
-    config, exp, params, _ = load_params(dqn_run, "best")
-    seeds = list(config.run.seeds)
+    agent = load_agent(dqn_run, "best")
+    config, network, seeds = agent.config, agent.network, [agent.seed]
+    params = jax.tree.map(lambda x: x[None], agent.params)
     keys = jnp.stack([jax.random.key(11)])
-    clean = Evaluator(config, exp.network, seeds, episodes=3, epsilon=0.2)(params, keys)
-    evaluator = robustness.PerturbedEvaluator(config, exp.network, seeds, episodes=3, epsilon=0.2)
+    clean = Evaluator(config, network, seeds, episodes=3, epsilon=0.2)(params, keys)
+    evaluator = robustness.PerturbedEvaluator(config, network, seeds, episodes=3, epsilon=0.2)
     noisy = evaluator(params, keys, "noise", 0.0)
     np.testing.assert_array_equal(noisy.returns, clean.returns)
     np.testing.assert_array_equal(noisy.lengths, clean.lengths)

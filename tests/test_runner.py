@@ -108,6 +108,30 @@ def test_train_writes_the_run_directory_and_resumes(tmp_path, capsys):
     assert "1200" in capsys.readouterr().err  # lists the available steps
 
 
+def test_evaluation_and_final_lines_name_each_number():
+    from pathlib import Path
+
+    from dsqn.runner import _evaluation_line, _final_message
+
+    returns = np.array([[120.0, 139.2], [10.0, 12.0]])
+    line = _evaluation_line(20000, returns, [0, 3], [171.5, 11.0], [10000, 20000])
+    assert line == (
+        "[dsqn] evaluation at 20000 agent steps (2 episodes): "
+        "seed 0: 129.6 (best so far 171.5, at 10000), seed 3: 11.0 (best so far 11.0, at 20000)"
+    )
+    best = {"mean": 160.0, "selection_mean": 171.5}
+    evaluation = {
+        "agent_steps": 50000,
+        "episodes": 30,
+        "per_seed": {"0": {"best": best}},
+        "summary": {"final": {"mean": 120.25, "seeds": 1}, "best": {"mean": 160.0}},
+    }
+    message = _final_message(evaluation, Path("runs/x"))
+    assert "final policy 120.25, best checkpoint 160.00 (selected during training at 171.50)" in (
+        message
+    )
+
+
 def test_time_based_checkpoints_and_a_fresh_run_refuses_an_existing_run_dir(tmp_path, capsys):
     """With run.checkpoint_period_minutes a checkpoint is written whenever that much time has
     passed, between the ones by agent steps (here: after every chunk)."""

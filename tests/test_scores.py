@@ -1,4 +1,4 @@
-"""Tests of dsqn.scores against PAPER_PROTOCOL section 4."""
+"""Tests of dsqn.scores against the reference scores of the paper's 17 games."""
 
 from __future__ import annotations
 

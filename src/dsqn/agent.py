@@ -37,6 +37,7 @@ __all__ = [
     "make_optimizer",
     "init_train_state",
     "schedule_offset",
+    "init_train_states",
     "epsilon_at",
     "epsilon_greedy",
     "select_actions",
@@ -142,6 +143,18 @@ def schedule_offset(config: LearnerConfig) -> int:
     exponent, evaluations, run length) start counting: the warm-up, unless
     ``schedule_counts_warmup``."""
     return 0 if config.schedule_counts_warmup else config.warmup_agent_steps
+
+
+def init_train_states(
+    keys: jax.Array,
+    network: nn.Module,
+    optimizer: optax.GradientTransformation,
+    obs_example: jax.Array,
+) -> TrainState:
+    """Fresh states ``[S]``, one per key of ``keys: [S]`` (each seed's train stream,
+    :func:`dsqn.prng.train_keys`); :func:`init_train_state` vmapped."""
+    init = lambda key: init_train_state(key, network, optimizer, obs_example)  # noqa: E731
+    return jax.vmap(init)(keys)
 
 
 def epsilon_at(config: LearnerConfig, agent_steps: jax.Array) -> jax.Array:

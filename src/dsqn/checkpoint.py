@@ -23,7 +23,6 @@ form comes back (a typed-key template leaf restores a typed key of the template'
 import json
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Collection, Mapping
@@ -54,23 +53,6 @@ class Restored(NamedTuple):
     state: Any
     replay: Any | None
     metadata: dict[str, Any]
-
-
-def save_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically: a reader sees the old file or the new one,
-    never a partial one (write a temporary file in the same directory, fsync, ``os.replace``)."""
-    path = Path(path)
-    text = json.dumps(obj, indent=indent) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _flatten(tree: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@
     dsqn train --config FILE.json [--section.field VALUE ...]   (the file, then the overrides)
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
     dsqn train PRESET --run-dir DIR --distributed   (one process per host: see dsqn.distributed)
-    dsqn evaluate RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--epsilon E]
+    dsqn evaluate RUN_DIR [--checkpoint best|final|STEP] [--episodes N] [--epsilon E]
     dsqn evaluate RUN_DIR --video DIR [--episodes N]   (one MP4 per game, with the spikes)
     dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
-    dsqn energy RUN_DIR [--checkpoint best|latest|STEP] [--episodes N] [--pj-per-ac 0.9]
+    dsqn energy RUN_DIR [--checkpoint best|final|STEP] [--episodes N] [--pj-per-ac 0.9]
     dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
     dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
     dsqn robustness RUN_DIR... --out DIR [--noise 0 0.01 ...] [--fgsm 0 0.001 ...]
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "build_parser", "parse_field_overrides"]
+
+CHECKPOINT_HELP = "best (default), final (the latest checkpoint; also: latest), or an agent step"
 
 
 def parse_field_overrides(extra: list[str]) -> dict[str, str]:
@@ -159,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="re-evaluate a checkpoint of a run")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.add_argument("--episodes", type=int, help="episodes per seed (default: the run's)")
     p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
     p.add_argument(
@@ -179,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("energy", help="firing rates, synaptic operations and energy per action")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.add_argument("--episodes", type=int, help="evaluation episodes per seed")
     p.add_argument("--epsilon", type=float, help="exploration rate (default: the run's)")
     p.add_argument("--pj-per-ac", type=float, default=0.9, help="energy of one accumulate (pJ)")
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="ANN-to-SNN conversion of a trained DQN run (Tan et al.)")
     p.add_argument("dqn_run_dir", type=Path)
     p.add_argument("--run-dir", type=Path, required=True, help="the converted run's directory")
-    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.add_argument("--time-steps", type=int, default=500, help="simulation length T per action")
     p.add_argument("--percentile", type=float, default=99.9, help="robust normalisation level")
     p.add_argument("--frames", type=int, default=15_000, help="normalisation frames per seed")
@@ -208,12 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05])
     p.add_argument("--fgsm", type=float, nargs="+", default=[0.0, 0.001, 0.005, 0.01])
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
-    p.add_argument("--checkpoint", default="best", help="best (default), latest, or an agent step")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     return parser
 
 
 def _cmd_convert(args, argv: list[str]) -> int:
-    from dsqn import conversion
+    from dsqn import convert
 
     common = dict(
         normalization_frames=args.frames,
@@ -223,7 +225,7 @@ def _cmd_convert(args, argv: list[str]) -> int:
         command=["dsqn", *argv],
     )
     if args.sweep_time_steps or args.sweep_percentiles:
-        out = conversion.sweep(
+        out = convert.sweep(
             args.dqn_run_dir,
             args.run_dir,
             time_steps=args.sweep_time_steps or [args.time_steps],
@@ -232,7 +234,7 @@ def _cmd_convert(args, argv: list[str]) -> int:
         )
         print((args.run_dir / "sweep.md").read_text())
         return 0
-    out = conversion.convert_run(
+    out = convert.convert_run(
         args.dqn_run_dir,
         args.run_dir,
         time_steps=args.time_steps,
@@ -395,7 +397,7 @@ def _base_config(args):
 
 
 def _cmd_evaluate(args, extra: list[str]) -> int:
-    from dsqn.evaluation_cli import evaluate_checkpoint
+    from dsqn.reevaluate import evaluate_checkpoint
 
     if extra:
         raise SystemExit(f"dsqn evaluate: unexpected arguments {extra}")

@@ -1,9 +1,10 @@
 r"""ANN-to-SNN conversion of a trained ReLU DQN (Tan, Patel & Kozma, AAAI 2021).
 
-The paper's conversion-based spiking baseline (docs: PAPER_PROTOCOL section 5):
+The paper's conversion-based spiking baseline:
 
 1. **Normalisation data**: about 15,000 observations visited by the trained DQN playing with
-   epsilon 0.05 on evaluation-protocol environments (:func:`collect_normalization_obs`).
+   epsilon 0.05 on evaluation-protocol environments
+   (:func:`dsqn.convert.collect_normalization_obs`).
 2. **Layer-wise robust normalisation** (:func:`layer_scales`, :func:`normalize_params`): for every
    conv/dense layer ``l`` in network order, including the output layer, ``lambda_l`` is the
    ``p``-th percentile (p = 99.9) of ALL of that layer's pre-activation outputs (before the ReLU;
@@ -33,17 +34,15 @@ The paper's conversion-based spiking baseline (docs: PAPER_PROTOCOL section 5):
    negative and above-threshold values, which a spike count alone would clip. The greedy action
    is unaffected by the factor ``T / lambda_L``.
 
-:func:`convert_run` converts every seed of a DQN run directory, evaluates the spiking networks
-with the run's protocol and writes a run directory of its own (``name`` ``"converted-snn"``);
-:func:`sweep` repeats it over simulation lengths and percentiles.
+This module is the method: networks, scales and normalisation, matching rate, all pure functions
+of a network, its parameters and observations. :mod:`dsqn.convert` (``dsqn convert``) applies it
+to every seed of a DQN run directory and writes the converted run directory.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -51,33 +50,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, spiking
-from dsqn.checkpoint import save_json
-from dsqn.config import Config, to_dict
-from dsqn.envs.seeding import ENV_SEED_STRIDE, MAX_TRAINING_SEED
-from dsqn.evaluate import EvalResult, make_pool, max_q_summary
+from dsqn import spiking
 from dsqn.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
-from dsqn.precision import matmul_precision
 
 __all__ = [
-    "CONVERTED_NAME",
     "V_THRESHOLD",
     "ConvertedSNN",
     "ConvertedMLPSNN",
     "converted_network",
     "layer_order",
-    "collect_normalization_obs",
     "layer_scales",
     "normalize_params",
     "greedy_actions",
     "matching_rate",
-    "convert_run",
-    "load_converted",
-    "sweep",
+    "OUTPUT_SCALES",
 ]
-
-CONVERTED_NAME = "converted-snn"
-"""The ``name`` of a converted run directory's config (the report's algorithm)."""
 
 V_THRESHOLD = 1.0
 """Firing threshold of every converted neuron; the normalisation maps activations onto it."""
@@ -223,66 +210,6 @@ def layer_order(network: nn.Module) -> tuple[str, ...]:
     raise TypeError(
         "expected DQN, MLPDQN, ConvertedSNN or ConvertedMLPSNN, got " + type(network).__name__
     )
-
-
-# ----------------------------------------------------------------------------- normalisation data
-
-
-def _collection_env(config: Config, num_envs: int, seed: int, held_out: bool) -> Any:
-    """An evaluation-protocol pool whose env seeds no training or evaluation pool uses.
-
-    Training seed ``s`` owns the env-seed blocks ``2s`` (train) and ``2s + 1`` (eval) of
-    ``ENV_SEED_STRIDE`` seeds each (:mod:`dsqn.envs.seeding`); pools use their low indices. The
-    upper half of block ``2 * seed`` holds normalisation data, that of ``2 * seed + 1`` held-out
-    data, so neither replays a game of training or of the evaluation protocol.
-    """
-    if not 0 <= seed <= MAX_TRAINING_SEED:
-        raise ValueError(f"seed must lie in [0, {MAX_TRAINING_SEED}], got {seed!r}")
-    if not 1 <= num_envs <= ENV_SEED_STRIDE // 2:
-        raise ValueError(f"num_envs must lie in [1, {ENV_SEED_STRIDE // 2}], got {num_envs!r}")
-    block = 2 * seed + int(held_out)
-    env_seeds = [block * ENV_SEED_STRIDE + ENV_SEED_STRIDE // 2 + j for j in range(num_envs)]
-    return make_pool(config, env_seeds, train=False)
-
-
-def collect_normalization_obs(
-    config: Config,
-    network: nn.Module,
-    params: Any,
-    num_frames: int = 15_000,
-    epsilon: float = 0.05,
-    seed: int = 0,
-    *,
-    num_envs: int = 16,
-    held_out: bool = False,
-) -> np.ndarray:
-    """Observations visited by ``network`` (one seed's ``params``) acting epsilon-greedily.
-
-    ``num_envs`` evaluation-protocol environments (full games, raw rewards) play in parallel;
-    every observation the agent acts on is recorded, step-major, until ``num_frames`` are
-    collected. Terminal observations count (they were visited); envpool's reset steps are never
-    recorded twice. Env seeds and the action randomness depend on ``seed`` and ``held_out`` (see
-    :func:`_collection_env`): held-out data never shares a game with normalisation data.
-
-    Returns:
-      ``[num_frames, *obs_shape]`` in the env's dtype (Atari uint8 ``[N, 4, 84, 84]``).
-    """
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames!r}")
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must lie in [0, 1], got {epsilon!r}")
-    env = _collection_env(config, num_envs, seed, held_out)
-    act = jax.jit(lambda p, o, k: agent.select_actions(k, network.apply({"params": p}, o), epsilon))
-    key = jax.random.fold_in(jax.random.key(seed), 5_000_011 + int(held_out))
-    obs, _ = env.reset()
-    frames = []
-    for _ in range(math.ceil(num_frames / num_envs)):
-        frames.append(np.asarray(obs))
-        key, act_key = jax.random.split(key)
-        actions = np.asarray(act(params, obs, act_key))
-        obs, *_ = env.step(actions)
-    env.close()
-    return np.concatenate(frames)[:num_frames]
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -464,386 +391,3 @@ def matching_rate(
     a = greedy_actions(ann, ann_params, obs, batch_size=batch_size)
     s = greedy_actions(snn, snn_params, obs, batch_size=batch_size)
     return float(np.mean(a == s))
-
-
-# ----------------------------------------------------------------------------- run directories
-
-
-def _seed_params(params: Any, i: int) -> Any:
-    return jax.tree.map(lambda x: x[i], params)
-
-
-def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
-def _eval_keys(seeds: Sequence[int]) -> jax.Array:
-    # Keys distinct from training's, ``dsqn evaluate``'s and ``dsqn energy``'s; the ANN and the
-    # SNN share them (same games, same exploration draws: a paired comparison).
-    return jnp.stack([jax.random.fold_in(jax.random.key(s), 4_000_037) for s in seeds])
-
-
-def _episode_summary(result: EvalResult, i: int, steps: int):
-    scores = result.returns[i].astype(float)
-    return {
-        "agent_steps": int(steps),
-        "mean": float(scores.mean()),
-        "std": float(scores.std()),
-        "scores": scores.tolist(),
-        "lengths": result.lengths[i].astype(int).tolist(),
-        **max_q_summary(result, i),
-    }
-
-
-class _Source:
-    """A DQN run's checkpoint with its data and ANN evaluations, cached across conversions."""
-
-    def __init__(self, run_dir: str | Path, checkpoint: str):
-        from dsqn.evaluation_cli import load_params
-
-        self.run_dir = Path(run_dir).resolve()
-        self.checkpoint = str(checkpoint)
-        self.config, self.exp, self.params, self.agent_steps = load_params(run_dir, checkpoint)
-        if self.config.network.kind != "dqn":
-            raise ValueError(
-                f"{run_dir} holds a {self.config.network.kind!r} network; only ReLU networks "
-                "(network.kind 'dqn') can be converted"
-            )
-        if self.config.network.head != "linear":
-            raise ValueError(
-                f"{run_dir} has the {self.config.network.head!r} output head; conversion "
-                "(Tan et al. 2021) is defined for a linear output layer (network.head 'linear')"
-            )
-        self.seeds = list(self.config.run.seeds)
-        self._obs: dict[tuple[int, int, bool], np.ndarray] = {}
-        self._ann_eval: dict[int, Any] = {}
-        self._snn_evaluators: dict[tuple[int, int], Any] = {}
-
-    def obs(self, i: int, frames: int, held_out: bool) -> np.ndarray:
-        key = (i, frames, held_out)
-        if key not in self._obs:
-            self._obs[key] = collect_normalization_obs(
-                self.config,
-                self.exp.network,
-                _seed_params(self.params, i),
-                frames,
-                epsilon=0.05,
-                seed=self.seeds[i],
-                held_out=held_out,
-            )
-        return self._obs[key]
-
-    def ann_evaluation(self, episodes: int) -> Any:
-        from dsqn.evaluate import Evaluator
-
-        if episodes not in self._ann_eval:
-            evaluator = Evaluator(self.config, self.exp.network, self.seeds, episodes=episodes)
-            self._ann_eval[episodes] = evaluator(self.params, _eval_keys(self.seeds))
-        return self._ann_eval[episodes]
-
-    def snn_evaluator(self, snn: _ConvertedNetwork, episodes: int) -> Any:
-        """An evaluator of ``snn`` that counts spikes, shared by conversions of the same T."""
-        from dsqn.evaluate import Evaluator
-
-        key = (snn.time_steps, episodes)
-        if key not in self._snn_evaluators:
-            self._snn_evaluators[key] = Evaluator(
-                self.config, snn, self.seeds, episodes=episodes, collect_spikes=True
-            )
-        return self._snn_evaluators[key]
-
-
-def _run_config(source: _Source, settings: dict[str, Any], command: list[str] | None):
-    from dsqn.runner import run_metadata
-
-    data = to_dict(source.config)
-    data["name"] = CONVERTED_NAME
-    data["conversion"] = settings
-    data["meta"] = run_metadata(command)
-    return data
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    config_path = out_dir / "config.json"
-    if config_path.exists() and "conversion" not in json.loads(config_path.read_text()):
-        raise FileExistsError(
-            f"{out_dir} holds another kind of run (its config.json has no 'conversion'); "
-            "choose a new directory"
-        )
-
-
-def _convert(
-    source: _Source,
-    out_dir: str | Path,
-    *,
-    time_steps: int,
-    percentile: float,
-    normalization_frames: int,
-    matching_frames: int,
-    episodes: int | None,
-    batch_size: int,
-    command: list[str] | None,
-    output_scale: str = "percentile",
-) -> dict[str, Any]:
-    from dsqn.energy import energy_estimate, layer_geometry, spike_statistics
-    from dsqn.runner import evaluation_summary
-    from dsqn.train import frames_per_agent_step
-
-    out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
-    config, ann = source.config, source.exp.network
-    snn = converted_network(ann, time_steps=time_steps)
-    layers = layer_order(ann)
-    episodes = config.eval.episodes if episodes is None else episodes
-
-    scales, normalized, matches = [], [], []
-    for i in range(len(source.seeds)):
-        ann_params = _seed_params(source.params, i)
-        seed_scales = layer_scales(
-            ann,
-            ann_params,
-            source.obs(i, normalization_frames, False),
-            percentile,
-            output_scale=output_scale,
-        )
-        seed_params = normalize_params(ann_params, seed_scales, layers)
-        held_out = source.obs(i, matching_frames, True)
-        matches.append(
-            matching_rate(ann, ann_params, snn, seed_params, held_out, batch_size=batch_size)
-        )
-        scales.append(seed_scales)
-        normalized.append(seed_params)
-
-    evaluator = source.snn_evaluator(snn, episodes)
-    result = evaluator(_stack(normalized), _eval_keys(source.seeds))
-    ann_result = source.ann_evaluation(episodes)
-    geometry = layer_geometry(snn, jnp.zeros((1, *source.exp.obs_shape), jnp.float32))
-
-    per_seed, conversion_seeds = {}, {}
-    for i, seed in enumerate(source.seeds):
-        steps = source.agent_steps[i]
-        final = _episode_summary(result, i, steps)
-        ann_summary = _episode_summary(ann_result, i, steps)
-        # The converted policy is scored under the protocol of the checkpoint it was made from,
-        # so that reports compare it like for like (best with best, final with final).
-        protocol = "best" if source.checkpoint == "best" else "final"
-        per_seed[str(seed)] = {"final": None, "best": None, protocol: final}
-        sums = {k: np.asarray(v[i]) for k, v in result.spike_sums.items()}
-        stats = spike_statistics(geometry, sums, float(result.steps[i]), time_steps)
-        conversion_seeds[str(seed)] = {
-            "agent_steps": steps,
-            "scales": scales[i],
-            "matching_rate": matches[i],
-            "firing_rates": {k: v["firing_rate"] for k, v in stats["layers"].items()},
-            "snn": {k: final[k] for k in ("mean", "std", "scores", "lengths")},
-            "ann": {k: ann_summary[k] for k in ("mean", "std", "scores", "lengths")},
-            "spike_statistics": stats,
-            **energy_estimate(stats),
-        }
-
-    settings = {
-        "source_run": str(source.run_dir),
-        "checkpoint": source.checkpoint,
-        "time_steps": int(time_steps),
-        "percentile": float(percentile),
-        "output_scale": output_scale,
-        "normalization_frames": int(normalization_frames),
-        "matching_frames": int(matching_frames),
-        "normalization_epsilon": 0.05,
-        "layers": list(layers),
-    }
-    top_steps = max(source.agent_steps)
-    evaluation = {
-        "name": CONVERTED_NAME,
-        "game": config.env.game,
-        "suite": config.env.suite,
-        "protocol": config.env.protocol,
-        "agent_steps": top_steps,
-        "frames": top_steps * frames_per_agent_step(config),
-        "episodes": evaluator.episodes,
-        "epsilon": evaluator.epsilon,
-        "per_seed": per_seed,
-        "summary": {
-            "final": evaluation_summary(per_seed, "final"),
-            "best": evaluation_summary(per_seed, "best"),
-        },
-    }
-    snn_means = [v["snn"]["mean"] for v in conversion_seeds.values()]
-    ann_means = [v["ann"]["mean"] for v in conversion_seeds.values()]
-    conversion = {
-        **settings,
-        "episodes": evaluator.episodes,
-        "epsilon": evaluator.epsilon,
-        "per_seed": conversion_seeds,
-        "summary": {
-            "snn_mean": float(np.mean(snn_means)),
-            "ann_mean": float(np.mean(ann_means)),
-            "matching_rate_mean": float(np.mean(matches)),
-            "seeds": len(source.seeds),
-        },
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_json(out_dir / "config.json", _run_config(source, settings, command))
-    save_json(out_dir / "evaluation.json", evaluation)
-    save_json(out_dir / "conversion.json", conversion)
-    return {**conversion, "run_dir": str(out_dir)}
-
-
-def convert_run(
-    dqn_run_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    time_steps: int = 500,
-    percentile: float = 99.9,
-    normalization_frames: int = 15_000,
-    checkpoint: str = "best",
-    episodes: int | None = None,
-    matching_frames: int | None = None,
-    batch_size: int = 32,
-    command: list[str] | None = None,
-    output_scale: str = "percentile",
-) -> dict[str, Any]:
-    """Converts every seed of a DQN run and writes the converted run directory ``out_dir``.
-
-    Per seed: normalisation data (``normalization_frames`` observations of the DQN playing with
-    epsilon 0.05), layer scales at ``percentile``, normalised parameters, and the matching rate on
-    ``matching_frames`` held-out observations (default: as many as for normalisation) collected
-    the same way on other games. Every seed's SNN then plays ``episodes`` games (default: the
-    run's ``eval.episodes``) under the run's evaluation protocol, and the ANN plays the same games
-    with the same exploration draws for comparison. ``batch_size`` bounds the observations per SNN
-    forward pass when measuring the matching rate (memory grows as ``T * batch_size``).
-    ``output_scale`` is the output layer's rule (:data:`OUTPUT_SCALES`; the paper's by default).
-
-    Writes into ``out_dir``: ``config.json`` (the DQN's config with ``name`` ``"converted-snn"``,
-    a top-level ``"conversion"`` section of the settings, and ``meta``), ``evaluation.json``
-    (training runs' schema; per seed the converted SNN's evaluation stands under ``best`` when it
-    was converted from the best checkpoint and under ``final`` otherwise, the other is null, so
-    that reports compare it like for like) and ``conversion.json`` (per seed: scales, matching rate,
-    firing rate per layer, SNN and ANN scores, spike statistics and energy per action).
-
-    Returns:
-      The ``conversion.json`` object plus ``"run_dir"``.
-    """
-    source = _Source(dqn_run_dir, checkpoint)
-    with matmul_precision(source.config.run.matmul_precision):
-        return _convert(
-            source,
-            out_dir,
-            time_steps=time_steps,
-            percentile=percentile,
-            normalization_frames=normalization_frames,
-            matching_frames=matching_frames or normalization_frames,
-            episodes=episodes,
-            batch_size=batch_size,
-            command=command,
-            output_scale=output_scale,
-        )
-
-
-def load_converted(run_dir: str | Path) -> tuple[Config, _ConvertedNetwork, Any, list[int]]:
-    """``(config, snn, params [S, ...], agent_steps [S])`` of a converted run directory.
-
-    The source run's checkpoint is loaded again and normalised with the scales stored in
-    ``conversion.json``; ``config`` is the source run's.
-    """
-    from dsqn.evaluation_cli import load_params
-
-    run_dir = Path(run_dir)
-    settings = json.loads((run_dir / "config.json").read_text()).get("conversion")
-    if settings is None:
-        raise ValueError(f"{run_dir} is not a converted run: its config.json has no 'conversion'")
-    per_seed = json.loads((run_dir / "conversion.json").read_text())["per_seed"]
-    config, exp, params, steps = load_params(settings["source_run"], settings["checkpoint"])
-    layers = layer_order(exp.network)
-    normalized = [
-        normalize_params(_seed_params(params, i), per_seed[str(seed)]["scales"], layers)
-        for i, seed in enumerate(config.run.seeds)
-    ]
-    snn = converted_network(exp.network, time_steps=int(settings["time_steps"]))
-    return config, snn, _stack(normalized), steps
-
-
-def _sweep_markdown(rows: list[dict[str, Any]], source: str) -> str:
-    ts = sorted({r["time_steps"] for r in rows})
-    ps = sorted({r["percentile"] for r in rows})
-    cell = {(r["time_steps"], r["percentile"]): r for r in rows}
-    header = "| T \\ percentile | " + " | ".join(f"{p:g}" for p in ps) + " |"
-    rule = "|---|" + "---:|" * len(ps)
-    lines = [
-        f"# Conversion sweep of {source}",
-        "",
-        f"ANN (same episodes): {rows[0]['ann_mean']:.2f}. Cells: converted SNN score (mean over "
-        "seeds) / matching rate (held-out states where the SNN's greedy action equals the ANN's).",
-        "",
-        header,
-        rule,
-    ]
-    for t in ts:
-        cells = [
-            f"{cell[t, p]['snn_mean']:.2f} / {100 * cell[t, p]['matching_rate_mean']:.1f}%"
-            for p in ps
-        ]
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def sweep(
-    dqn_run_dir: str | Path,
-    out_root: str | Path,
-    *,
-    time_steps: Sequence[int] = (100, 250, 500),
-    percentiles: Sequence[float] = (99.0, 99.9, 99.99, 100.0),
-    normalization_frames: int = 15_000,
-    checkpoint: str = "best",
-    episodes: int | None = None,
-    matching_frames: int | None = None,
-    batch_size: int = 32,
-    command: list[str] | None = None,
-    output_scale: str = "percentile",
-) -> dict[str, Any]:
-    """One :func:`convert_run` per (T, percentile) into ``out_root/T<t>-p<p>/``.
-
-    The checkpoint, the normalisation and held-out data and the ANN's evaluation are computed once
-    and shared. Writes ``out_root/sweep.json`` (one row per combination: T, percentile, run
-    directory, SNN and ANN mean scores, matching rate) and ``out_root/sweep.md`` (score and
-    matching rate, rows T, columns percentile).
-
-    Returns:
-      The ``sweep.json`` object.
-    """
-    if not time_steps or not percentiles:
-        raise ValueError(
-            f"time_steps and percentiles must be non-empty, got {time_steps!r}, {percentiles!r}"
-        )
-    out_root = Path(out_root)
-    source = _Source(dqn_run_dir, checkpoint)
-    rows = []
-    with matmul_precision(source.config.run.matmul_precision):
-        for t in time_steps:
-            for p in percentiles:
-                run_dir = out_root / f"T{t}-p{p:g}"
-                out = _convert(
-                    source,
-                    run_dir,
-                    time_steps=int(t),
-                    percentile=float(p),
-                    normalization_frames=normalization_frames,
-                    matching_frames=matching_frames or normalization_frames,
-                    episodes=episodes,
-                    batch_size=batch_size,
-                    command=command,
-                    output_scale=output_scale,
-                )
-                rows.append(
-                    {
-                        "time_steps": int(t),
-                        "percentile": float(p),
-                        "run_dir": str(run_dir),
-                        **out["summary"],
-                    }
-                )
-    result = {"source_run": str(source.run_dir), "checkpoint": checkpoint, "runs": rows}
-    out_root.mkdir(parents=True, exist_ok=True)
-    save_json(out_root / "sweep.json", result)
-    (out_root / "sweep.md").write_text(_sweep_markdown(rows, str(source.run_dir)))
-    return result

@@ -33,7 +33,7 @@ unweighted mean of the layers' rates (``firing_rate_layer_mean``); synaptic oper
 layers. The first layer receives the analog input (direct encoding); the networks compute it once
 per action and reuse its current for all T steps, so its MACs count ONCE, not T times.
 
-Energy (45 nm CMOS, Horowitz 2014; PAPER_PROTOCOL section 7), per action::
+Energy (45 nm CMOS, Horowitz 2014, as Liu et al. 2022 estimate it), per action::
 
     E_snn = MACs_first_layer * pj_per_mac + SOP * pj_per_ac
     E_ann = MACs_all_layers * pj_per_mac
@@ -44,7 +44,6 @@ with defaults ``pj_per_ac = 0.9`` pJ and ``pj_per_mac = 4.6`` pJ; reported in nJ
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -55,6 +54,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dsqn import prng
+from dsqn import run_dir as rd
+from dsqn.evaluate import Evaluator
+from dsqn.trained import Agent, load_agents, stack_params
 
 __all__ = [
     "LayerInfo",
@@ -356,7 +360,10 @@ def energy_markdown(energy: Mapping[str, Any]) -> str:
         f" | {_fmt(energy['synaptic_ops_per_action'], '.6g')} | {_fmt(nj['snn'])} |",
         f"| ANN (same architecture, ReLU) | {_fmt(energy['macs_per_action_ann'], '.6g')} | 0 "
         f"| {_fmt(nj['ann'])} |",
-        f"| converted SNN | — | — | {_fmt(nj['converted_snn'])} |",
+    ]
+    if nj["converted_snn"] is not None:
+        lines.append(f"| converted SNN | — | — | {_fmt(nj['converted_snn'])} |")
+    lines += [
         "",
         f"ANN / SNN energy ratio: {_fmt(energy['ann_over_snn'])}. "
         f"Assumed {energy['pj_per_ac']} pJ per accumulate (one spike at one synapse) and "
@@ -365,6 +372,52 @@ def energy_markdown(energy: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _geometry_record(geometry: Sequence[LayerInfo]) -> list[dict[str, Any]]:
+    """``energy.json``'s ``geometry``: each weight layer's shapes, kernel, MACs and input."""
+    return [
+        {
+            "name": layer.name,
+            "kind": layer.kind,
+            "input_shape": list(layer.input_shape),
+            "output_shape": list(layer.output_shape),
+            "kernel": None if layer.kernel is None else list(layer.kernel),
+            "stride": None if layer.stride is None else list(layer.stride),
+            "macs": layer.macs,
+            "fed_by": layer.fed_by,
+            "spiking": layer.spiking,
+        }
+        for layer in geometry
+    ]
+
+
+def _spiking_seeds(
+    agents: Sequence[Agent],
+    geometry: Sequence[LayerInfo],
+    time_steps: int,
+    episodes: int,
+    epsilon: float,
+) -> list[dict[str, Any]]:
+    """Per seed: the score and spike statistics of ``episodes`` evaluation games with spike
+    counting on (the ``ENERGY`` stream of :mod:`dsqn.prng`)."""
+    seeds = [a.seed for a in agents]
+    evaluator = Evaluator(
+        agents[0].config,
+        agents[0].network,
+        seeds,
+        episodes=episodes,
+        epsilon=epsilon,
+        collect_spikes=True,
+    )
+    params = stack_params([a.params for a in agents])
+    result = evaluator(params, prng.stream_keys(seeds, prng.Stream.ENERGY))
+    out = []
+    for i in range(len(agents)):
+        sums = {k: np.asarray(v[i]) for k, v in result.spike_sums.items()}
+        stats = spike_statistics(geometry, sums, float(result.steps[i]), time_steps)
+        out.append({"return_mean": float(result.returns[i].mean()), **stats})
+    return out
 
 
 def energy_report(
@@ -378,64 +431,36 @@ def energy_report(
 ) -> dict[str, Any]:
     """Measures spike statistics of a run's checkpoint and writes ``energy.json``/``energy.md``.
 
-    Each seed's parameters play ``episodes`` evaluation games (the run's protocol, epsilon
-    ``epsilon``, defaulting to the run's evaluation settings) with spike counting on; statistics
-    and energy are computed per seed (``per_seed``) and averaged over seeds (top level). A ReLU
-    network has no spikes: only its MACs and ANN energy are reported (SNN fields null) and no
-    games are played.
+    Each seed's agent (:func:`dsqn.load_agents`: a trained or a converted run) plays
+    ``episodes`` evaluation games (the run's protocol, epsilon ``epsilon``, defaulting to the
+    run's evaluation settings) with spike counting on; statistics and energy are computed per
+    seed (``per_seed``) and averaged over seeds (top level). A ReLU network has no spikes: only
+    its MACs and ANN energy are reported (SNN fields null) and no games are played.
 
     Returns:
       The ``energy.json`` object plus ``"path"`` (of ``energy.json``).
     """
-    from dsqn.checkpoint import save_json
-    from dsqn.evaluate import Evaluator, make_env
-    from dsqn.evaluation_cli import load_params
-
-    run_dir = Path(run_dir)
-    if "conversion" in json.loads((run_dir / "config.json").read_text()):
-        # A converted SNN (dsqn convert): rebuilt from its source checkpoint and stored scales.
-        from dsqn.conversion import load_converted
-
-        config, network, params, agent_steps = load_converted(run_dir)
-        time_steps = int(network.time_steps)
-    else:
-        config, exp, params, agent_steps = load_params(run_dir, checkpoint)
-        network = exp.network
-        time_steps = int(config.network.time_steps)
-    seeds = list(config.run.seeds)
-    space = make_env(config, 1, [seeds[0]], train=False).observation_space
-    geometry = layer_geometry(network, jnp.zeros((1, *space.shape), space.dtype))
+    agents = load_agents(run_dir, checkpoint)
+    config, network, spaces = agents[0].config, agents[0].network, agents[0].spaces
+    obs = jnp.zeros((1, *spaces.observation_shape), spaces.observation_dtype)
+    geometry = layer_geometry(network, obs)
     spiking = any(layer.spiking for layer in geometry)
-    time_steps = time_steps if spiking else 1
+    time_steps = int(network.time_steps) if spiking else 1
     eps = config.eval.epsilon if epsilon is None else epsilon
     n_episodes = config.eval.episodes if episodes is None else episodes
-
-    per_seed: dict[str, Any] = {}
     if spiking:
-        evaluator = Evaluator(
-            config, network, seeds, episodes=n_episodes, epsilon=eps, collect_spikes=True
-        )
-        # Keys distinct from those of training's evaluations and of ``dsqn evaluate``.
-        keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 2_000_003) for s in seeds])
-        result = evaluator(params, keys)
-        for i, seed in enumerate(seeds):
-            sums = {k: np.asarray(v[i]) for k, v in result.spike_sums.items()}
-            stats = spike_statistics(geometry, sums, float(result.steps[i]), time_steps)
-            per_seed[str(seed)] = {
-                "agent_steps": agent_steps[i],
-                "return_mean": float(result.returns[i].mean()),
-                **stats,
-                **energy_estimate(stats, pj_per_ac=pj_per_ac, pj_per_mac=pj_per_mac),
-            }
+        measured = _spiking_seeds(agents, geometry, time_steps, n_episodes, eps)
     else:
-        stats = spike_statistics(geometry, {}, 0.0, time_steps)
-        for i, seed in enumerate(seeds):
-            per_seed[str(seed)] = {
-                "agent_steps": agent_steps[i],
-                **stats,
-                **energy_estimate(stats, pj_per_ac=pj_per_ac, pj_per_mac=pj_per_mac),
-            }
-    mean = _mean([per_seed[str(s)] for s in seeds])
+        measured = [spike_statistics(geometry, {}, 0.0, time_steps) for _ in agents]
+    per_seed = {
+        str(a.seed): {
+            "agent_steps": a.agent_steps,
+            **stats,
+            **energy_estimate(stats, pj_per_ac=pj_per_ac, pj_per_mac=pj_per_mac),
+        }
+        for a, stats in zip(agents, measured, strict=True)
+    }
+    mean = _mean(list(per_seed.values()))
     mean.pop("agent_steps", None)
     mean.pop("return_mean", None)
     energy = {
@@ -444,25 +469,11 @@ def energy_report(
         "pj_per_mac": pj_per_mac,
         "episodes": n_episodes,
         "epsilon": eps,
-        "checkpoint": checkpoint,
-        "seeds": seeds,
-        "geometry": [
-            {
-                "name": layer.name,
-                "kind": layer.kind,
-                "input_shape": list(layer.input_shape),
-                "output_shape": list(layer.output_shape),
-                "kernel": None if layer.kernel is None else list(layer.kernel),
-                "stride": None if layer.stride is None else list(layer.stride),
-                "macs": layer.macs,
-                "fed_by": layer.fed_by,
-                "spiking": layer.spiking,
-            }
-            for layer in geometry
-        ],
+        "checkpoint": str(checkpoint),
+        "seeds": [a.seed for a in agents],
+        "geometry": _geometry_record(geometry),
         "per_seed": per_seed,
     }
-    path = run_dir / "energy.json"
-    save_json(path, energy)
-    (run_dir / "energy.md").write_text(energy_markdown(energy))
+    path = rd.write_json(Path(run_dir) / rd.ENERGY, energy)
+    rd.write_text(Path(run_dir) / rd.ENERGY_MARKDOWN, energy_markdown(energy))
     return {**energy, "path": str(path)}

@@ -32,22 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent
+from dsqn import agent, prng
 from dsqn.config import Config
-from dsqn.envs import make_atari, make_classic, merge_seeds, pool_env_seeds, split_seeds
+from dsqn.envs import make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, make_step, reset
 from dsqn.precision import matmul_precision
 
-__all__ = [
-    "EvalResult",
-    "Evaluator",
-    "ObsTransform",
-    "accumulate_max_q",
-    "average_max_q",
-    "make_env",
-    "make_pool",
-    "max_q_summary",
-]
+__all__ = ["EvalResult", "Evaluator", "MaxQ", "ObsTransform", "accumulate_max_q"]
 
 ObsTransform = Callable[[Callable, Any, jax.Array, jax.Array, jax.Array], jax.Array]
 """``transform(apply_fn, params, obs, size, key) -> obs'``: one seed's observations ``[N, ...]``
@@ -62,7 +53,8 @@ class EvalResult(NamedTuple):
       returns: raw return of each episode's full game.
       lengths: agent steps of each episode.
       max_q: the maximum over the episode's greedy steps of ``max_a Q(s, a)`` (NaN without a
-        greedy step); :func:`average_max_q` averages it over episodes (the paper's statistic).
+        greedy step); :func:`dsqn.run_dir.average_max_q` averages it over episodes (the paper's
+        statistic).
       mean_max_q: the mean over all the episode's steps of ``max_a Q(s, a)``.
       spike_sums: ``{layer: [S, *layer_shape]}`` spike counts summed over all counted steps and
         episodes (only when requested), else None.
@@ -104,51 +96,6 @@ def accumulate_max_q(stats: MaxQ, q: jax.Array, explored: jax.Array, counted: ja
     )
 
 
-def average_max_q(max_q: np.ndarray) -> float:
-    """The paper's "average max Q" of one evaluation: the mean over episodes of each episode's
-    maximum greedy ``max_a Q`` (``EvalResult.max_q`` of one seed), leaving out the episodes
-    without a greedy step; NaN when no episode has one."""
-    max_q = np.asarray(max_q, np.float64)
-    kept = max_q[~np.isnan(max_q)]
-    return float(kept.mean()) if kept.size else float("nan")
-
-
-def max_q_summary(result: EvalResult, seed_index: int) -> dict[str, float]:
-    """The Q statistics of one seed's evaluation, as written to the run directory:
-    ``average_max_q`` (the paper's, :func:`average_max_q`) and ``average_mean_max_q`` (the mean
-    over episodes of each episode's mean ``max_a Q``)."""
-    return {
-        "average_max_q": average_max_q(result.max_q[seed_index]),
-        "average_mean_max_q": float(np.mean(result.mean_max_q[seed_index])),
-    }
-
-
-def make_pool(config: Config, env_seeds: list[int], *, train: bool) -> Any:
-    """An envpool pool for ``config`` with one env per seed in ``env_seeds``: the training or
-    evaluation protocol, and the matching episode cap (``eval.max_episode_agent_steps`` falls
-    back to ``env.max_episode_agent_steps``, then to the protocol's)."""
-    cap = config.env.max_episode_agent_steps if train else config.eval.max_episode_agent_steps
-    cap = cap if cap is not None else config.env.max_episode_agent_steps
-    overrides = {} if cap is None else {"max_episode_steps": cap}
-    if config.env.suite == "atari":
-        return make_atari(
-            config.env.game,
-            len(env_seeds),
-            seed=env_seeds,
-            protocol=config.env.protocol,
-            train=train,
-            **overrides,
-        )
-    return make_classic(config.env.game, len(env_seeds), seed=env_seeds, **overrides)
-
-
-def make_env(config: Config, num_envs: int, seeds: list[int], *, train: bool) -> Any:
-    """The pool of ``len(seeds) * num_envs`` envs, seed-major, in the training or evaluation
-    stream of env seeds (:func:`dsqn.envs.pool_env_seeds`)."""
-    stream = "train" if train else "eval"
-    return make_pool(config, pool_env_seeds(seeds, num_envs, stream=stream), train=train)
-
-
 class Evaluator:
     """Runs the evaluation protocol for S seeds' parameters at once.
 
@@ -174,7 +121,7 @@ class Evaluator:
             raise ValueError(f"episodes must be an integer >= 1, got {self.episodes!r}")
         if not 0 <= self.epsilon <= 1:
             raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
-        self.envs = [make_env(config, self.episodes, [seed], train=False) for seed in seeds]
+        self.envs = [make_seed_pool(config, self.episodes, [seed], train=False) for seed in seeds]
         self.max_steps = int(self.envs[0].config["max_episode_steps"]) + 1
         self._xla = [make_step(env, config.env.stepping) for env in self.envs]
         self._network = network
@@ -232,7 +179,7 @@ class Evaluator:
         if transform is None:
             return obs
         apply_fn = lambda p, x: self._network.apply({"params": p}, x)  # noqa: E731
-        keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(act_key)
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, prng.PERTURBATION))(act_key)
         return jax.vmap(lambda p, o, k: transform(apply_fn, p, o, size, k))(params, obs, keys)
 
     def _step_seeds(self, handles, ts: Timestep, actions: jax.Array, finished: jax.Array):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import re
@@ -41,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from dsqn import aggregates
+from dsqn import run_dir as rd
 from dsqn.report import (
     ALGORITHM_ORDER,
     PROTOCOL_TITLES,
@@ -55,7 +55,7 @@ from dsqn.report import (
 __all__ = [
     "BANDS",
     "X_AXES",
-    "FRAMES_PER_AGENT_STEP",
+    "X_UNITS",
     "Curve",
     "AggregatedCurve",
     "read_curves",
@@ -78,9 +78,6 @@ BANDS: tuple[str, ...] = ("minmax", "std")
 
 X_AXES: tuple[str, ...] = ("agent_steps", "frames")
 """x-axis units: agent steps (decisions), or emulator frames = agent steps x frame skip."""
-
-FRAMES_PER_AGENT_STEP: dict[str, int] = {"atari": 4, "classic": 1}
-"""Emulator frames per agent step of each suite (Atari's action repeat is 4)."""
 
 FIRING_RATE_TAIL = 0.1
 """Fraction of each seed's last log points whose ``firing_rate_<layer>`` values are averaged."""
@@ -248,16 +245,27 @@ def _x_scale(x: str, suite: str) -> float:
     _check_choice("x", x, X_AXES)
     if x == "agent_steps":
         return 1.0
-    if suite not in FRAMES_PER_AGENT_STEP:
-        raise ValueError(
-            f"frames per agent step of suite {suite!r} unknown; known: "
-            f"{', '.join(FRAMES_PER_AGENT_STEP)} (or plot against x='agent_steps')"
-        )
-    return float(FRAMES_PER_AGENT_STEP[suite])
+    try:
+        return float(rd.frames_per_agent_step(suite))
+    except ValueError as e:
+        raise ValueError(f"{e} (or plot against x='agent_steps')") from None
 
 
-def _x_label(x: str) -> str:
-    return "agent steps (millions)" if x == "agent_steps" else "emulator frames (millions)"
+X_UNITS: tuple[tuple[float, str], ...] = ((1e6, "millions"), (1e3, "thousands"), (1.0, ""))
+"""x-axis units, largest first: the largest not above the axis's largest value is used."""
+
+
+def _x_unit(curves: Sequence[Curve], x: str) -> tuple[float, str]:
+    """The unit of the x axis, from the range of the values plotted: ``(divisor, name)``."""
+    largest = max(
+        (c.agent_steps.max(initial=0.0) * _x_scale(x, c.suite) for c in curves), default=0
+    )
+    return next(((d, name) for d, name in X_UNITS if largest >= d), X_UNITS[-1])
+
+
+def _x_label(x: str, unit: str) -> str:
+    what = "agent steps" if x == "agent_steps" else "emulator frames"
+    return f"{what} ({unit})" if unit else what
 
 
 def _by_game_algorithm(curves: Sequence[Curve]) -> dict[str, dict[str, list[Curve]]]:
@@ -277,10 +285,11 @@ def _draw_curves(
     band: str,
     smoothing: int,
     band_label: bool,
+    x_divisor: float,
 ) -> None:
     for algorithm, curves in by_algorithm.items():
         agg = aggregate(curves, band, smoothing)
-        xs = agg.agent_steps * _x_scale(x, curves[0].suite) / 1e6
+        xs = agg.agent_steps * _x_scale(x, curves[0].suite) / x_divisor
         color = _color(algorithm)
         seeds = f"{len(curves)} seed{'s' if len(curves) > 1 else ''}"
         ax.plot(xs, agg.mean, color=color, lw=1.2, label=f"{algorithm} ({seeds})")
@@ -323,8 +332,9 @@ def _curve_figures(
     for game, by_algorithm in grouped.items():
         fig = Figure(figsize=(6, 4))
         ax = fig.subplots()
-        _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=True)
-        ax.set(title=f"{game}{smoothing_note}", xlabel=_x_label(x), ylabel=y_label)
+        divisor, unit = _x_unit([c for cs in by_algorithm.values() for c in cs], x)
+        _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=True, x_divisor=divisor)
+        ax.set(title=f"{game}{smoothing_note}", xlabel=_x_label(x, unit), ylabel=y_label)
         ax.legend(fontsize="small")
         figures[f"{stem}_{_safe_name(game)}"] = fig
     rows, columns = _grid_shape(len(grouped))
@@ -332,8 +342,9 @@ def _curve_figures(
     height = 2.8 * rows + legend_inches
     fig = Figure(figsize=(3.6 * columns, height))
     axes = fig.subplots(rows, columns, squeeze=False)
+    divisor, unit = _x_unit(curves, x)
     for ax, (game, by_algorithm) in zip(axes.flat, grouped.items(), strict=False):
-        _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=False)
+        _draw_curves(ax, by_algorithm, x, band, smoothing, band_label=False, x_divisor=divisor)
         ax.set_title(game, fontsize="medium")
         ax.tick_params(labelsize="small")
     for ax in axes.flat[len(grouped) :]:
@@ -343,7 +354,7 @@ def _curve_figures(
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label.split(" (")[0], handle)
     handles[_BAND_LABELS[band]] = Line2D([], [], ls="")
-    fig.supxlabel(_x_label(x))
+    fig.supxlabel(_x_label(x, unit))
     fig.supylabel(y_label + smoothing_note)
     fig.tight_layout(rect=(0, 0, 1, 1 - legend_inches / height))
     fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 6))
@@ -371,7 +382,8 @@ def learning_curve_figures(
       run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
       metric: ``"return_mean"`` (evaluation score), ``"average_max_q"`` (the paper's average
         max Q) or ``"average_mean_max_q"`` (the mean over episodes of each episode's mean max Q).
-      x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
+      x: ``"agent_steps"`` or ``"frames"``, in millions, thousands or ones, whichever suits
+        the range plotted (:data:`X_UNITS`).
       band: ``"minmax"`` or ``"std"`` over seeds.
 
     Returns:
@@ -405,7 +417,8 @@ def training_curve_figures(
 
     Args:
       run_dirs_or_root: see `dsqn.report.resolve_run_dirs`.
-      x: ``"agent_steps"`` or ``"frames"``, plotted in millions.
+      x: ``"agent_steps"`` or ``"frames"``, in millions, thousands or ones, whichever suits
+        the range plotted (:data:`X_UNITS`).
       band: ``"minmax"`` or ``"std"`` over seeds.
       smoothing: trailing rolling-mean window in log points (1 = raw; stated on the figure).
 
@@ -466,14 +479,6 @@ def _firing_rates_from_metrics(path: Path) -> dict[str, list[float]]:
     return {layer: values for layer, values in per_seed.items() if values}
 
 
-def _read_json_object(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
-    return data if isinstance(data, dict) else None
-
-
 def _bar_runs(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
 ) -> dict[str, dict[str, list[Path]]]:
@@ -526,8 +531,8 @@ def firing_rate_figures(
             values: dict[str, list[float]] = {}
             sources = set()
             for run_dir in run_dirs:
-                energy_path, metrics_path = run_dir / "energy.json", run_dir / "metrics.csv"
-                energy = _read_json_object(energy_path) if energy_path.is_file() else None
+                metrics_path = run_dir / rd.METRICS
+                energy = rd.read_energy(run_dir)
                 from_energy = _firing_rates_from_energy(energy) if energy else {}
                 if from_energy:
                     sources.add("energy.json")
@@ -584,11 +589,7 @@ def energy_figures(
     for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
         algorithms, series = [], {label: [] for _, label in _ENERGY_KINDS}
         for algorithm, run_dirs in by_algorithm.items():
-            energies = [
-                _read_json_object(d / "energy.json")
-                for d in run_dirs
-                if (d / "energy.json").is_file()
-            ]
+            energies = [rd.read_energy(d) for d in run_dirs]
             per_action = [e.get("energy_per_action_nj") for e in energies if e]
             per_action = [p for p in per_action if isinstance(p, dict)]
             if not per_action:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import statistics
@@ -44,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from dsqn import aggregates
+from dsqn import run_dir as rd
+from dsqn.run_dir import PROTOCOLS
 from dsqn.scores import PAPER_GAMES, REFERENCE_SCORES, canonical_game
 
 __all__ = [
@@ -91,9 +92,6 @@ __all__ = [
     "write_report",
 ]
 
-PROTOCOLS: tuple[str, ...] = ("best", "final")
-"""Evaluation protocols of ``evaluation.json``: best checkpoint re-evaluated, final policy."""
-
 PROTOCOL_TITLES: dict[str, str] = {
     "best": "best checkpoint, re-evaluated (the paper's protocol; optimistic)",
     "final": "final policy",
@@ -124,7 +122,7 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 MISSING = "—"
 """What a Markdown table shows for a value that does not exist (CSV leaves the field empty)."""
 
-RUN_FILES: tuple[str, ...] = ("config.json", "evaluation.json")
+RUN_FILES: tuple[str, ...] = (rd.CONFIG, rd.EVALUATION)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -200,16 +198,6 @@ def resolve_run_dirs(
     return sorted(set(found))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} should hold a JSON object, got {type(data).__name__}")
-    return data
-
-
 def _config_identity(config: dict[str, Any], path: Path) -> tuple[str, str, str]:
     env = config.get("env")
     if not isinstance(config.get("name"), str) or not isinstance(env, dict) or "game" not in env:
@@ -234,24 +222,20 @@ def _seed_scores(evaluation: dict[str, Any], path: Path) -> dict[str, dict[int, 
 
 def read_identity(run_dir: str | os.PathLike) -> tuple[str, str, str]:
     """(algorithm, game, suite) of a run directory, from its ``config.json``."""
-    path = Path(run_dir) / "config.json"
-    return _config_identity(_read_json(path), path)
+    return _config_identity(rd.read_config_data(run_dir), Path(run_dir) / rd.CONFIG)
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
     """Reads one run directory's ``config.json``, ``evaluation.json`` and ``energy.json``."""
     run_dir = Path(run_dir)
     algorithm, game, suite = read_identity(run_dir)
-    energy_path = run_dir / "energy.json"
     return Run(
         run_dir=run_dir,
         algorithm=algorithm,
         game=game,
         suite=suite,
-        seed_scores=_seed_scores(
-            _read_json(run_dir / "evaluation.json"), run_dir / "evaluation.json"
-        ),
-        energy=_read_json(energy_path) if energy_path.is_file() else None,
+        seed_scores=_seed_scores(rd.read_evaluation(run_dir), run_dir / rd.EVALUATION),
+        energy=rd.read_energy(run_dir),
     )
 
 
@@ -799,6 +783,11 @@ def energy_table(results: Results) -> list[EnergyRow]:
 # ----------------------------------------------------------------------------- Markdown
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """``"1 game"``, ``"2 games"``."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
     return MISSING if value is None else f"{value:{spec}}{suffix}"
 
@@ -987,7 +976,8 @@ def report_markdown(
     n_runs = len(results.runs)
     parts = [
         "# Results",
-        f"{n_runs} run director{'y' if n_runs == 1 else 'ies'}, {len(results.games)} games, "
+        f"{_count(n_runs, 'run directory', 'run directories')}, "
+        f"{_count(len(results.games), 'game', 'games')}, "
         f"algorithms: {', '.join(results.algorithms)}.",
     ]
     for protocol in PROTOCOLS:

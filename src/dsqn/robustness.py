@@ -35,7 +35,6 @@ draws for every size (a paired comparison).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,11 +42,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from dsqn.checkpoint import save_json
+from dsqn import prng
+from dsqn import run_dir as rd
 from dsqn.config import Config
 from dsqn.evaluate import EvalResult, Evaluator
+from dsqn.trained import Agent, load_agents, stack_params
 
 __all__ = [
     "PERTURBATIONS",
@@ -171,20 +171,6 @@ class PerturbedEvaluator(Evaluator):
 # ----------------------------------------------------------------------------- report
 
 
-def _load_agent(run_dir: Path, checkpoint: str):
-    """``(config, network, params [S, ...], name)`` of a training run or a converted run."""
-    data = json.loads((run_dir / "config.json").read_text())
-    if "conversion" in data:
-        from dsqn.conversion import load_converted
-
-        config, network, params, _ = load_converted(run_dir)
-        return config, network, params, data["name"]
-    from dsqn.evaluation_cli import load_params
-
-    config, exp, params, _ = load_params(run_dir, checkpoint)
-    return config, exp.network, params, data["name"]
-
-
 def _labels(run_dirs: Sequence[Path], names: Sequence[str]) -> list[str]:
     """Column labels: the run's name, with its directory where names repeat."""
     return [
@@ -193,33 +179,52 @@ def _labels(run_dirs: Sequence[Path], names: Sequence[str]) -> list[str]:
     ]
 
 
-def _keys(seeds: Sequence[int]) -> jax.Array:
-    # Distinct from training's, ``dsqn evaluate``'s, ``dsqn energy``'s and conversion's keys.
-    return jnp.stack([jax.random.fold_in(jax.random.key(s), 3_000_017) for s in seeds])
-
-
-def _summary(result: EvalResult, seeds: Sequence[int]) -> dict[str, Any]:
-    per_seed = {
-        str(seed): {
-            "mean": float(result.returns[i].mean()),
-            "std": float(result.returns[i].std()),
-            "scores": result.returns[i].astype(float).tolist(),
-        }
-        for i, seed in enumerate(seeds)
-    }
-    means = [v["mean"] for v in per_seed.values()]
-    return {
-        "mean": float(np.mean(means)),
-        "std_over_seeds": float(np.std(means)),
-        "seeds": len(means),
-        "per_seed": per_seed,
-    }
+def _summary(result: EvalResult, agents: Sequence[Agent]) -> dict[str, Any]:
+    per_seed = rd.seed_summaries(result, [a.seed for a in agents], [a.agent_steps for a in agents])
+    return {**rd.evaluation_summary(per_seed), "per_seed": per_seed}
 
 
 def _fmt(row: dict[str, Any]) -> str:
     if row["seeds"] > 1:
         return f"{row['mean']:.2f} ± {row['std_over_seeds']:.2f}"
     return f"{row['mean']:.2f}"
+
+
+def _run_evaluator(
+    agents: Sequence[Agent], episodes: int | None, epsilon: float | None
+) -> tuple[PerturbedEvaluator, dict[str, Any]]:
+    """The perturbed evaluator of a run's agents, and the run's entry of the report."""
+    config, seeds = agents[0].config, [a.seed for a in agents]
+    evaluator = PerturbedEvaluator(
+        config, agents[0].network, seeds, episodes=episodes, epsilon=epsilon
+    )
+    run = {
+        "name": config.name,
+        "game": config.env.game,
+        "seeds": seeds,
+        "episodes": evaluator.episodes,
+        "epsilon": evaluator.epsilon,
+    }
+    return evaluator, run
+
+
+def _perturbed_rows(
+    evaluator: PerturbedEvaluator, agents: Sequence[Agent], sizes: dict[str, list[float]]
+) -> list[dict[str, Any]]:
+    """One row per perturbation kind and size; every size plays the same games and exploration
+    draws (the ``ROBUSTNESS`` stream of :mod:`dsqn.prng`), and size 0 is played once."""
+    params = stack_params([a.params for a in agents])
+    keys = prng.stream_keys([a.seed for a in agents], prng.Stream.ROBUSTNESS)
+    clean = _summary(evaluator(params, keys), agents)
+    return [
+        {
+            "kind": kind,
+            "size": size,
+            **(clean if size == 0 else _summary(evaluator(params, keys, kind, size), agents)),
+        }
+        for kind, values in sizes.items()
+        for size in values
+    ]
 
 
 def robustness_markdown(report: dict[str, Any]) -> str:
@@ -260,7 +265,7 @@ def robustness_report(
     """Score against perturbation size for every run; writes ``robustness.{json,md}``.
 
     Each run directory (a training run, evaluated at ``checkpoint``, or a converted run made by
-    :func:`dsqn.conversion.convert_run`, rebuilt from the checkpoint it was converted from)
+    :func:`dsqn.convert.convert_run`, rebuilt from the checkpoint it was converted from)
     plays ``episodes`` games per seed (default: the run's
     ``eval.episodes``) with epsilon ``epsilon`` (default: the run's) under every noise std and
     FGSM epsilon; size 0 is the clean evaluation, played once. All sizes of a run use the same
@@ -280,31 +285,13 @@ def robustness_report(
         bad = [v for v in values if not v >= 0]
         if bad:
             raise ValueError(f"{kind} sizes must be >= 0, got {bad}")
-    loaded = [_load_agent(d, checkpoint) for d in run_dirs]
-    labels = _labels(run_dirs, [name for *_, name in loaded])
+    loaded = [load_agents(d, checkpoint) for d in run_dirs]
+    labels = _labels(run_dirs, [agents[0].config.name for agents in loaded])
     runs, results = [], []
-    for run_dir, label, (config, network, params, name) in zip(
-        run_dirs, labels, loaded, strict=True
-    ):
-        seeds = list(config.run.seeds)
-        evaluator = PerturbedEvaluator(config, network, seeds, episodes=episodes, epsilon=epsilon)
-        keys = _keys(seeds)
-        clean = _summary(evaluator(params, keys), seeds)
-        runs.append(
-            {
-                "label": label,
-                "run_dir": str(run_dir),
-                "name": name,
-                "game": config.env.game,
-                "seeds": seeds,
-                "episodes": evaluator.episodes,
-                "epsilon": evaluator.epsilon,
-            }
-        )
-        for kind, values in sizes.items():
-            for size in values:
-                row = clean if size == 0 else _summary(evaluator(params, keys, kind, size), seeds)
-                results.append({"run": label, "kind": kind, "size": size, **row})
+    for run_dir, label, agents in zip(run_dirs, labels, loaded, strict=True):
+        evaluator, run = _run_evaluator(agents, episodes, epsilon)
+        runs.append({"label": label, "run_dir": str(run_dir), **run})
+        results += [{"run": label, **row} for row in _perturbed_rows(evaluator, agents, sizes)]
     report = {
         "checkpoint": checkpoint,
         "episodes": episodes,
@@ -317,6 +304,6 @@ def robustness_report(
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_json(out_dir / "robustness.json", report)
-    (out_dir / "robustness.md").write_text(robustness_markdown(report))
+    rd.write_json(out_dir / "robustness.json", report)
+    rd.write_text(out_dir / "robustness.md", robustness_markdown(report))
     return {**report, "path": str(out_dir / "robustness.json")}

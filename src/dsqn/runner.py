@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import math
 import signal
 import sys
@@ -41,28 +40,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import dsqn
-from dsqn import agent, memory, replay
-from dsqn.checkpoint import Checkpointer, CheckpointError, save_json
-from dsqn.config import Config, apply_overrides, from_dict, to_dict, validate
+from dsqn import agent, memory, prng, replay
+from dsqn import run_dir as rd
+from dsqn.checkpoint import Checkpointer, CheckpointError
+from dsqn.config import Config, apply_overrides, to_dict, validate
 from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
-from dsqn.evaluate import EvalResult, Evaluator, max_q_summary
+from dsqn.evaluate import EvalResult, Evaluator
 from dsqn.logs import CsvLog, Progress, TensorBoard, Trackers, WandbLog, truncate_csv
-from dsqn.train import Carry, Experiment, frames_per_agent_step, make_train
-from dsqn.versions import environment
+from dsqn.train import Carry, Experiment, make_train
+from dsqn.trained import saved_state, saved_state_template
 
 __all__ = [
-    "RESUMABLE_FIELDS",
-    "run_metadata",
+    "METRIC_COLUMNS",
+    "EVAL_COLUMNS",
+    "TRACKERS",
+    "env_spaces",
+    "evaluation_crossed",
+    "run_length",
     "checkpoint_template",
     "TrainingDiverged",
     "RunResult",
     "default_run_dir",
     "run_training",
-    "load_run_config",
-    "evaluation_summary",
-    "evaluation_crossed",
-    "run_length",
 ]
 
 METRIC_COLUMNS = [
@@ -92,18 +91,6 @@ EVAL_COLUMNS = [
 ]
 
 
-# Config fields that may change between a run and its resumption (they do not shape the state).
-RESUMABLE_FIELDS = (
-    "run.total_agent_steps",
-    "run.checkpoint_period_agent_steps",
-    "run.checkpoint_period_minutes",
-    "run.check_memory",
-    "run.keep_checkpoints",
-    "run.shard_seeds",
-    "env.stepping",
-)
-
-
 def run_length(config: Config) -> int:
     """Agent steps of the whole run: ``run.total_agent_steps`` of the schedule, plus the warm-up
     when the schedule does not count it (:func:`dsqn.agent.schedule_offset`)."""
@@ -119,16 +106,16 @@ def evaluation_crossed(config: Config, before: int, after: int) -> bool:
     return (after - offset) // period > (before - offset) // period
 
 
+def env_spaces(exp: Experiment) -> rd.Spaces:
+    """The env's observation shape and dtype and number of actions, recorded in the run's
+    config.json so that its agents load without an env."""
+    return rd.Spaces(exp.obs_shape, str(exp.obs_dtype), exp.num_actions)
+
+
 def checkpoint_template(exp: Experiment) -> dict[str, Any]:
     """Shapes and dtypes of the saved state (everything but the replay) of ``exp``'s runs; with
     a mesh, the train states carry their by-seed sharding and the counters are replicated."""
-    template = jax.eval_shape(
-        lambda: {
-            "train": exp.init_train_states(),
-            "agent_steps": jnp.zeros((), jnp.int32),
-            "episodes": jnp.zeros((exp.num_seeds,), jnp.int32),
-        }
-    )
+    template = saved_state_template(exp.config, exp.network, env_spaces(exp))
     counters = {k: v for k, v in template.items() if k != "train"}
     return {"train": exp.placed(template["train"]), **exp.placed(counters, per_seed=False)}
 
@@ -146,50 +133,6 @@ def default_run_dir(config: Config) -> Path:
     """``runs/<game>/<name>-<timestamp>`` under the current directory."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / config.env.game.removesuffix("-v5") / f"{config.name}-{stamp}"
-
-
-def load_run_config(run_dir: Path) -> Config:
-    """The resolved config stored in ``run_dir/config.json``."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a run directory: {path} does not exist")
-    data = json.loads(path.read_text())
-    data.pop("meta", None)
-    return from_dict(data)
-
-
-def _eval_key(seed: int, agent_steps: int, purpose: int) -> jax.Array:
-    """Evaluation randomness of one seed: a function of (seed, agent steps, purpose) only."""
-    key = jax.random.fold_in(jax.random.key(seed), 1 + purpose)
-    return jax.random.fold_in(key, agent_steps)
-
-
-def _eval_keys(seeds, agent_steps: int, purpose: int) -> jax.Array:
-    return jnp.stack([_eval_key(s, agent_steps, purpose) for s in seeds])
-
-
-def _per_seed_summary(result: EvalResult, i: int, agent_steps: int) -> dict[str, Any]:
-    scores = result.returns[i].astype(float)
-    return {
-        "agent_steps": int(agent_steps),
-        "mean": float(scores.mean()),
-        "std": float(scores.std()),
-        "scores": scores.tolist(),
-        "lengths": result.lengths[i].astype(int).tolist(),
-        **max_q_summary(result, i),
-    }
-
-
-def evaluation_summary(per_seed: dict[str, dict[str, Any]], protocol: str) -> dict[str, Any]:
-    """Mean over seeds of each seed's mean score under ``protocol`` (final | best)."""
-    means = [v[protocol]["mean"] for v in per_seed.values() if v.get(protocol)]
-    if not means:
-        return {"mean": None, "std_over_seeds": None, "seeds": 0}
-    return {
-        "mean": float(np.mean(means)),
-        "std_over_seeds": float(np.std(means)),
-        "seeds": len(means),
-    }
 
 
 class _Stop:
@@ -223,30 +166,215 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-class _Run:
-    """State of one training process over one run directory."""
+class _NoLog:
+    """Stands in for the logs on processes other than process 0."""
 
-    def __init__(self, config: Config, run_dir: Path, exp: Experiment, progress: bool):
+    def write(self, *args, **kwargs) -> None:
+        pass
+
+    def record_config(self, *args, **kwargs) -> None:
+        pass
+
+    def record_evaluation(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+TRACKERS: tuple[str, ...] = ("wandb",)
+"""Optional experiment trackers beside TensorBoard (``dsqn train --track``)."""
+
+
+def _trackers(
+    run_dir: Path, purge_step: int | None, track: str | None, project: str
+) -> tuple[Trackers, dict[str, Any]]:
+    """TensorBoard and the requested tracker, and what config.json's meta records of them (the
+    W&B run id, so that a resumed run continues the same W&B run)."""
+    trackers: list[Any] = [TensorBoard(run_dir / rd.TENSORBOARD, purge_step=purge_step)]
+    if track is None:
+        return Trackers(trackers), {}
+    if track not in TRACKERS:
+        raise ValueError(f"unknown tracker {track!r}; valid: {', '.join(TRACKERS)}")
+    previous = rd.read_config_data(run_dir).get("meta", {}) if rd.is_run_dir(run_dir) else {}
+    run_id = previous.get("wandb", {}).get("id")
+    wandb_log = WandbLog(run_dir, project, run_id)
+    trackers.append(wandb_log)
+    return Trackers(trackers), {"wandb": {"project": project, "id": wandb_log.run_id}}
+
+
+class _Run:
+    """One training process over one run directory: its steps, in the order a run takes them."""
+
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path,
+        exp: Experiment,
+        progress: bool,
+        command: list[str] | None = None,
+        *,
+        tracking: tuple[str | None, str] = (None, "dsqn"),
+        budgets: list[memory.Budget] | None = None,
+    ):
         self.config, self.run_dir, self.exp = config, run_dir, exp
+        self.command, self.tracking, self.budgets = command, tracking, budgets
         self.seeds = list(config.run.seeds)
         # This process's seeds: with several processes each evaluates its own, then they share.
         self.local_seeds = list(exp.local_seeds)
-        self.progress_enabled = progress
+        self.progress = progress
+        # Only process 0 writes files (with several processes every one computes the same rows).
+        self.primary = is_primary()
         self.checkpointer = Checkpointer(
-            run_dir / "checkpoints", max_to_keep=config.run.keep_checkpoints
+            rd.checkpoint_dir(run_dir), max_to_keep=config.run.keep_checkpoints
         )
+        self.metrics_log = self.eval_log = self.tb = _NoLog()
+        self.bar: Progress | None = None
         self._evaluator: Evaluator | None = None
-        self.last_save = time.monotonic()
-        self.last_save_seconds: float | None = None
         self._update_best = jax.jit(
             functools.partial(_update_best, ties_to_later=config.eval.best_ties == "later")
         )
+        self._chunks: dict[int, Any] = {}
+        self.last_save = time.monotonic()
+        self.last_save_seconds: float | None = None
 
     @property
     def evaluator(self) -> Evaluator:
         if self._evaluator is None:
             self._evaluator = Evaluator(self.config, self.exp.network, self.local_seeds)
         return self._evaluator
+
+    # --------------------------------------------------------------- start and stop
+
+    def start(self, resume: bool) -> tuple[Carry, np.ndarray]:
+        """The carry and completed-episode counts [S] to start from (restored on resume, which
+        also drops the log rows after the checkpoint and runs an evaluation the stopped run left
+        pending), then config.json and the open logs."""
+        pending = False
+        if resume:
+            if self.checkpointer.latest_step() is None:
+                raise CheckpointError(f"cannot resume {self.run_dir}: it has no checkpoint yet")
+            carry, episodes, pending = self.restore()
+            start = int(carry.agent_steps)
+            if self.primary:
+                truncate_csv(self.run_dir / rd.METRICS, start)
+                # A pending evaluation may have written its row before the run was killed.
+                truncate_csv(self.run_dir / rd.EVALUATIONS_CSV, start - 1 if pending else start)
+        else:
+            carry, episodes, start = self.exp.init_carry(), np.zeros(len(self.seeds), np.int64), 0
+        if self.primary:
+            tracked = self.open_logs(start, resume)
+            data = rd.write_config(
+                self.run_dir,
+                self.config,
+                command=self.command,
+                spaces=env_spaces(self.exp),
+                extra_meta=tracked,
+            )
+            self.tb.record_config(data, self.seeds)
+        total = run_length(self.config)
+        self.bar = Progress(total, start, enabled=self.progress and self.primary)
+        if pending:
+            carry = self.periodic_evaluation(carry)
+        return carry, episodes
+
+    def open_logs(self, start: int, resume: bool) -> dict[str, Any]:
+        """The CSV logs, TensorBoard and the requested tracker; returns what config.json's meta
+        records of the tracker."""
+        columns = METRIC_COLUMNS + [f"firing_rate_{k}" for k in self.exp.layer_neurons]
+        self.metrics_log = CsvLog(self.run_dir / rd.METRICS, columns)
+        self.eval_log = CsvLog(self.run_dir / rd.EVALUATIONS_CSV, EVAL_COLUMNS)
+        self.tb, tracked = _trackers(self.run_dir, start if resume else None, *self.tracking)
+        return tracked
+
+    def close(self) -> None:
+        self.checkpointer.close()
+        for log in (self.metrics_log, self.eval_log, self.tb, self.bar):
+            if log is not None:
+                log.close()
+
+    # --------------------------------------------------------------- the loop
+
+    def train(self, carry: Carry, episodes: np.ndarray, stop: _Stop) -> tuple[Carry, str]:
+        """Chunks until the budget is spent (``finished``) or a signal arrives (``interrupted``,
+        after a checkpoint); after each chunk: logs, evaluation, progress, checkpoint. A stop
+        signal skips the evaluation due after its chunk: the checkpoint records it as pending,
+        and the resumed run does it."""
+        total = run_length(self.config)
+        while int(carry.agent_steps) < total:
+            previous = int(carry.agent_steps)
+            carry, rows = self.chunk(carry, episodes)
+            step = int(carry.agent_steps)
+            stopping = any_process(stop.signal is not None)
+            evaluation_due = evaluation_crossed(self.config, previous, step) or step >= total
+            if evaluation_due and not stopping:
+                carry = self.periodic_evaluation(carry)
+            self.show_progress(step, rows)
+            stopping = stopping or any_process(stop.signal is not None)
+            if stopping or self.checkpoint_due(step):
+                self.save(carry, episodes, evaluation_pending=evaluation_due and stopping)
+            if stopping:
+                return carry, "interrupted"
+        return carry, "finished"
+
+    def chunk(self, carry: Carry, episodes: np.ndarray) -> tuple[Carry, list[dict[str, Any]]]:
+        """One jitted chunk of up to ``run.log_period_agent_steps`` agent steps; its metrics rows
+        are logged and ``episodes`` [S] counts the games completed in it."""
+        e = self.config.env.envs_per_seed
+        steps = min(self.config.run.log_period_agent_steps, self.remaining(carry))
+        iterations = max(steps // e, 1)
+        if iterations not in self._chunks:
+            self._chunks[iterations] = self.compile_chunk(iterations, carry)
+        t0 = time.monotonic()
+        carry, metrics = self._chunks[iterations](carry)
+        metrics = jax.device_get(metrics)
+        sps = iterations * e / max(time.monotonic() - t0, 1e-9)
+        step = int(carry.agent_steps)
+        _check_finite(metrics, self.seeds, step)
+        episodes += metrics["episodes"].astype(np.int64)
+        rows = self.metric_rows(metrics, carry, sps, episodes)
+        for row in rows:
+            self.metrics_log.write(row)
+            values = {k: v for k, v in row.items() if k not in ("seed", "agent_steps")}
+            self.tb.write(row["seed"], step, values)
+        return carry, rows
+
+    def compile_chunk(self, iterations: int, carry: Carry):
+        """The chunk of ``iterations``, compiled ahead of its first run so that its scratch
+        memory is checked first (:mod:`dsqn.memory`)."""
+        compiled = self.exp.chunk_fn(iterations).lower(carry).compile()
+        analysis = compiled.memory_analysis()
+        if analysis is not None and self.budgets is not None:
+            scratch = analysis.temp_size_in_bytes
+            memory.check(self.budgets, scratch, refuse=self.config.run.check_memory)
+        return compiled
+
+    def show_progress(self, step: int, rows: list[dict[str, Any]]) -> None:
+        recent = [r["episode_return"] for r in rows if r["episode_return"] is not None]
+        self.bar.update(step, rows[0]["sps"], "returns " + " ".join(f"{x:.1f}" for x in recent))
+
+    def remaining(self, carry: Carry) -> int:
+        return run_length(self.config) - int(carry.agent_steps)
+
+    def finish(self, carry: Carry, status: str) -> RunResult:
+        """A finished run evaluates its final policy and best parameters into evaluation.json;
+        an interrupted one says how to resume."""
+        step = int(carry.agent_steps)
+        result = RunResult(run_dir=str(self.run_dir), status=status, agent_steps=step)
+        if status != "finished":
+            self.bar.write(
+                f"[dsqn] stopped at {step} agent steps; checkpoint saved in "
+                f"{self.last_save_seconds:.1f} s. Resume with: dsqn train --resume {self.run_dir}",
+                always=True,
+            )
+            return result
+        evaluation = self.final_evaluation(carry)
+        if self.primary:
+            rd.write_evaluation(self.run_dir, evaluation)
+            self.tb.record_evaluation(evaluation)
+        result["evaluation"] = evaluation
+        self.bar.write(_final_message(evaluation, self.run_dir), always=True)
+        return result
 
     # --------------------------------------------------------------- checkpoints
 
@@ -255,14 +383,10 @@ class _Run:
         was skipped (a stop signal) and runs first on resume."""
         start = time.monotonic()
         step = int(carry.agent_steps)
-        state = {
-            "train": carry.train,
-            "agent_steps": carry.agent_steps,
-            "episodes": self.exp.replicated(np.asarray(episodes, np.int32)),
-        }
+        episodes = self.exp.replicated(np.asarray(episodes, np.int32))
         self.checkpointer.save(
             step,
-            state,
+            saved_state(carry.train, carry.agent_steps, episodes),
             replay=carry.replay if self.config.run.save_replay else None,
             metadata={
                 "config": to_dict(self.config),
@@ -295,7 +419,7 @@ class _Run:
             state_template=checkpoint_template(self.exp),
             replay_template=replay_template,
             expected_config=to_dict(self.config),
-            ignore_config_fields=RESUMABLE_FIELDS,
+            ignore_config_fields=rd.RESUMABLE_FIELDS,
         )
         replay_state = restored.replay
         if replay_state is None:
@@ -309,11 +433,12 @@ class _Run:
 
     # --------------------------------------------------------------- evaluation
 
-    def evaluate(self, params, agent_steps: int, purpose: int) -> EvalResult:
+    def evaluate(self, params, agent_steps: int, stream: prng.Stream) -> EvalResult:
         """Every seed's evaluation: this process plays its own seeds' games, then the results
         are shared (a seed's games do not depend on which other seeds share the pool)."""
         params = jax.tree.map(process_rows, params)
-        result = self.evaluator(params, _eval_keys(self.local_seeds, agent_steps, purpose))
+        keys = prng.stream_keys(self.local_seeds, stream, agent_steps)
+        result = self.evaluator(params, keys)
         returns, lengths, max_q, mean_max_q, steps = gather_rows(
             (result.returns, result.lengths, result.max_q, result.mean_max_q, result.steps)
         )
@@ -321,65 +446,48 @@ class _Run:
             returns=returns, lengths=lengths, max_q=max_q, mean_max_q=mean_max_q, steps=steps
         )
 
-    def periodic_evaluation(self, carry: Carry, log: CsvLog, tb: Trackers) -> Carry:
+    def periodic_evaluation(self, carry: Carry) -> Carry:
+        """Evaluates every seed into evaluations.csv, keeps each seed's best parameters, and
+        prints each seed's score beside its best so far."""
         step = int(carry.agent_steps)
-        result = self.evaluate(carry.train.params, step, purpose=0)
-        means = result.returns.mean(axis=1)
+        result = self.evaluate(carry.train.params, step, prng.Stream.PERIODIC_EVAL)
         for i, seed in enumerate(self.seeds):
-            row = {
-                "seed": seed,
-                "agent_steps": step,
-                "episodes": result.returns.shape[1],
-                "return_mean": float(means[i]),
-                "return_std": float(result.returns[i].std()),
-                "return_min": float(result.returns[i].min()),
-                "return_max": float(result.returns[i].max()),
-                "length_mean": float(result.lengths[i].mean()),
-                **max_q_summary(result, i),
+            row = _evaluation_row(result, i, seed, step)
+            self.eval_log.write(row)
+            scalars = {
+                "eval/return_mean": row["return_mean"],
+                "eval/average_max_q": row["average_max_q"],
             }
-            log.write(row)
-            tb.write(
-                seed,
-                step,
-                {
-                    "eval/return_mean": row["return_mean"],
-                    "eval/average_max_q": row["average_max_q"],
-                },
-            )
-        means = self.exp.replicated(means.astype(np.float32))
-        train = self._update_best(carry.train, means, carry.agent_steps)
+            self.tb.write(seed, step, scalars)
+        means = result.returns.mean(axis=1)
+        train = self._update_best(
+            carry.train, self.exp.replicated(means.astype(np.float32)), carry.agent_steps
+        )
+        best, best_steps = fetch((train.best_return, train.best_agent_steps))
+        self.bar.write(_evaluation_line(step, result.returns, self.seeds, best, best_steps))
         return carry._replace(train=train)
 
     def final_evaluation(self, carry: Carry) -> dict[str, Any]:
+        """The final policy and each seed's best parameters, each on fresh games."""
         step = int(carry.agent_steps)
-        final = self.evaluate(carry.train.params, step, purpose=1)
-        best = self.evaluate(carry.train.best_params, step, purpose=2)
-        per_seed = {}
+        final = self.evaluate(carry.train.params, step, prng.Stream.FINAL_EVAL)
+        best = self.evaluate(carry.train.best_params, step, prng.Stream.BEST_EVAL)
         best_steps, best_means = fetch((carry.train.best_agent_steps, carry.train.best_return))
+        per_seed = {}
         for i, seed in enumerate(self.seeds):
-            entry = {"final": _per_seed_summary(final, i, step)}
+            entry = {"final": rd.seed_summary(final, i, step), "best": None}
             if best_steps[i] >= 0:
-                entry["best"] = _per_seed_summary(best, i, int(best_steps[i]))
+                entry["best"] = rd.seed_summary(best, i, int(best_steps[i]))
                 entry["best"]["selection_mean"] = float(best_means[i])
-            else:
-                entry["best"] = None
             per_seed[str(seed)] = entry
-        cfg = self.config
-        return {
-            "name": cfg.name,
-            "game": cfg.env.game,
-            "suite": cfg.env.suite,
-            "protocol": cfg.env.protocol,
-            "agent_steps": step,
-            "frames": step * frames_per_agent_step(cfg),
-            "episodes": self.evaluator.episodes,
-            "epsilon": self.evaluator.epsilon,
-            "per_seed": per_seed,
-            "summary": {
-                "final": evaluation_summary(per_seed, "final"),
-                "best": evaluation_summary(per_seed, "best"),
-            },
-        }
+        return rd.evaluation_record(
+            self.config,
+            name=self.config.name,
+            agent_steps=step,
+            episodes=self.evaluator.episodes,
+            epsilon=self.evaluator.epsilon,
+            per_seed=per_seed,
+        )
 
     # --------------------------------------------------------------- metrics
 
@@ -395,7 +503,7 @@ class _Run:
             row = {
                 "seed": seed,
                 "agent_steps": step,
-                "frames": step * frames_per_agent_step(self.config),
+                "frames": step * rd.frames_per_agent_step(self.config.env.suite),
                 "episodes": int(episodes_total[i]),
                 "episode_return": metrics["episode_return"][i] / n_ep if n_ep else None,
                 "episode_length": metrics["episode_length"][i] / n_ep if n_ep else None,
@@ -412,6 +520,22 @@ class _Run:
                 row[f"firing_rate_{layer}"] = float(total / denom) if forwards else None
             rows.append(row)
         return rows
+
+
+def _evaluation_row(result: EvalResult, i: int, seed: int, step: int) -> dict[str, Any]:
+    """Seed ``i``'s row of evaluations.csv."""
+    returns = result.returns[i]
+    return {
+        "seed": seed,
+        "agent_steps": step,
+        "episodes": returns.shape[0],
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "return_min": float(returns.min()),
+        "return_max": float(returns.max()),
+        "length_mean": float(result.lengths[i].mean()),
+        **rd.max_q_summary(result, i),
+    }
 
 
 def _update_best(
@@ -432,45 +556,30 @@ def _update_best(
     )
 
 
-def run_metadata(command: list[str] | None) -> dict[str, Any]:
-    """The ``meta`` section of a run's config.json: versions, devices, time, command line, and
-    the whole software environment (:func:`dsqn.versions.environment`)."""
-    return {
-        "dsqn_version": dsqn.__version__,
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": command,
-        "environment": environment(),
-    }
-
-
-def _write_config(run_dir: Path, config: Config, meta: dict[str, Any]) -> None:
-    save_json(run_dir / "config.json", {**to_dict(config), "meta": meta})
-
-
-TRACKERS: tuple[str, ...] = ("wandb",)
-"""Optional experiment trackers beside TensorBoard (``dsqn train --track``)."""
-
-
-def _trackers(
-    run_dir: Path, purge_step: int | None, track: str | None, project: str
-) -> tuple[Trackers, dict[str, Any]]:
-    """TensorBoard and the requested tracker, and what config.json's meta records of them (the
-    W&B run id, so that a resumed run continues the same W&B run)."""
-    trackers: list[Any] = [TensorBoard(run_dir / "tensorboard", purge_step=purge_step)]
-    if track is None:
-        return Trackers(trackers), {}
-    if track not in TRACKERS:
-        raise ValueError(f"unknown tracker {track!r}; valid: {', '.join(TRACKERS)}")
-    previous = {}
-    if (run_dir / "config.json").is_file():
-        previous = json.loads((run_dir / "config.json").read_text()).get("meta", {})
-    run_id = previous.get("wandb", {}).get("id")
-    wandb_log = WandbLog(run_dir, project, run_id)
-    trackers.append(wandb_log)
-    return Trackers(trackers), {"wandb": {"project": project, "id": wandb_log.run_id}}
+def _prepare(
+    config: Config | None,
+    run_dir: str | Path | None,
+    resume: bool,
+    overrides: dict[str, Any] | None,
+) -> tuple[Config, Path]:
+    """The validated config and the run directory: a resumed run's own config with
+    ``overrides``; a fresh run refuses a directory that already has checkpoints."""
+    if resume:
+        if run_dir is None:
+            raise ValueError("resume needs the run directory")
+        run_dir = Path(run_dir)
+        config = apply_overrides(rd.read_config(run_dir), overrides or {})
+    else:
+        if config is None:
+            raise ValueError("a fresh run needs a config")
+        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+        if rd.checkpoint_dir(run_dir).exists() and any(rd.checkpoint_dir(run_dir).iterdir()):
+            raise FileExistsError(
+                f"{run_dir} already holds a run with checkpoints; resume it with "
+                f"`dsqn train --resume {run_dir}` or choose another --run-dir"
+            )
+    validate(config)
+    return config, run_dir
 
 
 def run_training(
@@ -500,164 +609,19 @@ def run_training(
     # Installed first: a stop signal while the run starts (envs, compilation) is honoured at
     # the end of the first chunk, as one that comes later.
     with _Stop() as stop:
+        config, run_dir = _prepare(config, run_dir, resume, overrides)
+        exp = make_train(config)  # rejects what validate cannot see (the game) before any write
+        budgets = memory.budget(exp)
+        memory.check(budgets, refuse=config.run.check_memory)
+        run_dir.mkdir(parents=True, exist_ok=True)
         tracking = (track, wandb_project)
-        return _train(config, run_dir, resume, overrides, progress, command, tracking, stop)
-
-
-def _train(
-    config: Config | None,
-    run_dir: str | Path | None,
-    resume: bool,
-    overrides: dict[str, Any] | None,
-    progress: bool,
-    command: list[str] | None,
-    tracking: tuple[str | None, str],
-    stop: _Stop,
-) -> RunResult:
-    if resume:
-        if run_dir is None:
-            raise ValueError("resume needs the run directory")
-        run_dir = Path(run_dir)
-        config = apply_overrides(load_run_config(run_dir), overrides or {})
-    else:
-        if config is None:
-            raise ValueError("a fresh run needs a config")
-        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-        if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
-            raise FileExistsError(
-                f"{run_dir} already holds a run with checkpoints; resume it with "
-                f"`dsqn train --resume {run_dir}` or choose another --run-dir"
-            )
-    validate(config)
-    primary = is_primary()
-    exp = make_train(config)  # rejects what validate cannot see (the game) before any write
-    budgets = memory.budget(exp)
-    memory.check(budgets, refuse=config.run.check_memory)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(config, run_dir, exp, progress)
-
-    if resume:
-        if run.checkpointer.latest_step() is None:
-            raise CheckpointError(f"cannot resume {run_dir}: it has no checkpoint yet")
-        carry, episodes_total, evaluation_pending = run.restore()
-        start = int(carry.agent_steps)
-        if primary:
-            truncate_csv(run_dir / "metrics.csv", start)
-            # A pending evaluation may have written its row before the run was killed.
-            truncate_csv(run_dir / "evaluations.csv", start - 1 if evaluation_pending else start)
-    else:
-        carry = exp.init_carry()
-        episodes_total = np.zeros(len(config.run.seeds), np.int64)
-        start = 0
-        evaluation_pending = False
-    columns = METRIC_COLUMNS + [f"firing_rate_{k}" for k in exp.layer_neurons]
-    # Only process 0 writes files (with several processes every one computes the same rows).
-    if primary:
-        tb, tracked = _trackers(run_dir, start if resume else None, *tracking)
-        meta = {**run_metadata(command), **tracked}
-        _write_config(run_dir, config, meta)
-        tb.record_config({**to_dict(config), "meta": meta}, run.seeds)
-        metrics_log = CsvLog(run_dir / "metrics.csv", columns)
-        eval_log = CsvLog(run_dir / "evaluations.csv", EVAL_COLUMNS)
-    else:
-        metrics_log = eval_log = tb = _NoLog()
-    total = run_length(config)
-    bar = Progress(total, start, enabled=progress and primary)
-    chunk_steps = config.run.log_period_agent_steps
-    e = config.env.envs_per_seed
-    chunks: dict[int, Any] = {}
-    status = "finished"
-
-    def evaluate(carry: Carry) -> Carry:
-        carry = run.periodic_evaluation(carry, eval_log, tb)
-        best = fetch(carry.train.best_return)
-        bar.write(
-            f"[dsqn] evaluation at {int(carry.agent_steps)} agent steps: "
-            + ", ".join(f"seed {s}: best {b:.1f}" for s, b in zip(run.seeds, best, strict=True))
-        )
-        return carry
-
-    try:
-        if evaluation_pending:
-            carry = evaluate(carry)
-        while int(carry.agent_steps) < total:
-            steps_now = min(chunk_steps, total - int(carry.agent_steps))
-            iterations = max(steps_now // e, 1)
-            if iterations not in chunks:
-                # Compiled ahead of its first run, so that its scratch memory is checked first.
-                compiled = exp.chunk_fn(iterations).lower(carry).compile()
-                analysis = compiled.memory_analysis()
-                if analysis is not None:
-                    scratch = analysis.temp_size_in_bytes
-                    memory.check(budgets, scratch, refuse=config.run.check_memory)
-                chunks[iterations] = compiled
-            t0 = time.monotonic()
-            previous = int(carry.agent_steps)
-            carry, metrics = chunks[iterations](carry)
-            metrics = jax.device_get(metrics)
-            sps = iterations * e / max(time.monotonic() - t0, 1e-9)
-            step = int(carry.agent_steps)
-            _check_finite(metrics, run.seeds, step)
-            episodes_total += metrics["episodes"].astype(np.int64)
-            rows = run.metric_rows(metrics, carry, sps, episodes_total)
-            for row in rows:
-                metrics_log.write(row)
-                tb.write(
-                    row["seed"],
-                    step,
-                    {k: v for k, v in row.items() if k not in ("seed", "agent_steps")},
-                )
-            # A stop signal skips the evaluation due here: the resumed run does it.
-            stopping = any_process(stop.signal is not None)
-            evaluation_due = evaluation_crossed(config, previous, step) or step >= total
-            skipped = evaluation_due and stopping
-            if evaluation_due and not stopping:
-                carry = evaluate(carry)
-            recent = [r["episode_return"] for r in rows if r["episode_return"] is not None]
-            bar.update(step, sps, "returns " + " ".join(f"{x:.1f}" for x in recent))
-            stopping = stopping or any_process(stop.signal is not None)
-            if stopping or run.checkpoint_due(step):
-                run.save(carry, episodes_total, evaluation_pending=skipped)
-            if stopping:
-                status = "interrupted"
-                break
-        result = RunResult(run_dir=str(run_dir), status=status, agent_steps=int(carry.agent_steps))
-        if status == "finished":
-            evaluation = run.final_evaluation(carry)
-            if primary:
-                save_json(run_dir / "evaluation.json", evaluation)
-                tb.record_evaluation(evaluation)
-            result["evaluation"] = evaluation
-            bar.write(_final_message(evaluation, run_dir), always=True)
-        else:
-            bar.write(
-                f"[dsqn] stopped at {int(carry.agent_steps)} agent steps; checkpoint saved in "
-                f"{run.last_save_seconds:.1f} s. Resume with: dsqn train --resume {run_dir}",
-                always=True,
-            )
-        return result
-    finally:
-        run.checkpointer.close()
-        metrics_log.close()
-        eval_log.close()
-        tb.close()
-        bar.close()
-
-
-class _NoLog:
-    """Stands in for the logs on processes other than process 0."""
-
-    def write(self, *args, **kwargs) -> None:
-        pass
-
-    def record_config(self, *args, **kwargs) -> None:
-        pass
-
-    def record_evaluation(self, *args, **kwargs) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+        run = _Run(config, run_dir, exp, progress, command, tracking=tracking, budgets=budgets)
+        try:
+            carry, episodes = run.start(resume)
+            carry, status = run.train(carry, episodes, stop)
+            return run.finish(carry, status)
+        finally:
+            run.close()
 
 
 def _check_finite(metrics: dict[str, np.ndarray], seeds: list[int], step: int) -> None:
@@ -674,14 +638,29 @@ def _check_finite(metrics: dict[str, np.ndarray], seeds: list[int], step: int) -
         )
 
 
+def _evaluation_line(step: int, returns: np.ndarray, seeds, best, best_steps) -> str:
+    """The line an evaluation prints: each seed's score in this evaluation (``returns [S, N]``
+    averaged over episodes) beside its best so far and the step of that best."""
+    scores = ", ".join(
+        f"seed {seed}: {mean:.1f} (best so far {b:.1f}, at {t})"
+        for seed, mean, b, t in zip(seeds, returns.mean(axis=1), best, best_steps, strict=True)
+    )
+    return f"[dsqn] evaluation at {step} agent steps ({returns.shape[1]} episodes): {scores}"
+
+
 def _final_message(evaluation: dict[str, Any], run_dir: Path) -> str:
     s = evaluation["summary"]
     best = s["best"]["mean"]
-    best_text = "n/a" if best is None else f"{best:.2f}"
+    selections = [v["best"]["selection_mean"] for v in evaluation["per_seed"].values() if v["best"]]
+    best_text = (
+        "n/a (no evaluation)"
+        if best is None
+        else f"{best:.2f} (selected during training at {np.mean(selections):.2f})"
+    )
     return (
         f"[dsqn] finished {evaluation['agent_steps']} agent steps. Mean score over "
-        f"{s['final']['seeds']} seed(s): final policy {s['final']['mean']:.2f}, "
-        f"best checkpoint {best_text} ({evaluation['episodes']} episodes each).\n"
+        f"{s['final']['seeds']} seed(s) on fresh games ({evaluation['episodes']} episodes "
+        f"each): final policy {s['final']['mean']:.2f}, best checkpoint {best_text}.\n"
         f"[dsqn] results in {run_dir}/ (evaluation.json, metrics.csv, evaluations.csv, "
         "tensorboard/, checkpoints/)"
     )

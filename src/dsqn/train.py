@@ -27,8 +27,8 @@ schedule (exploration, updates, target syncs) counts from the end of the warm-up
 paper's authors do, or from the first agent step with ``learner.schedule_counts_warmup``
 (:func:`dsqn.agent.schedule_offset`).
 
-:func:`run_training` is the thin Python outer loop around the chunks: metrics, evaluation,
-checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
+:func:`dsqn.runner.run_training` is the thin Python outer loop around the chunks: metrics,
+evaluation, checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dsqn import agent, replay
+from dsqn import agent, prng, replay
 from dsqn.config import Config, ConfigError, validate
-from dsqn.envs import EpisodeStats, Timestep, merge_seeds, split_seeds
+from dsqn.envs import EpisodeStats, Timestep, make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
     init_episode_stats,
     make_step,
@@ -58,10 +58,9 @@ from dsqn.envs.stepping import (
     steps_since_reset,
     update_episode_stats,
 )
-from dsqn.evaluate import make_env
 from dsqn.precision import matmul_precision
 
-__all__ = ["Carry", "Experiment", "make_train", "seed_mesh", "frames_per_agent_step"]
+__all__ = ["Carry", "Experiment", "make_train", "seed_mesh"]
 
 
 class Carry(NamedTuple):
@@ -85,11 +84,6 @@ class Carry(NamedTuple):
     stats: EpisodeStats
     agent_steps: jax.Array
     since_reset: jax.Array
-
-
-def frames_per_agent_step(config: Config) -> int:
-    """Emulator frames per agent step: Atari's frame skip (4), 1 for classic control."""
-    return 4 if config.env.suite == "atari" else 1
 
 
 def _multiples_in(lo: jax.Array, hi: jax.Array, period: int) -> jax.Array:
@@ -149,33 +143,32 @@ class Experiment:
         return self.config.env.envs_per_seed
 
     def init_train_states(self) -> agent.TrainState:
-        """Fresh per-seed train states [S]: seed s initialises from ``jax.random.key(s)``."""
-        obs = jnp.zeros((1, *self.obs_shape), self._obs_dtype)
-        init = functools.partial(
-            agent.init_train_state, network=self.network, optimizer=self.optimizer
-        )
+        """Fresh per-seed train states [S], each from its seed's train stream
+        (:func:`dsqn.prng.train_keys`)."""
+        obs = jnp.zeros((1, *self.obs_shape), self.obs_dtype)
         seeds = self.seeds
 
         def states():
-            keys = jnp.stack([jax.random.key(s) for s in seeds])
-            return jax.vmap(lambda k: init(k, obs_example=obs))(keys)
+            keys = prng.train_keys(seeds)
+            return agent.init_train_states(keys, self.network, self.optimizer, obs)
 
         return jax.jit(states, out_shardings=self._by_seed())()
 
     @property
-    def _obs_dtype(self):
-        return self.env.observation_space.dtype
+    def obs_dtype(self) -> np.dtype:
+        """One observation's dtype, as the env yields it."""
+        return np.dtype(self.env.observation_space.dtype)
 
     def init_replay(self) -> replay.ReplayState:
         """Empty per-seed replays [S]."""
-        lr = self.config.learner
-        example = np.zeros(self.obs_shape, self._obs_dtype)
+        learner = self.config.learner
+        example = np.zeros(self.obs_shape, self.obs_dtype)
         make = lambda _: replay.init(  # noqa: E731
-            lr.replay_capacity_transitions,
+            learner.replay_capacity_transitions,
             self.envs_per_seed,
             example,
             num_actions=self.num_actions,
-            priority_rule=agent.priority_rule(lr),
+            priority_rule=agent.priority_rule(learner),
         )
         s = self.num_seeds
         return jax.jit(lambda: jax.vmap(make)(jnp.arange(s)), out_shardings=self._by_seed())()
@@ -308,11 +301,11 @@ def make_train(config: Config) -> Experiment:
     mesh = seed_mesh(config)
     pools = None
     if mesh is None:
-        env = make_env(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
+        env = make_seed_pool(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
     else:
         per_block = len(config.run.seeds) // mesh.devices.size
         pools = {
-            d: make_env(
+            d: make_seed_pool(
                 config,
                 config.env.envs_per_seed,
                 list(config.run.seeds[d * per_block : (d + 1) * per_block]),

@@ -31,6 +31,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dsqn import prng
 from dsqn.config import Config, NetworkConfig
 from dsqn.networks import SPIKE_TRAINS
 
@@ -281,34 +282,34 @@ def record_videos(
       Per video: ``path``, ``seed``, ``episode``, ``frames`` (= decisions of the game),
       ``score`` (raw) and ``agent_steps`` (of the checkpoint).
     """
-    from dsqn.evaluate import make_env
-    from dsqn.evaluation_cli import load_params
+    from dsqn.envs import make_seed_pool
+    from dsqn.trained import load_agents
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
-    config, exp, params, steps = load_params(run_dir, checkpoint)
+    agents = load_agents(run_dir, checkpoint)
+    config = agents[0].config
     epsilon = config.eval.epsilon if epsilon is None else epsilon
     fps = 15 if config.env.suite == "atari" else 30
     game = config.env.game.removesuffix("-v5")
     videos = []
-    for i, seed in enumerate(config.run.seeds):
-        seed_params = jax.tree.map(lambda x, i=i: x[i], params)
-        env = make_env(config, 1, [seed], train=False)
-        rng = np.random.default_rng([seed, 7])
+    for agent in agents:
+        env = make_seed_pool(config, 1, [agent.seed], train=False)
+        rng = np.random.default_rng([agent.seed, prng.VIDEO])
         for episode in range(episodes):
-            decisions = play_episode(config, exp.network, seed_params, env, epsilon, rng)
-            path = Path(out_dir) / f"{game}_{config.name}_seed{seed}_episode{episode}.mp4"
+            decisions = play_episode(config, agent.network, agent.params, env, epsilon, rng)
+            path = Path(out_dir) / f"{game}_{config.name}_seed{agent.seed}_episode{episode}.mp4"
             scores: list[float] = []
-            frames = _frames(config, exp.num_actions, decisions, scores)
+            frames = _frames(config, agent.spaces.num_actions, decisions, scores)
             count = write_video(path, frames, fps)
             videos.append(
                 dict(
                     path=str(path),
-                    seed=seed,
+                    seed=agent.seed,
                     episode=episode,
                     frames=count,
                     score=scores[-1],
-                    agent_steps=steps[i],
+                    agent_steps=agent.agent_steps,
                 )
             )
     return videos

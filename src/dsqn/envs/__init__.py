@@ -8,6 +8,7 @@
   in `dsqn.envs.stepping`; `steps_since_reset`, `refill_stack`: the frame stack refilled at a
   life loss, as the Baselines wrappers do.
 - `pool_env_seeds`, `split_seeds`, `merge_seeds`: one pool shared by several training seeds.
+- `make_run_pool`, `make_seed_pool`: the training and evaluation pools of a run's config.
 
 envpool is published for Linux only: where it cannot be imported, importing this package raises
 a ModuleNotFoundError (``name == "envpool"``) that says so and what works there.
@@ -31,6 +32,7 @@ except ImportError as _err:
 from dsqn.envs.atari import PROTOCOLS, atari_id, atari_ids, make_atari, protocol_options
 from dsqn.envs.classic import CLASSIC_GAMES, CLASSIC_OPTIONS, make_classic
 from dsqn.envs.pool import overridable_options
+from dsqn.envs.run_pools import make_run_pool, make_seed_pool
 from dsqn.envs.seeding import ENV_SEED_STRIDE, merge_seeds, pool_env_seeds, split_seeds
 from dsqn.envs.stepping import (
     STEPPINGS,
@@ -68,6 +70,8 @@ __all__ = [
     "init_episode_stats",
     "make_atari",
     "make_classic",
+    "make_run_pool",
+    "make_seed_pool",
     "make_step",
     "merge_seeds",
     "overridable_options",

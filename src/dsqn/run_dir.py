@@ -1,0 +1,432 @@
+"""The run directory: the one module that reads and writes a run's files.
+
+One run = one directory (docs/run_directory.md)::
+
+    config.json        the resolved config, "meta" (versions, command, the env's spaces) and,
+                       for a converted run, "conversion" (its settings)
+    metrics.csv        written by dsqn.logs as training goes
+    evaluations.csv    one row per (evaluation, seed)
+    evaluation.json    best-checkpoint and final-policy scores per seed (EVALUATION)
+    evaluations/       re-evaluations of checkpoints by ``dsqn evaluate`` (<checkpoint>.json)
+    conversion.json    a converted run's scales, matching rates and scores per seed
+    energy.json/.md    ``dsqn energy``
+    checkpoints/       orbax checkpoints (dsqn.checkpoint)
+
+Every other module reads these files through the functions here: the config and its metadata,
+the per-seed summary of an evaluation and the ``evaluation.json`` built from them, and the list
+of checkpoints. JSON files are written atomically with the file mode of any other file the
+process writes (``0666`` less the umask, typically ``0644``), so colleagues on a shared file system
+can read them.
+
+This module needs no JAX except to list checkpoints (done by orbax), so reports and plots that
+only read JSON and CSV stay light.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+import dsqn
+from dsqn.config import Config, from_dict, to_dict
+
+__all__ = [
+    "CONFIG",
+    "EVALUATION",
+    "CONVERSION",
+    "ENERGY",
+    "ENERGY_MARKDOWN",
+    "CHECKPOINTS",
+    "EVALUATIONS",
+    "METRICS",
+    "EVALUATIONS_CSV",
+    "TENSORBOARD",
+    "PROTOCOLS",
+    "RESUMABLE_FIELDS",
+    "Spaces",
+    "EvaluationScores",
+    "write_json",
+    "write_text",
+    "read_json",
+    "is_run_dir",
+    "require_run_dir",
+    "read_config_data",
+    "read_config",
+    "read_spaces",
+    "run_metadata",
+    "write_config",
+    "conversion_settings",
+    "read_conversion",
+    "write_conversion",
+    "read_energy",
+    "frames_per_agent_step",
+    "average_max_q",
+    "max_q_summary",
+    "seed_summary",
+    "seed_summaries",
+    "evaluation_summary",
+    "evaluation_record",
+    "write_evaluation",
+    "read_evaluation",
+    "checkpoint_evaluation_path",
+    "checkpoint_evaluation_record",
+    "write_checkpoint_evaluation",
+    "checkpoint_dir",
+    "checkpoint_steps",
+]
+
+CONFIG = "config.json"
+EVALUATION = "evaluation.json"
+CONVERSION = "conversion.json"
+ENERGY = "energy.json"
+ENERGY_MARKDOWN = "energy.md"
+CHECKPOINTS = "checkpoints"
+EVALUATIONS = "evaluations"
+METRICS = "metrics.csv"
+EVALUATIONS_CSV = "evaluations.csv"
+TENSORBOARD = "tensorboard"
+
+PROTOCOLS: tuple[str, ...] = ("best", "final")
+"""The protocols of ``evaluation.json``: the best checkpoint re-evaluated, the final policy."""
+
+RESUMABLE_FIELDS = (
+    "run.total_agent_steps",
+    "run.checkpoint_period_agent_steps",
+    "run.checkpoint_period_minutes",
+    "run.keep_checkpoints",
+    "run.shard_seeds",
+    "env.stepping",
+)
+"""Config fields that may differ between a checkpoint and its run's config.json (they do not
+shape the saved state): a resumed run may extend ``total_agent_steps``, for example."""
+
+_FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1}
+
+
+class EvaluationScores(Protocol):
+    """What :func:`seed_summary` reads of an evaluation (a :class:`dsqn.evaluate.EvalResult`):
+    per seed and episode ``[S, N]``."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    max_q: np.ndarray
+    mean_max_q: np.ndarray
+
+
+class Spaces(NamedTuple):
+    """What a network needs to know of its env: one observation's shape and dtype (as the env
+    yields it: Atari uint8 ``(4, 84, 84)``, classic float32 ``(D,)``) and the number of actions."""
+
+    observation_shape: tuple[int, ...]
+    observation_dtype: str
+    num_actions: int
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Writes ``text`` to ``path`` atomically (a reader sees the old file or the new one, never a
+    partial one: a temporary file in the same directory, fsync, ``os.replace``), with the mode
+    of an ordinary new file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # Mode 0666 less the umask, as open() gives (tempfile.mkstemp would give 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
+    """Writes ``obj`` as JSON to ``path`` atomically (see :func:`write_text`)."""
+    return write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in ``path``; a clear error if it is not valid JSON or not an object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} should hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+# ----------------------------------------------------------------------------- config.json
+
+
+def is_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory with a ``config.json``."""
+    return (Path(path) / CONFIG).is_file()
+
+
+def require_run_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """``run_dir`` as a Path if it holds a ``config.json``, else FileNotFoundError."""
+    run_dir = Path(run_dir)
+    what = f"{run_dir} is not a run directory (a directory with a {CONFIG}, docs/run_directory.md)"
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{what}: it does not exist")
+    if not (run_dir / CONFIG).is_file():
+        raise FileNotFoundError(f"{what}: it has no {CONFIG}")
+    return run_dir
+
+
+def read_config_data(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The whole ``config.json`` object: config fields, ``meta`` and, if any, ``conversion``."""
+    return read_json(require_run_dir(run_dir) / CONFIG)
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> Config:
+    """The resolved :class:`dsqn.config.Config` stored in ``run_dir/config.json``."""
+    return from_dict(read_config_data(run_dir))
+
+
+def read_spaces(run_dir: str | os.PathLike[str]) -> Spaces | None:
+    """The env's spaces recorded in ``config.json`` (``meta.spaces``), or None for a run made
+    before they were recorded."""
+    spaces = read_config_data(run_dir).get("meta", {}).get("spaces")
+    if spaces is None:
+        return None
+    return Spaces(
+        tuple(int(n) for n in spaces["observation_shape"]),
+        str(spaces["observation_dtype"]),
+        int(spaces["num_actions"]),
+    )
+
+
+def run_metadata(command: list[str] | None, spaces: Spaces | None) -> dict[str, Any]:
+    """The ``meta`` section of a run's config.json: versions, devices, time, command line, the
+    whole software environment (:func:`dsqn.versions.environment`), and the env's spaces (so
+    that the run's agents load without building an env)."""
+    import jax  # only here: reading a run directory needs no JAX
+
+    from dsqn.versions import environment
+
+    meta = {
+        "dsqn_version": dsqn.__version__,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": command,
+        "environment": environment(),
+    }
+    if spaces is not None:
+        meta["spaces"] = {
+            "observation_shape": list(spaces.observation_shape),
+            "observation_dtype": spaces.observation_dtype,
+            "num_actions": spaces.num_actions,
+        }
+    return meta
+
+
+def write_config(
+    run_dir: str | os.PathLike[str],
+    config: Config,
+    *,
+    command: list[str] | None,
+    spaces: Spaces | None,
+    name: str | None = None,
+    conversion: Mapping[str, Any] | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Writes ``config.json``: ``config`` (its ``name`` replaced by ``name`` if given), ``meta``
+    (:func:`run_metadata`, with ``extra_meta`` such as a tracker's run id) and, for a converted
+    run, the ``conversion`` settings. Returns the object written."""
+    data = to_dict(config)
+    if name is not None:
+        data["name"] = name
+    if conversion is not None:
+        data["conversion"] = dict(conversion)
+    data["meta"] = {**run_metadata(command, spaces), **(extra_meta or {})}
+    write_json(Path(run_dir) / CONFIG, data)
+    return data
+
+
+def conversion_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A converted run's settings (``config.json``'s ``conversion``), or None for a trained
+    run. This is where "is this a converted run?" is answered."""
+    return read_config_data(run_dir).get("conversion")
+
+
+def read_conversion(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A converted run's ``conversion.json``."""
+    return read_json(Path(run_dir) / CONVERSION)
+
+
+def write_conversion(run_dir: str | os.PathLike[str], conversion: Mapping[str, Any]) -> Path:
+    return write_json(Path(run_dir) / CONVERSION, conversion)
+
+
+def read_energy(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The run's ``energy.json`` (``dsqn energy``), or None when it has none."""
+    path = Path(run_dir) / ENERGY
+    return read_json(path) if path.is_file() else None
+
+
+# ----------------------------------------------------------------------------- evaluation.json
+
+
+def frames_per_agent_step(suite: str) -> int:
+    """Emulator frames per agent step: Atari's frame skip (4), 1 for classic control."""
+    if suite not in _FRAMES_PER_AGENT_STEP:
+        raise ValueError(
+            f"frames per agent step of suite {suite!r} unknown; known: "
+            f"{', '.join(_FRAMES_PER_AGENT_STEP)}"
+        )
+    return _FRAMES_PER_AGENT_STEP[suite]
+
+
+def average_max_q(max_q: np.ndarray) -> float:
+    """The paper's "average max Q" of one evaluation: the mean over episodes of each episode's
+    maximum greedy ``max_a Q`` (``EvalResult.max_q`` of one seed), leaving out the episodes
+    without a greedy step; NaN when no episode has one."""
+    max_q = np.asarray(max_q, np.float64)
+    kept = max_q[~np.isnan(max_q)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
+def max_q_summary(result: EvaluationScores, i: int) -> dict[str, float]:
+    """The Q statistics of seed ``i``'s evaluation: ``average_max_q`` (the paper's,
+    :func:`average_max_q`) and ``average_mean_max_q`` (the mean over episodes of each episode's
+    mean ``max_a Q``)."""
+    return {
+        "average_max_q": average_max_q(result.max_q[i]),
+        "average_mean_max_q": float(np.mean(result.mean_max_q[i])),
+    }
+
+
+def seed_summary(result: EvaluationScores, i: int, agent_steps: int) -> dict[str, Any]:
+    """Seed ``i``'s games of an evaluation: ``{"agent_steps", "mean", "std", "scores",
+    "lengths", "average_max_q", "average_mean_max_q"}`` (``std`` over episodes, ddof 0; the Q
+    statistics of :func:`max_q_summary`)."""
+    scores = np.asarray(result.returns[i], float)
+    return {
+        "agent_steps": int(agent_steps),
+        "mean": float(scores.mean()),
+        "std": float(scores.std()),
+        "scores": scores.tolist(),
+        "lengths": np.asarray(result.lengths[i]).astype(int).tolist(),
+        **max_q_summary(result, i),
+    }
+
+
+def seed_summaries(
+    result: EvaluationScores, seeds: Sequence[int], agent_steps: Sequence[int]
+) -> dict[str, dict[str, Any]]:
+    """Every seed's :func:`seed_summary`, keyed by the seed as a string (as in the JSON files);
+    ``agent_steps[i]`` is the agent step of seed ``seeds[i]``'s parameters."""
+    return {
+        str(seed): seed_summary(result, i, steps)
+        for i, (seed, steps) in enumerate(zip(seeds, agent_steps, strict=True))
+    }
+
+
+def evaluation_summary(per_seed: Mapping[str, Any], protocol: str | None = None) -> dict[str, Any]:
+    """Mean and standard deviation (ddof 0) over seeds of each seed's mean score.
+
+    ``per_seed``: seed -> summary (:func:`seed_summary`), or, with ``protocol`` (best | final),
+    seed -> {protocol: summary or None}; seeds without a score are left out.
+    """
+    entries = [v.get(protocol) if protocol else v for v in per_seed.values()]
+    means = [e["mean"] for e in entries if e]
+    if not means:
+        return {"mean": None, "std_over_seeds": None, "seeds": 0}
+    return {
+        "mean": float(np.mean(means)),
+        "std_over_seeds": float(np.std(means)),
+        "seeds": len(means),
+    }
+
+
+def evaluation_record(
+    config: Config,
+    *,
+    name: str,
+    agent_steps: int,
+    episodes: int,
+    epsilon: float,
+    per_seed: Mapping[str, Mapping[str, Any] | None],
+) -> dict[str, Any]:
+    """The ``evaluation.json`` object: ``per_seed`` maps a seed to ``{"best": summary or None,
+    "final": summary or None}``; the summary over seeds of each protocol is added."""
+    return {
+        "name": name,
+        "game": config.env.game,
+        "suite": config.env.suite,
+        "protocol": config.env.protocol,
+        "agent_steps": int(agent_steps),
+        "frames": int(agent_steps) * frames_per_agent_step(config.env.suite),
+        "episodes": int(episodes),
+        "epsilon": float(epsilon),
+        "per_seed": dict(per_seed),
+        "summary": {p: evaluation_summary(per_seed, p) for p in ("final", "best")},
+    }
+
+
+def write_evaluation(run_dir: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
+    return write_json(Path(run_dir) / EVALUATION, record)
+
+
+def read_evaluation(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    return read_json(Path(run_dir) / EVALUATION)
+
+
+def checkpoint_evaluation_path(run_dir: str | os.PathLike[str], checkpoint: str) -> Path:
+    """Where ``dsqn evaluate`` writes its evaluation of ``checkpoint``."""
+    return Path(run_dir) / EVALUATIONS / f"{checkpoint}.json"
+
+
+def checkpoint_evaluation_record(
+    checkpoint: str, *, episodes: int, epsilon: float, per_seed: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``evaluations/<checkpoint>.json`` object: ``{"checkpoint", "episodes", "epsilon",
+    "per_seed": {seed: summary}}`` (summaries of :func:`seed_summary`)."""
+    return {
+        "checkpoint": checkpoint,
+        "episodes": int(episodes),
+        "epsilon": float(epsilon),
+        "per_seed": dict(per_seed),
+    }
+
+
+def write_checkpoint_evaluation(run_dir: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
+    """Writes ``evaluations/<checkpoint>.json`` (:func:`checkpoint_evaluation_record`)."""
+    path = checkpoint_evaluation_path(run_dir, record["checkpoint"])
+    path.parent.mkdir(exist_ok=True)
+    return write_json(path, record)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_dir(run_dir: str | os.PathLike[str]) -> Path:
+    return Path(run_dir) / CHECKPOINTS
+
+
+def checkpoint_steps(run_dir: str | os.PathLike[str]) -> list[int]:
+    """The agent steps of the run's complete checkpoints, ascending (empty if none)."""
+    directory = checkpoint_dir(run_dir)
+    if not directory.is_dir():
+        return []
+    from dsqn.checkpoint import Checkpointer  # orbax and JAX: only when checkpoints are listed
+
+    with Checkpointer(directory, max_to_keep=None) as checkpointer:
+        return checkpointer.all_steps()

@@ -1,0 +1,122 @@
+"""dsqn.run_dir: the run directory's files, written atomically and readable by colleagues."""
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsqn import config as C
+from dsqn import run_dir as rd
+from dsqn.evaluate import EvalResult
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask():
+    """Sets the process umask to the value given, restoring it after the test."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+def test_write_json_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    rd.write_json(path, {"a": 1})
+    rd.write_json(path, {"a": [1, 2]})
+    assert json.loads(path.read_text()) == {"a": [1, 2]}
+    with pytest.raises(TypeError):
+        rd.write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_written_files_have_the_mode_of_any_new_file(tmp_path: Path, umask) -> None:
+    for mask in (0o022, 0o027):
+        umask(mask)
+        reference = tmp_path / f"plain-{mask:o}.csv"
+        reference.write_text("x\n")
+        written = rd.write_json(tmp_path / f"written-{mask:o}.json", {})
+        assert mode(written) == mode(reference) == 0o666 & ~mask
+
+
+def test_every_file_of_a_run_is_readable_by_others(tiny_cartpole_dqn_run: Path, umask) -> None:
+    """The tiny run is made under the test process's umask (022 unless set otherwise)."""
+    files = [p for p in tiny_cartpole_dqn_run.iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {"config.json", "evaluation.json", "metrics.csv"}
+    modes = {p.name: mode(p) for p in files}
+    assert len(set(modes.values())) == 1, modes
+
+
+def test_read_json_names_the_bad_file(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"a.json is not valid JSON"):
+        rd.read_json(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"b.json should hold a JSON object, got list"):
+        rd.read_json(tmp_path / "b.json")
+
+
+def test_config_round_trip_with_spaces_and_conversion(tmp_path: Path) -> None:
+    config = C.preset("cartpole-dqn")
+    spaces = rd.Spaces((4,), "float32", 2)
+    rd.write_config(tmp_path, config, command=["dsqn", "x"], spaces=spaces)
+    assert rd.read_config(tmp_path) == config
+    assert rd.read_spaces(tmp_path) == spaces
+    assert rd.conversion_settings(tmp_path) is None
+    rd.write_config(
+        tmp_path, config, command=None, spaces=spaces, name="converted-snn", conversion={"x": 1}
+    )
+    assert rd.read_config(tmp_path).name == "converted-snn"
+    assert rd.conversion_settings(tmp_path) == {"x": 1}
+    data = rd.read_config_data(tmp_path)
+    del data["meta"]["spaces"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert rd.read_spaces(tmp_path) is None
+
+
+def test_evaluation_record_by_hand() -> None:
+    result = EvalResult(
+        returns=np.array([[1.0, 3.0], [10.0, 10.0]]),
+        lengths=np.array([[5, 7], [9, 9]]),
+        max_q=np.array([[0.5, np.nan], [2.0, 4.0]]),
+        mean_max_q=np.array([[0.5, 1.5], [2.0, 4.0]]),
+        spike_sums=None,
+        steps=np.array([12.0, 18.0]),
+    )
+    per_seed = rd.seed_summaries(result, [3, 8], [100, 60])
+    assert per_seed["3"] == {
+        "agent_steps": 100,
+        "mean": 2.0,
+        "std": 1.0,
+        "scores": [1.0, 3.0],
+        "lengths": [5, 7],
+        "average_max_q": 0.5,  # the episode without a greedy step is left out
+        "average_mean_max_q": 1.0,
+    }
+    assert per_seed["8"]["mean"] == 10.0 and per_seed["8"]["average_max_q"] == 3.0
+    config = C.preset("dsqn")
+    record = rd.evaluation_record(
+        config,
+        name="dsqn",
+        agent_steps=100,
+        episodes=2,
+        epsilon=0.05,
+        per_seed={"3": {"final": per_seed["3"], "best": None}, "8": {"final": per_seed["8"]}},
+    )
+    assert record["frames"] == 400  # Atari: 4 frames per agent step
+    assert record["summary"]["final"] == {"mean": 6.0, "std_over_seeds": 4.0, "seeds": 2}
+    assert record["summary"]["best"] == {"mean": None, "std_over_seeds": None, "seeds": 0}
+    assert rd.frames_per_agent_step("classic") == 1
+    with pytest.raises(ValueError, match="suite 'mujoco' unknown; known: atari, classic"):
+        rd.frames_per_agent_step("mujoco")
+
+
+def test_checkpoint_steps(tiny_cartpole_dqn_run: Path, tmp_path: Path) -> None:
+    assert rd.checkpoint_steps(tiny_cartpole_dqn_run) == [200, 400]
+    assert rd.checkpoint_steps(tmp_path) == []
