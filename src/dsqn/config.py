@@ -754,13 +754,20 @@ def _positive(path: str, value: Any, *, allow_zero: bool = False) -> None:
 
 
 def validate(config: Config) -> Config:
-    """Checks every field; raises :class:`ConfigError` naming the first bad one."""
+    """Checks every field, section by section; raises :class:`ConfigError` naming the first
+    bad one."""
+    _check_network(config.network)
+    _check_env(config.env)
+    _check_learner(config.learner, config.env)
+    _check_eval(config.eval)
+    _check_run(config.run, config.env, config.eval)
+    return config
+
+
+def _check_network(n: NetworkConfig) -> None:
     from dsqn.networks import HEADS, INITS, NEURONS, READOUTS
-    from dsqn.precision import MATMUL_PRECISIONS
-    from dsqn.replay import MAX_TRACKING
     from dsqn.spiking import BACKENDS, SURROGATES
 
-    n, e, lr, ev, r = config.network, config.env, config.learner, config.eval, config.run
     _choice("network.kind", n.kind, ("dsqn", "dqn"))
     if n.time_steps < 1:
         raise ConfigError(f"network.time_steps must be >= 1, got {n.time_steps!r}")
@@ -781,6 +788,8 @@ def validate(config: Config) -> Config:
     if not n.hidden_sizes or any(h <= 0 for h in n.hidden_sizes):
         raise ConfigError(f"network.hidden_sizes must be positive widths, got {n.hidden_sizes!r}")
 
+
+def _check_env(e: EnvConfig) -> None:
     _choice("env.suite", e.suite, ("atari", "classic"))
     _choice("env.protocol", e.protocol, ("paper", "machado"))
     _choice("env.life_loss_stack", e.life_loss_stack, ("refill", "carry"))
@@ -789,80 +798,90 @@ def validate(config: Config) -> Config:
     if e.max_episode_agent_steps is not None:
         _positive("env.max_episode_agent_steps", e.max_episode_agent_steps)
 
-    _choice("learner.loss", lr.loss, ("dqn", "double", "cdqn"))
-    _choice("learner.td_error", lr.td_error, ("huber", "mse"))
-    if lr.cdqn_double_q and lr.loss != "cdqn":
+
+def _check_learner(learner: LearnerConfig, e: EnvConfig) -> None:
+    _choice("learner.loss", learner.loss, ("dqn", "double", "cdqn"))
+    _choice("learner.td_error", learner.td_error, ("huber", "mse"))
+    if learner.cdqn_double_q and learner.loss != "cdqn":
         raise ConfigError(
-            f"learner.cdqn_double_q applies to learner.loss cdqn only, not {lr.loss!r} "
+            f"learner.cdqn_double_q applies to learner.loss cdqn only, not {learner.loss!r} "
             "(for Double DQN set learner.loss double)"
         )
-    if not 0 <= lr.discount <= 1:
-        raise ConfigError(f"learner.discount must be in [0, 1], got {lr.discount!r}")
-    _positive("learner.learning_rate", lr.learning_rate)
-    _positive("learner.adam_eps", lr.adam_eps)
-    if lr.max_grad_norm is not None:
-        _positive("learner.max_grad_norm", lr.max_grad_norm)
-    _positive("learner.batch_size", lr.batch_size)
-    _positive("learner.update_period_agent_steps", lr.update_period_agent_steps)
-    _positive("learner.target_update_period_agent_steps", lr.target_update_period_agent_steps)
-    _positive("learner.warmup_agent_steps", lr.warmup_agent_steps, allow_zero=True)
-    _positive("learner.epsilon_decay_agent_steps", lr.epsilon_decay_agent_steps)
+    if not 0 <= learner.discount <= 1:
+        raise ConfigError(f"learner.discount must be in [0, 1], got {learner.discount!r}")
+    _positive("learner.learning_rate", learner.learning_rate)
+    _positive("learner.adam_eps", learner.adam_eps)
+    if learner.max_grad_norm is not None:
+        _positive("learner.max_grad_norm", learner.max_grad_norm)
+    _positive("learner.batch_size", learner.batch_size)
+    _positive("learner.update_period_agent_steps", learner.update_period_agent_steps)
+    _positive("learner.target_update_period_agent_steps", learner.target_update_period_agent_steps)
+    _positive("learner.warmup_agent_steps", learner.warmup_agent_steps, allow_zero=True)
+    _positive("learner.epsilon_decay_agent_steps", learner.epsilon_decay_agent_steps)
     for name in ("epsilon_start", "epsilon_mid", "epsilon_end"):
-        if not 0 <= getattr(lr, name) <= 1:
-            raise ConfigError(f"learner.{name} must be in [0, 1], got {getattr(lr, name)!r}")
-    _choice("learner.epsilon_schedule", lr.epsilon_schedule, ("linear", "exponential_linear"))
-    if lr.epsilon_schedule == "exponential_linear":
-        _positive("learner.epsilon_start", lr.epsilon_start)
-        _positive("learner.epsilon_mid", lr.epsilon_mid)
-        _positive("learner.epsilon_mid_agent_steps", lr.epsilon_mid_agent_steps)
-        if lr.epsilon_mid_agent_steps >= lr.epsilon_decay_agent_steps:
+        if not 0 <= getattr(learner, name) <= 1:
+            raise ConfigError(f"learner.{name} must be in [0, 1], got {getattr(learner, name)!r}")
+    _choice("learner.epsilon_schedule", learner.epsilon_schedule, ("linear", "exponential_linear"))
+    if learner.epsilon_schedule == "exponential_linear":
+        _positive("learner.epsilon_start", learner.epsilon_start)
+        _positive("learner.epsilon_mid", learner.epsilon_mid)
+        _positive("learner.epsilon_mid_agent_steps", learner.epsilon_mid_agent_steps)
+        if learner.epsilon_mid_agent_steps >= learner.epsilon_decay_agent_steps:
             raise ConfigError(
-                f"learner.epsilon_mid_agent_steps ({lr.epsilon_mid_agent_steps}) must be less "
-                f"than learner.epsilon_decay_agent_steps ({lr.epsilon_decay_agent_steps})"
+                f"learner.epsilon_mid_agent_steps ({learner.epsilon_mid_agent_steps}) must be less "
+                f"than learner.epsilon_decay_agent_steps ({learner.epsilon_decay_agent_steps})"
             )
-    _positive("learner.replay_capacity_transitions", lr.replay_capacity_transitions)
-    _choice("learner.replay_sampling", lr.replay_sampling, ("uniform", "proportional"))
-    _positive("learner.priority_exponent", lr.priority_exponent, allow_zero=True)
-    _positive("learner.priority_epsilon", lr.priority_epsilon)
-    _positive("learner.priority_initial_max", lr.priority_initial_max)
-    _choice("learner.priority_max_tracking", lr.priority_max_tracking, MAX_TRACKING)
-    if lr.priority_floor_of_mean is not None and not 0 < lr.priority_floor_of_mean < 1:
+    _check_replay(learner, e)
+
+
+def _check_replay(learner: LearnerConfig, e: EnvConfig) -> None:
+    from dsqn.replay import MAX_TRACKING
+
+    _positive("learner.replay_capacity_transitions", learner.replay_capacity_transitions)
+    _choice("learner.replay_sampling", learner.replay_sampling, ("uniform", "proportional"))
+    _positive("learner.priority_exponent", learner.priority_exponent, allow_zero=True)
+    _positive("learner.priority_epsilon", learner.priority_epsilon)
+    _positive("learner.priority_initial_max", learner.priority_initial_max)
+    _choice("learner.priority_max_tracking", learner.priority_max_tracking, MAX_TRACKING)
+    if learner.priority_floor_of_mean is not None and not 0 < learner.priority_floor_of_mean < 1:
         raise ConfigError(
             f"learner.priority_floor_of_mean must be in (0, 1) or None, "
-            f"got {lr.priority_floor_of_mean!r}"
+            f"got {learner.priority_floor_of_mean!r}"
         )
-    _positive(
-        "learner.priority_predecessor_fraction", lr.priority_predecessor_fraction, allow_zero=True
-    )
-    if not 0 <= lr.importance_exponent_start <= 1:
+    fraction = learner.priority_predecessor_fraction
+    _positive("learner.priority_predecessor_fraction", fraction, allow_zero=True)
+    if not 0 <= learner.importance_exponent_start <= 1:
         raise ConfigError(
             f"learner.importance_exponent_start must be in [0, 1], "
-            f"got {lr.importance_exponent_start!r}"
+            f"got {learner.importance_exponent_start!r}"
         )
-    if lr.importance_exponent_anneal_agent_steps is not None:
+    if learner.importance_exponent_anneal_agent_steps is not None:
         _positive(
             "learner.importance_exponent_anneal_agent_steps",
-            lr.importance_exponent_anneal_agent_steps,
+            learner.importance_exponent_anneal_agent_steps,
         )
-    if lr.importance_weight_max is not None:
-        _positive("learner.importance_weight_max", lr.importance_weight_max)
-    if lr.replay_capacity_transitions % e.envs_per_seed:
+    if learner.importance_weight_max is not None:
+        _positive("learner.importance_weight_max", learner.importance_weight_max)
+    capacity = learner.replay_capacity_transitions
+    if capacity % e.envs_per_seed:
         raise ConfigError(
-            f"learner.replay_capacity_transitions ({lr.replay_capacity_transitions}) must be a "
+            f"learner.replay_capacity_transitions ({capacity}) must be a "
             f"multiple of env.envs_per_seed ({e.envs_per_seed})"
         )
-    if lr.batch_size > lr.replay_capacity_transitions:
+    if learner.batch_size > capacity:
         raise ConfigError(
-            f"learner.batch_size ({lr.batch_size}) is larger than "
-            f"learner.replay_capacity_transitions ({lr.replay_capacity_transitions})"
+            f"learner.batch_size ({learner.batch_size}) is larger than "
+            f"learner.replay_capacity_transitions ({capacity})"
         )
-    u, k = lr.update_period_agent_steps, e.envs_per_seed
+    u, k = learner.update_period_agent_steps, e.envs_per_seed
     if u % k and k % u:
         raise ConfigError(
             f"env.envs_per_seed ({k}) and learner.update_period_agent_steps ({u}) must divide "
             "one another, so that every step of the vectorised loop does a whole number of updates"
         )
 
+
+def _check_eval(ev: EvalConfig) -> None:
     _positive("eval.period_agent_steps", ev.period_agent_steps)
     _positive("eval.episodes", ev.episodes)
     if not 0 <= ev.epsilon <= 1:
@@ -871,6 +890,11 @@ def validate(config: Config) -> Config:
     if ev.max_episode_agent_steps is not None:
         _positive("eval.max_episode_agent_steps", ev.max_episode_agent_steps)
 
+
+def _check_run(r: RunConfig, e: EnvConfig, ev: EvalConfig) -> None:
+    from dsqn.precision import MATMUL_PRECISIONS
+
+    k = e.envs_per_seed
     _positive("run.total_agent_steps", r.total_agent_steps)
     if not r.seeds:
         raise ConfigError("run.seeds must name at least one seed")
@@ -897,7 +921,6 @@ def validate(config: Config) -> Config:
     _choice("run.matmul_precision", r.matmul_precision, MATMUL_PRECISIONS)
     if r.checkpoint_period_minutes is not None:
         _positive("run.checkpoint_period_minutes", r.checkpoint_period_minutes)
-    return config
 
 
 # ----------------------------------------------------------------------------- (de)serialise

@@ -340,46 +340,101 @@ def make_train(config: Config) -> Experiment:
     )
 
 
-def _chunk_fn(exp: Experiment, iterations: int):
-    cfg = exp.config.learner
-    s, e = exp.num_seeds, exp.envs_per_seed
-    step = exp.stepper().step
-    act = jax.vmap(functools.partial(agent.q_values_and_spikes, exp.network))
-    update = jax.vmap(
-        functools.partial(agent.update, network=exp.network, optimizer=exp.optimizer, config=cfg),
-        in_axes=(0, 0, None),
-    )
-    total = exp.config.run.total_agent_steps
-    offset = agent.schedule_offset(cfg)
-    # The Baselines frame stack is refilled at every reset: only image stacks have frames.
-    refill = exp.config.env.life_loss_stack == "refill" and len(exp.obs_shape) == 3
-    select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
+METRIC_NAMES = (
+    "loss",
+    "q",
+    "updates",
+    "episodes",
+    "episode_return",
+    "episode_length",
+    "acting_forwards",
+)
+"""Per-seed sums a chunk returns (besides ``spikes_<layer>``); see :meth:`Experiment.chunk_fn`."""
 
-    def greedy(params, obs):
-        q, counts = act(params, obs)
-        return q, {k: v.sum(-1) for k, v in counts.items()}
 
-    def body(state, _):
-        carry, acc = state
-        t = carry.agent_steps
+class _Iteration:
+    """One loop iteration of a chunk, as its named steps (all seeds at once, inside jit)."""
+
+    def __init__(self, exp: Experiment):
+        self.learner = exp.config.learner
+        self.num_seeds, self.envs_per_seed = exp.num_seeds, exp.envs_per_seed
+        self.env_step = exp.stepper().step
+        self.layers = tuple(exp.layer_neurons)
+        self.total = exp.config.run.total_agent_steps
+        # The Baselines frame stack is refilled at every reset: only image stacks have frames.
+        self.refill = exp.config.env.life_loss_stack == "refill" and len(exp.obs_shape) == 3
+        # Updates, target syncs and the importance exponent follow the schedule step.
+        self.offset = agent.schedule_offset(self.learner)
+        self._forward = jax.vmap(functools.partial(agent.q_values_and_spikes, exp.network))
+        self._update = jax.vmap(
+            functools.partial(
+                agent.update, network=exp.network, optimizer=exp.optimizer, config=self.learner
+            ),
+            in_axes=(0, 0, None),
+        )
+        self._select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
+
+    def zero_metrics(self) -> dict[str, jax.Array]:
+        zero = jnp.zeros((self.num_seeds,), jnp.float32)
+        return {k: zero for k in (*METRIC_NAMES, *(f"spikes_{k}" for k in self.layers))}
+
+    def __call__(self, state: tuple[Carry, dict[str, jax.Array]], _) -> tuple[Any, None]:
+        carry, metrics = state
+        t, t_next = carry.agent_steps, carry.agent_steps + self.envs_per_seed
         keys = jax.vmap(lambda k: jax.random.split(k, 2))(carry.train.key)
         train = carry.train._replace(key=keys[:, 0])
-        obs = carry.timestep.obs
-        if refill:
-            obs = refill_stack(obs, carry.since_reset)
-        obs = split_seeds(obs, s)
-
-        # No forward pass is needed while actions are uniformly random.
-        shapes = jax.eval_shape(greedy, train.params, obs)
-        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
-        warm = t < cfg.warmup_agent_steps
-        q, spikes = jax.lax.cond(warm, lambda: zeros, lambda: greedy(train.params, obs))
-        actions = select(keys[:, 1], q, agent.epsilon_at(cfg, t))
-
-        handle, ts = step(carry.handle, merge_seeds(actions))
+        obs = self.observe(carry)
+        actions, spikes, warm = self.act(train.params, obs, keys[:, 1], t)
+        handle, ts = self.env_step(carry.handle, merge_seeds(actions))
         reset_step = reset_follows(carry.timestep)
-        rep = jax.vmap(replay.add)(
-            carry.replay,
+        replay_state = self.store(carry.replay, obs, actions, ts, reset_step)
+        stats = update_episode_stats(carry.stats, ts, reset_step)
+        train, replay_state, loss_sum, q_sum, n_updates = self.learn(train, replay_state, t, t_next)
+        train = self.sync_target(train, t, t_next)
+        finished = split_seeds((ts.game_over & ~reset_step).astype(jnp.float32), self.num_seeds)
+        new = {
+            "loss": loss_sum,
+            "q": q_sum,
+            "updates": n_updates.astype(jnp.float32),
+            "episodes": finished.sum(-1),
+            "episode_return": (finished * split_seeds(stats.last_return, self.num_seeds)).sum(-1),
+            "episode_length": (
+                finished * split_seeds(stats.last_length, self.num_seeds).astype(jnp.float32)
+            ).sum(-1),
+            "acting_forwards": jnp.where(warm, 0.0, 1.0),
+            **{f"spikes_{k}": v for k, v in spikes.items()},
+        }
+        metrics = {k: metrics[k] + new[k] for k in metrics}
+        since = steps_since_reset(carry.since_reset, reset_step)
+        return (Carry(train, replay_state, handle, ts, stats, t_next, since), metrics), None
+
+    def observe(self, carry: Carry) -> jax.Array:
+        """The observations ``[S, E, ...]`` the agents act on: the pool's, with the frame stack
+        refilled after a reset (``env.life_loss_stack``, :func:`dsqn.envs.refill_stack`)."""
+        obs = carry.timestep.obs
+        if self.refill:
+            obs = refill_stack(obs, carry.since_reset)
+        return split_seeds(obs, self.num_seeds)
+
+    def greedy(self, params, obs):
+        """Q ``[S, E, A]`` and each seed's spikes per layer summed over its envs."""
+        q, counts = self._forward(params, obs)
+        return q, {k: v.sum(-1) for k, v in counts.items()}
+
+    def act(self, params, obs, keys, t):
+        """Epsilon-greedy actions ``[S, E]``; no forward pass while actions are uniformly random
+        (the warm-up), whose spikes and Q then count as zero."""
+        shapes = jax.eval_shape(self.greedy, params, obs)
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+        warm = t < self.learner.warmup_agent_steps
+        q, spikes = jax.lax.cond(warm, lambda: zeros, lambda: self.greedy(params, obs))
+        return self._select(keys, q, agent.epsilon_at(self.learner, t)), spikes, warm
+
+    def store(self, replay_state, obs, actions, ts: Timestep, reset_step):
+        """Each seed's transitions into its replay (a reset step is marked, never learned)."""
+        s = self.num_seeds
+        return jax.vmap(replay.add)(
+            replay_state,
             obs,
             actions,
             split_seeds(ts.reward, s),
@@ -387,69 +442,57 @@ def _chunk_fn(exp: Experiment, iterations: int):
             split_seeds(ts.truncated, s),
             split_seeds(reset_step, s),
         )
-        stats = update_episode_stats(carry.stats, ts, reset_step)
-        finished = split_seeds((ts.game_over & ~reset_step).astype(jnp.float32), s)
 
-        # Updates, target syncs and the importance exponent follow the schedule step.
-        tau, tau_next = t - offset, t + e - offset
+    def learn(self, train, replay_state, t, t_next):
+        """The updates due in ``(t, t_next]`` of the schedule step after the warm-up (one per
+        ``update_period_agent_steps``), once every replay holds a minibatch: the new states and
+        replays (a prioritized replay's priorities change), the sums of loss and mean Q, and the
+        number of updates."""
+        learner = self.learner
+        tau, tau_next = t - self.offset, t_next - self.offset
         due = _multiples_in(
-            jnp.maximum(tau, cfg.warmup_agent_steps - offset),
+            jnp.maximum(tau, learner.warmup_agent_steps - self.offset),
             tau_next,
-            cfg.update_period_agent_steps,
+            learner.update_period_agent_steps,
         )
-        beta = agent.importance_exponent_at(cfg, tau, total)
+        beta = agent.importance_exponent_at(learner, tau, self.total)
 
-        def learn(i, inner):
-            train, rep, loss, qsum = inner
-            train, rep, m = update(train, rep, beta)
-            return train, rep, loss + m["loss"], qsum + m["q_mean"]
+        def one_update(i, inner):
+            train, replay_state, loss, qsum = inner
+            train, replay_state, m = self._update(train, replay_state, beta)
+            return train, replay_state, loss + m["loss"], qsum + m["q_mean"]
 
         # Checking the replay scans its validity mask: only do it when an update is due.
+        can_sample = jax.vmap(replay.can_sample, in_axes=(0, None))
         n_updates = jax.lax.cond(
             due > 0,
-            lambda: jnp.where(
-                jnp.all(jax.vmap(replay.can_sample, in_axes=(0, None))(rep, cfg.batch_size)),
-                due,
-                0,
-            ),
+            lambda: jnp.where(jnp.all(can_sample(replay_state, learner.batch_size)), due, 0),
             lambda: jnp.zeros_like(due),
         )
-        zero_s = jnp.zeros((s,), jnp.float32)
-        train, rep, loss_sum, q_sum = jax.lax.fori_loop(
-            0, n_updates, learn, (train, rep, zero_s, zero_s)
+        zero = jnp.zeros((self.num_seeds,), jnp.float32)
+        train, replay_state, loss_sum, q_sum = jax.lax.fori_loop(
+            0, n_updates, one_update, (train, replay_state, zero, zero)
         )
-        sync = _multiples_in(tau, tau_next, cfg.target_update_period_agent_steps) > 0
-        train = jax.lax.cond(sync, jax.vmap(agent.sync_target), lambda x: x, train)
+        return train, replay_state, loss_sum, q_sum, n_updates
 
-        acc = {
-            "loss": acc["loss"] + loss_sum,
-            "q": acc["q"] + q_sum,
-            "updates": acc["updates"] + n_updates.astype(jnp.float32),
-            "episodes": acc["episodes"] + finished.sum(-1),
-            "episode_return": acc["episode_return"]
-            + (finished * split_seeds(stats.last_return, s)).sum(-1),
-            "episode_length": acc["episode_length"]
-            + (finished * split_seeds(stats.last_length, s).astype(jnp.float32)).sum(-1),
-            "acting_forwards": acc["acting_forwards"] + jnp.where(warm, 0.0, 1.0),
-            **{f"spikes_{k}": acc[f"spikes_{k}"] + v for k, v in spikes.items()},
-        }
-        since = steps_since_reset(carry.since_reset, reset_step)
-        carry = Carry(train, rep, handle, ts, stats, t + e, since)
-        return (carry, acc), None
+    def sync_target(self, train, t, t_next):
+        """Copies the parameters to the target network if a target period of the schedule step
+        ends in ``(t, t_next]``."""
+        tau, tau_next = t - self.offset, t_next - self.offset
+        sync = _multiples_in(tau, tau_next, self.learner.target_update_period_agent_steps) > 0
+        return jax.lax.cond(sync, jax.vmap(agent.sync_target), lambda x: x, train)
+
+
+def _chunk_fn(exp: Experiment, iterations: int):
+    iteration = _Iteration(exp)
+    s = exp.num_seeds
 
     def chunk(carry: Carry):
+        state = (carry, iteration.zero_metrics())
         with matmul_precision(exp.config.run.matmul_precision):
-            return scan_chunk(carry)
-
-    def scan_chunk(carry: Carry):
-        zero = jnp.zeros((s,), jnp.float32)
-        names = ["loss", "q", "updates", "episodes", "episode_return", "episode_length"]
-        acc = {k: zero for k in names}
-        acc["acting_forwards"] = zero
-        acc.update({f"spikes_{k}": zero for k in exp.layer_neurons})
-        (carry, acc), _ = jax.lax.scan(body, (carry, acc), None, length=iterations)
-        acc["updates"] = jnp.broadcast_to(acc["updates"], (s,))
-        return carry, acc
+            (carry, metrics), _ = jax.lax.scan(iteration, state, None, length=iterations)
+        metrics["updates"] = jnp.broadcast_to(metrics["updates"], (s,))
+        return carry, metrics
 
     if exp.mesh is None:
         return jax.jit(chunk, donate_argnums=0)
