@@ -194,8 +194,11 @@ def read_config_data(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_config(run_dir: str | os.PathLike[str]) -> Config:
-    """The resolved :class:`dsqn.config.Config` stored in ``run_dir/config.json``."""
-    return from_dict(read_config_data(run_dir))
+    """The resolved :class:`dsqn.config.Config` stored in ``run_dir/config.json`` (without its
+    ``meta`` and ``conversion`` sections)."""
+    data = read_config_data(run_dir)
+    data.pop("conversion", None)
+    return from_dict(data)
 
 
 def read_spaces(run_dir: str | os.PathLike[str]) -> Spaces | None:

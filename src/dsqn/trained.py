@@ -60,7 +60,7 @@ CHECKPOINT_NAMES: tuple[str, ...] = ("best", "final", "latest")
 one checkpoint: the final policy once a run has finished)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Agent:
     """One seed's trained Q-network.
 
