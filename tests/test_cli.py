@@ -179,3 +179,14 @@ def test_bad_input_to_every_command_exits_2_naming_it_and_writes_nothing(
     for needle in needles.split(" | "):
         assert str(names.get(needle, needle)) in err or needle in err, (needle, err)
     assert _files(tiny_cartpole_dqn_run, tmp_path) == before
+
+
+def test_versions_prints_the_environment_and_the_pins(capsys):
+    import dsqn
+
+    assert main(["versions"]) == 0
+    environment = json.loads(capsys.readouterr().out)
+    assert environment["dsqn"] == dsqn.__version__ and "jax" in environment["packages"]
+    assert main(["versions", "--constraints"]) == 0
+    pins = capsys.readouterr().out.split()
+    assert any(pin.startswith("jax==") for pin in pins) and all("==" in pin for pin in pins)

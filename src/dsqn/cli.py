@@ -15,6 +15,8 @@
     dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
     dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
     dsqn robustness RUN_DIR... --out DIR [--noise 0 0.01 ...] [--fgsm 0 0.001 ...]
+    dsqn versions [--constraints]             the software environment (JSON), or the pins of
+                                              constraints.txt
 
 Any config field can be set as ``--section.field value`` (``dsqn train --help`` lists them
 all), e.g. ``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values
@@ -105,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("versions", help="the software environment a run would record")
+    p.add_argument(
+        "--constraints",
+        action="store_true",
+        help="print name==version pins of the installed dependencies (constraints.txt)",
+    )
 
     p = sub.add_parser("presets", help="list the presets, or print one preset's config")
     p.add_argument("name", nargs="?")
@@ -306,6 +315,16 @@ def _cited_values(config, sources: dict[str, str]) -> str:
     width = max((len(entry) for entry, _ in entries), default=0)
     lines = [f"{entry:<{width}}   {source}" for entry, source in entries]
     return "\n".join([*lines, "(every other field: the paper's default, `dsqn presets NAME`)"])
+
+
+def _cmd_versions(args) -> int:
+    from dsqn import versions
+
+    if args.constraints:
+        print("\n".join(versions.constraints()))
+    else:
+        print(json.dumps(versions.environment(), indent=2))
+    return 0
 
 
 def _cmd_presets(args) -> int:
@@ -510,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 parser.error(f"unexpected arguments {extra}")
             return _cmd_presets(args)
+        if args.command == "versions":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_versions(args)
         if args.command == "train":
             return _cmd_train(args, extra, argv)
         if args.command == "evaluate":

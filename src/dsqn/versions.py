@@ -5,20 +5,17 @@ result can be traced to the software that produced it. The direct dependencies a
 project declares (``pyproject.toml`` beside the source in a checkout, else the installed
 package's metadata); jaxlib, the compiled half of JAX, is added to them.
 
-``python -m dsqn.versions`` prints the same as JSON; ``python -m dsqn.versions --constraints``
-prints ``name==version`` lines of the installed direct and test dependencies: the repository's
+``dsqn versions`` prints the same as JSON; ``dsqn versions --constraints`` prints
+``name==version`` lines of the installed direct and test dependencies: the repository's
 ``constraints.txt``, which CI installs with (``pip install -e ".[test]" -c constraints.txt``).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
-import json
 import platform
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -125,20 +122,3 @@ def constraints() -> list[str]:
     jaxlib."""
     names = [*requirements(("test", "wandb", "video")), *EXTRA_PACKAGES]
     return [f"{name}=={version}" for name in names if (version := _version(name)) is not None]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dsqn.versions", description=__doc__)
-    parser.add_argument(
-        "--constraints", action="store_true", help="print name==version pins (constraints.txt)"
-    )
-    args = parser.parse_args(argv)
-    if args.constraints:
-        print("\n".join(constraints()))
-    else:
-        print(json.dumps(environment(), indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
