@@ -129,7 +129,7 @@ BAD_INPUT = [
     ("train --resume OUT", "OUT | config.json does not exist"),
     ("evaluate RUN --epsilon 2", "--epsilon must be in [0, 1], got 2.0"),
     ("evaluate RUN --episodes 0", "--episodes must be an integer >= 1, got 0"),
-    ("evaluate RUN --checkpoint foo", "'foo' | best, latest | [200, 400]"),
+    ("evaluate RUN --checkpoint foo", "'foo' | best, final, latest | [200, 400]"),
     ("evaluate RUN --checkpoint 999", "step 999 | [200, 400]"),
     ("evaluate OUT", "OUT is not a run directory | config.json does not exist"),
     ("energy RUN --pj-per-ac -1", "--pj-per-ac must be a finite number > 0 | -1.0"),

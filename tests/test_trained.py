@@ -163,11 +163,11 @@ def test_a_run_without_recorded_spaces_still_loads(trained_run, tmp_path):
 
 
 def test_bad_input_gets_a_clear_error(trained_run, converted_run, tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="nope is not a run directory: .* does not exist"):
         dsqn.load_agent(tmp_path / "nope")
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match="config.json does not exist"):
         dsqn.load_agent(tmp_path)
-    with pytest.raises(ValueError, match="'bestest' is not valid: use one of best, final"):
+    with pytest.raises(ValueError, match=r"'bestest' is not valid: .* checkpoint: \[200, 400\]"):
         dsqn.load_agent(trained_run, "bestest")
     with pytest.raises(CheckpointError, match=r"step 999 .* available steps: \[200, 400\]"):
         dsqn.load_agent(trained_run, 999)

@@ -481,6 +481,7 @@ _EXISTING_RUNS = {
 def _check_arguments(args: argparse.Namespace) -> None:
     """Rejects an out-of-range option value, or a run directory that does not exist, naming
     the option and what is valid, before the command reads or writes anything."""
+    from dsqn import run_dir as rd
     from dsqn.config import ConfigError
 
     for dest, (valid, description) in _VALID_VALUES.items():
@@ -495,10 +496,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
     for path in paths if isinstance(paths, list) else [paths]:
         if args.command == "report" and not path.is_dir():
             raise ConfigError(f"{path} is not a directory (a run or a root of runs)")
-        if args.command != "report" and not (path / "config.json").is_file():
-            raise ConfigError(
-                f"{path} is not a run directory: {path / 'config.json'} does not exist"
-            )
+        if args.command != "report":
+            rd.require_run_dir(path)
 
 
 def _reject_unknown(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> None:

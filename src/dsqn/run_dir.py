@@ -180,11 +180,11 @@ def is_run_dir(path: str | os.PathLike[str]) -> bool:
 def require_run_dir(run_dir: str | os.PathLike[str]) -> Path:
     """``run_dir`` as a Path if it holds a ``config.json``, else FileNotFoundError."""
     run_dir = Path(run_dir)
-    what = f"{run_dir} is not a run directory (a directory with a {CONFIG}, docs/run_directory.md)"
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{what}: it does not exist")
-    if not (run_dir / CONFIG).is_file():
-        raise FileNotFoundError(f"{what}: it has no {CONFIG}")
+    if not is_run_dir(run_dir):
+        raise FileNotFoundError(
+            f"{run_dir} is not a run directory: {run_dir / CONFIG} does not exist "
+            "(see docs/run_directory.md)"
+        )
     return run_dir
 
 

@@ -157,7 +157,7 @@ def load_agents(
     """The agents of ``seeds`` (default: all the run's seeds, in its order) from one reading of
     the checkpoint; see :func:`load_agent`."""
     run_dir = rd.require_run_dir(run_dir)
-    checkpoint = _checkpoint_name(checkpoint)
+    checkpoint = _checkpoint_name(checkpoint, run_dir)
     settings = rd.conversion_settings(run_dir)
     if settings is not None:
         return _load_converted(run_dir, checkpoint, seeds, settings)
@@ -193,13 +193,13 @@ def saved_state_template(config: Config, network: nn.Module, spaces: rd.Spaces) 
     return jax.eval_shape(state)
 
 
-def _checkpoint_name(checkpoint: str | int) -> str:
+def _checkpoint_name(checkpoint: str | int, run_dir: Path) -> str:
     name = str(checkpoint)
     if name in CHECKPOINT_NAMES or name.isdigit():
         return name
     raise ValueError(
         f"checkpoint {checkpoint!r} is not valid: use one of {', '.join(CHECKPOINT_NAMES)} or "
-        "the agent step of a saved checkpoint"
+        f"the agent step of a saved checkpoint: {rd.checkpoint_steps(run_dir)}"
     )
 
 
