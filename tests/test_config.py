@@ -155,7 +155,7 @@ def test_every_field_is_documented():
 
 def test_fields_list_every_field_with_type_default_and_doc():
     infos = {f.path: f for f in C.fields()}
-    for section in ("network", "env", "learner", "eval", "run"):
+    for section in ("network", "env", "learner", "eval", "run", "sweep"):
         for field in dataclasses.fields(getattr(C.Config(), section)):
             info = infos.pop(f"{section}.{field.name}")
             assert info.default == field.default and info.doc

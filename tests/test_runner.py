@@ -112,12 +112,20 @@ def test_evaluation_and_final_lines_name_each_number():
     from pathlib import Path
 
     from dsqn.runner import _evaluation_line, _final_message
+    from dsqn.sweep import AgentSpec
 
     returns = np.array([[120.0, 139.2], [10.0, 12.0]])
-    line = _evaluation_line(20000, returns, [0, 3], [171.5, 11.0], [10000, 20000])
+    agents = [AgentSpec(0), AgentSpec(3)]
+    line = _evaluation_line(20000, returns, agents, [171.5, 11.0], [10000, 20000])
     assert line == (
         "[dsqn] evaluation at 20000 agent steps (2 episodes): "
         "seed 0: 129.6 (best so far 171.5, at 10000), seed 3: 11.0 (best so far 11.0, at 20000)"
+    )
+    swept = [AgentSpec(0, (("network.tau", 1.5),)), AgentSpec(0, (("network.tau", 4.0),))]
+    line = _evaluation_line(20000, returns, swept, [171.5, 11.0], [10000, 20000])
+    assert line.endswith(
+        "network.tau=1.5, seed 0: 129.6 (best so far 171.5, at 10000); "
+        "network.tau=4, seed 0: 11.0 (best so far 11.0, at 20000)"
     )
     best = {"mean": 160.0, "selection_mean": 171.5}
     evaluation = {

@@ -103,6 +103,8 @@ def _add_field_help(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dsqn.sweep import SWEEPABLE
+
     parser = argparse.ArgumentParser(
         prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
     )
@@ -148,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="a label for the run (default: the preset's name)")
     p.add_argument("--game", help="Atari game (e.g. Pong) or classic env (e.g. CartPole-v1)")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds trained together (vmapped)")
+    p.add_argument(
+        "--sweep",
+        nargs="+",
+        action="append",
+        metavar=("FIELD", "VALUE"),
+        help="train every value of FIELD (e.g. --sweep network.tau 1.5 2 4) beside every seed, "
+        "as one vmapped axis of agents; repeat for a grid. Sweepable: " + ", ".join(SWEEPABLE),
+    )
     p.add_argument("--run-dir", type=Path, help="the run directory (default runs/<game>/...)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or log lines")
@@ -366,10 +376,10 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
 
         initialize()
     if args.resume is not None:
-        if args.preset or args.config or args.game or args.seeds or args.name:
+        if args.preset or args.config or args.game or args.seeds or args.name or args.sweep:
             raise C.ConfigError(
                 "--resume continues a run with its own config: drop PRESET/--config/--game/"
-                "--seeds/--name"
+                "--seeds/--name/--sweep"
             )
         result = run_training(
             run_dir=args.resume,
@@ -387,11 +397,28 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
             overrides["env.game"] = args.game
         if args.seeds:
             overrides["run.seeds"] = list(args.seeds)
+        overrides.update(_sweep_overrides(args.sweep or []))
         config = C.validate(C.apply_overrides(config, overrides))
         result = run_training(
             config, args.run_dir, progress=not args.no_progress, command=command, **tracking
         )
     return 0 if result["status"] == "finished" else 130
+
+
+def _sweep_overrides(sweeps: list[list[str]]) -> dict[str, str]:
+    """``--sweep network.tau 1.5 2 4`` -> ``{"sweep.network_tau": "1.5 2 4"}``."""
+    from dsqn import config as C
+    from dsqn.sweep import sweep_field
+
+    overrides = {}
+    for field, *values in sweeps:
+        if not values:
+            raise C.ConfigError(f"--sweep {field} needs at least one value")
+        key = sweep_field(field)
+        if key in overrides:
+            raise C.ConfigError(f"--sweep {field} is given twice: list all its values once")
+        overrides[key] = " ".join(values)
+    return overrides
 
 
 def _base_config(args):

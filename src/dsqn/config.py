@@ -24,6 +24,7 @@ __all__ = [
     "LearnerConfig",
     "EvalConfig",
     "RunConfig",
+    "SweepConfig",
     "Config",
     "ConfigError",
     "PRESETS",
@@ -297,6 +298,41 @@ class RunConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """Hyperparameter axes trained beside the seeds, in one program (see :mod:`dsqn.sweep`).
+
+    Each field lists values of the config field it names (``network_tau`` -> ``network.tau``);
+    empty (the default) means not swept. The run trains one agent per combination of the listed
+    values and per seed, point-major, as one vmapped axis. Only these numeric fields can be
+    swept: array shapes and code paths (time steps, layer sizes, batch and replay sizes, the
+    neuron, the loss) cannot vary within one program. ``dsqn train ... --sweep network.tau 1.5 2
+    4`` sets ``sweep.network_tau``.
+
+    Attributes:
+      network_tau: values of network.tau (LIF time constant; PLIF: its initial value).
+      network_v_threshold: values of network.v_threshold (firing threshold).
+      network_surrogate_alpha: values of network.surrogate_alpha (surrogate sharpness).
+      learner_learning_rate: values of learner.learning_rate (Adam step size).
+      learner_adam_eps: values of learner.adam_eps (Adam epsilon).
+      learner_discount: values of learner.discount (gamma).
+      learner_epsilon_start: values of learner.epsilon_start (initial exploration rate).
+      learner_epsilon_mid: values of learner.epsilon_mid (exploration rate at the end of the
+        exponential phase of Wang & Ueda's schedule).
+      learner_epsilon_end: values of learner.epsilon_end (final exploration rate).
+    """
+
+    network_tau: tuple[float, ...] = ()
+    network_v_threshold: tuple[float, ...] = ()
+    network_surrogate_alpha: tuple[float, ...] = ()
+    learner_learning_rate: tuple[float, ...] = ()
+    learner_adam_eps: tuple[float, ...] = ()
+    learner_discount: tuple[float, ...] = ()
+    learner_epsilon_start: tuple[float, ...] = ()
+    learner_epsilon_mid: tuple[float, ...] = ()
+    learner_epsilon_end: tuple[float, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A whole run. ``name`` is the preset it came from (or a user's label)."""
 
@@ -306,6 +342,7 @@ class Config:
     learner: LearnerConfig = LearnerConfig()
     eval: EvalConfig = EvalConfig()
     run: RunConfig = RunConfig()
+    sweep: SweepConfig = SweepConfig()
 
 
 # ----------------------------------------------------------------------------- presets
@@ -587,7 +624,7 @@ class FieldInfo:
     doc: str
 
 
-_SECTIONS: tuple[str, ...] = ("network", "env", "learner", "eval", "run")
+_SECTIONS: tuple[str, ...] = ("network", "env", "learner", "eval", "run", "sweep")
 
 
 def _section_classes() -> dict[str, type]:
@@ -761,6 +798,9 @@ def validate(config: Config) -> Config:
     _check_learner(config.learner, config.env)
     _check_eval(config.eval)
     _check_run(config.run, config.env, config.eval)
+    from dsqn.sweep import check_sweep
+
+    check_sweep(config)
     return config
 
 

@@ -130,6 +130,11 @@ class _Source:
             raise ValueError(f"{run_dir} is a converted run; convert the DQN run it came from")
         self.agents = load_agents(run_dir, checkpoint)
         self.config = self.agents[0].config
+        if self.agents[0].values:
+            raise ValueError(
+                f"{run_dir} is a sweep run ({', '.join(self.agents[0].values)}); conversion "
+                "keeps one record per seed: convert a run of one point of the sweep"
+            )
         if self.config.network.kind != "dqn":
             raise ValueError(
                 f"{run_dir} holds a {self.config.network.kind!r} network; only ReLU networks "

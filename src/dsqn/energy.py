@@ -405,7 +405,7 @@ def _spiking_seeds(
     evaluator = Evaluator(
         agents[0].config,
         agents[0].network,
-        seeds,
+        [a.spec for a in agents],
         episodes=episodes,
         epsilon=epsilon,
         collect_spikes=True,
@@ -453,7 +453,7 @@ def energy_report(
     else:
         measured = [spike_statistics(geometry, {}, 0.0, time_steps) for _ in agents]
     per_seed = {
-        str(a.seed): {
+        a.spec.key: {
             "agent_steps": a.agent_steps,
             **stats,
             **energy_estimate(stats, pj_per_ac=pj_per_ac, pj_per_mac=pj_per_mac),

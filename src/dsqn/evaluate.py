@@ -24,7 +24,7 @@ Optionally it sums each spiking layer's spike counts per neuron over all counted
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, prng
+from dsqn import agent, prng, sweep
 from dsqn.config import Config
 from dsqn.envs import make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, make_step, reset
@@ -107,13 +107,16 @@ class Evaluator:
         self,
         config: Config,
         network: nn.Module,
-        seeds: list[int],
+        seeds: Sequence[int | sweep.AgentSpec],
         *,
         episodes: int | None = None,
         epsilon: float | None = None,
         collect_spikes: bool = False,
     ):
-        self.num_seeds = len(seeds)
+        # Agents: a seed each, and in a sweep run their values (each agent's network has its own).
+        specs = [s if isinstance(s, sweep.AgentSpec) else sweep.AgentSpec(int(s)) for s in seeds]
+        self.num_seeds = len(specs)
+        self._values = sweep.swept_network_values(specs)
         self.episodes = config.eval.episodes if episodes is None else episodes
         self.epsilon = config.eval.epsilon if epsilon is None else epsilon
         self.precision = config.run.matmul_precision
@@ -121,7 +124,9 @@ class Evaluator:
             raise ValueError(f"episodes must be an integer >= 1, got {self.episodes!r}")
         if not 0 <= self.epsilon <= 1:
             raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon!r}")
-        self.envs = [make_seed_pool(config, self.episodes, [seed], train=False) for seed in seeds]
+        self.envs = [
+            make_seed_pool(config, self.episodes, [spec.seed], train=False) for spec in specs
+        ]
         self.max_steps = int(self.envs[0].config["max_episode_steps"]) + 1
         self._xla = [make_step(env, config.env.stepping) for env in self.envs]
         self._network = network
@@ -153,7 +158,7 @@ class Evaluator:
         size = jnp.asarray(size, jnp.float32)
         run = self._runs[transform]
         handles = tuple(x.handle for x in self._xla)
-        out = jax.device_get(run(params, key, size, handles, timestep))
+        out = jax.device_get(run(self._values, params, key, size, handles, timestep))
         returns, lengths, max_q, spikes, steps = out
         greedy_max = np.asarray(max_q.greedy_max)
         return EvalResult(
@@ -167,20 +172,26 @@ class Evaluator:
             steps=np.asarray(steps),
         )
 
-    def _forward(self, params: Any, obs: jax.Array):
+    def _forward(self, values, params: Any, obs: jax.Array):
+        network = sweep.agent_network(self._network, values)
         if not self._collect:
-            return self._network.apply({"params": params}, obs), {}
-        q, state = self._network.apply({"params": params}, obs, mutable=["intermediates"])
+            return network.apply({"params": params}, obs), {}
+        q, state = network.apply({"params": params}, obs, mutable=["intermediates"])
         spikes = {k.removeprefix("spikes_"): v[0] for k, v in state["intermediates"].items()}
         return q, spikes
 
-    def _observe(self, transform, params, obs, size, act_key):
+    def _observe(self, transform, values, params, obs, size, act_key):
         """Each seed's observations ``[S, N, ...]`` as its network sees them."""
         if transform is None:
             return obs
-        apply_fn = lambda p, x: self._network.apply({"params": p}, x)  # noqa: E731
         keys = jax.vmap(lambda k: jax.random.fold_in(k, prng.PERTURBATION))(act_key)
-        return jax.vmap(lambda p, o, k: transform(apply_fn, p, o, size, k))(params, obs, keys)
+
+        def observe(values, p, o, k):
+            network = sweep.agent_network(self._network, values)
+            apply_fn = lambda p, x: network.apply({"params": p}, x)  # noqa: E731
+            return transform(apply_fn, p, o, size, k)
+
+        return jax.vmap(observe)(values, params, obs, keys)
 
     def _step_seeds(self, handles, ts: Timestep, actions: jax.Array, finished: jax.Array):
         """Step every seed's pool whose games are not all over; the others keep their handle
@@ -207,10 +218,10 @@ class Evaluator:
         with matmul_precision(self.precision):
             return self._loop(*args)
 
-    def _loop(self, transform, params, key, size, handle, timestep: Timestep):
+    def _loop(self, transform, values, params, key, size, handle, timestep: Timestep):
         s, n = self.num_seeds, self.episodes
         obs0 = split_seeds(timestep.obs, s)
-        _, spikes0 = jax.eval_shape(jax.vmap(self._forward), params, obs0)
+        _, spikes0 = jax.eval_shape(jax.vmap(self._forward), values, params, obs0)
         zero_spikes = {k: jnp.zeros((s, *v.shape[2:]), jnp.float32) for k, v in spikes0.items()}
 
         def cond(carry):
@@ -221,8 +232,8 @@ class Evaluator:
             handle, ts, key, finished, ret, length, max_q, spikes, steps, it = carry
             keys = jax.vmap(jax.random.split)(key)
             key, act_key = keys[:, 0], keys[:, 1]
-            obs = self._observe(transform, params, split_seeds(ts.obs, s), size, act_key)
-            q, layer_spikes = jax.vmap(self._forward)(params, obs)
+            obs = self._observe(transform, values, params, split_seeds(ts.obs, s), size, act_key)
+            q, layer_spikes = jax.vmap(self._forward)(values, params, obs)
             actions, explored = jax.vmap(agent.epsilon_greedy, in_axes=(0, 0, None))(
                 act_key, q, self.epsilon
             )

@@ -96,17 +96,24 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def agent_tag(agent: int | str) -> str:
+    """The tag prefix of an agent, given by its ``per_seed`` key (:attr:`dsqn.sweep.AgentSpec.key`):
+    ``seed_<s>``, or the key itself in a sweep (``network.tau=1.5,seed=0``)."""
+    key = str(agent)
+    return f"seed_{key}" if key.lstrip("-").isdigit() else key
+
+
 def _evaluation_values(evaluation: dict[str, Any]) -> dict[str, float]:
     """The numbers of an evaluation.json: ``<protocol>/mean`` over seeds and
-    ``seed_<s>/<protocol>/<mean|std|agent_steps>`` per seed."""
+    ``<agent tag>/<protocol>/<mean|std|agent_steps>`` per agent (:func:`agent_tag`)."""
     values = {}
     for protocol, summary in evaluation.get("summary", {}).items():
         values.update({f"{protocol}/{k}": v for k, v in summary.items() if _is_number(v)})
     for seed, by_protocol in evaluation.get("per_seed", {}).items():
         for protocol, entry in by_protocol.items():
             for key in ("mean", "std", "agent_steps", "selection_mean"):
-                if entry and _is_number(entry.get(key)):
-                    values[f"seed_{seed}/{protocol}/{key}"] = entry[key]
+                if isinstance(entry, dict) and _is_number(entry.get(key)):
+                    values[f"{agent_tag(seed)}/{protocol}/{key}"] = entry[key]
     return values
 
 
@@ -118,12 +125,12 @@ class TensorBoard:
 
         self._writer = SummaryWriter(str(directory), purge_step=purge_step)
 
-    def write(self, seed: int, agent_steps: int, values: dict[str, Any]) -> None:
+    def write(self, seed: int | str, agent_steps: int, values: dict[str, Any]) -> None:
         for name, value in values.items():
             if _is_number(value):
-                self._writer.add_scalar(f"seed_{seed}/{name}", float(value), agent_steps)
+                self._writer.add_scalar(f"{agent_tag(seed)}/{name}", float(value), agent_steps)
 
-    def record_config(self, config: dict[str, Any], seeds: list[int]) -> None:
+    def record_config(self, config: dict[str, Any], seeds: list[int | str]) -> None:
         """The config (``dsqn.config.to_dict``) as hyperparameters (TensorBoard's HParams tab),
         each seed's evaluation score as their metric; lists and None are written as text."""
         from tensorboardX.summary import hparams
@@ -132,7 +139,7 @@ class TensorBoard:
             k: v if isinstance(v, int | float | str | bool) else str(v)
             for k, v in flatten(config).items()
         }
-        metrics = {f"seed_{s}/eval/return_mean": None for s in seeds}
+        metrics = {f"{agent_tag(s)}/eval/return_mean": None for s in seeds}
         writer = self._writer._get_file_writer()
         for summary in hparams(values, metrics):
             writer.add_summary(summary)
@@ -176,11 +183,11 @@ class WandbLog:
     def run_id(self) -> str:
         return self.run.id
 
-    def write(self, seed: int, agent_steps: int, values: dict[str, Any]) -> None:
-        row = {f"seed_{seed}/{k}": float(v) for k, v in values.items() if _is_number(v)}
+    def write(self, seed: int | str, agent_steps: int, values: dict[str, Any]) -> None:
+        row = {f"{agent_tag(seed)}/{k}": float(v) for k, v in values.items() if _is_number(v)}
         self.run.log({"agent_steps": agent_steps, **row})
 
-    def record_config(self, config: dict[str, Any], seeds: list[int]) -> None:
+    def record_config(self, config: dict[str, Any], seeds: list[int | str]) -> None:
         del seeds  # every logged metric is already per seed
         self.run.config.update(config, allow_val_change=True)
 
@@ -198,11 +205,11 @@ class Trackers:
     def __init__(self, trackers: list[Any]):
         self.trackers = trackers
 
-    def write(self, seed: int, agent_steps: int, values: dict[str, Any]) -> None:
+    def write(self, seed: int | str, agent_steps: int, values: dict[str, Any]) -> None:
         for tracker in self.trackers:
             tracker.write(seed, agent_steps, values)
 
-    def record_config(self, config: dict[str, Any], seeds: list[int]) -> None:
+    def record_config(self, config: dict[str, Any], seeds: list[int | str]) -> None:
         for tracker in self.trackers:
             tracker.record_config(config, seeds)
 

@@ -35,7 +35,11 @@ def evaluate_checkpoint(
     agents = load_agents(run_dir, checkpoint)
     seeds = [a.seed for a in agents]
     evaluator = Evaluator(
-        agents[0].config, agents[0].network, seeds, episodes=episodes, epsilon=epsilon
+        agents[0].config,
+        agents[0].network,
+        [a.spec for a in agents],
+        episodes=episodes,
+        epsilon=epsilon,
     )
     keys = prng.stream_keys(seeds, prng.Stream.EVALUATE)
     result = evaluator(stack_params([a.params for a in agents]), keys)
@@ -43,7 +47,9 @@ def evaluate_checkpoint(
         str(checkpoint),
         episodes=evaluator.episodes,
         epsilon=evaluator.epsilon,
-        per_seed=rd.seed_summaries(result, seeds, [a.agent_steps for a in agents]),
+        per_seed=rd.seed_summaries(
+            result, [a.spec.key for a in agents], [a.agent_steps for a in agents]
+        ),
     )
     path = rd.write_checkpoint_evaluation(run_dir, record)
     return {**record, "path": str(path)}

@@ -47,6 +47,7 @@ from dsqn import prng
 from dsqn import run_dir as rd
 from dsqn.config import Config
 from dsqn.evaluate import EvalResult, Evaluator
+from dsqn.sweep import AgentSpec
 from dsqn.trained import Agent, load_agents, stack_params
 
 __all__ = [
@@ -145,7 +146,7 @@ class PerturbedEvaluator(Evaluator):
         self,
         config: Config,
         network: nn.Module,
-        seeds: Sequence[int],
+        seeds: Sequence[int | AgentSpec],
         *,
         episodes: int | None = None,
         epsilon: float | None = None,
@@ -180,7 +181,8 @@ def _labels(run_dirs: Sequence[Path], names: Sequence[str]) -> list[str]:
 
 
 def _summary(result: EvalResult, agents: Sequence[Agent]) -> dict[str, Any]:
-    per_seed = rd.seed_summaries(result, [a.seed for a in agents], [a.agent_steps for a in agents])
+    keys, steps = [a.spec.key for a in agents], [a.agent_steps for a in agents]
+    per_seed = rd.seed_summaries(result, keys, steps)
     return {**rd.evaluation_summary(per_seed), "per_seed": per_seed}
 
 
@@ -196,7 +198,7 @@ def _run_evaluator(
     """The perturbed evaluator of a run's agents, and the run's entry of the report."""
     config, seeds = agents[0].config, [a.seed for a in agents]
     evaluator = PerturbedEvaluator(
-        config, agents[0].network, seeds, episodes=episodes, epsilon=epsilon
+        config, agents[0].network, [a.spec for a in agents], episodes=episodes, epsilon=epsilon
     )
     run = {
         "name": config.name,

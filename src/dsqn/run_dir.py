@@ -332,10 +332,11 @@ def seed_summary(result: EvaluationScores, i: int, agent_steps: int) -> dict[str
 
 
 def seed_summaries(
-    result: EvaluationScores, seeds: Sequence[int], agent_steps: Sequence[int]
+    result: EvaluationScores, seeds: Sequence[int | str], agent_steps: Sequence[int]
 ) -> dict[str, dict[str, Any]]:
-    """Every seed's :func:`seed_summary`, keyed by the seed as a string (as in the JSON files);
-    ``agent_steps[i]`` is the agent step of seed ``seeds[i]``'s parameters."""
+    """Every seed's :func:`seed_summary`, keyed by the seed as a string (as in the JSON files;
+    in a sweep run, the agent's key, :attr:`dsqn.sweep.AgentSpec.key`); ``agent_steps[i]`` is
+    the agent step of seed ``seeds[i]``'s parameters."""
     return {
         str(seed): seed_summary(result, i, steps)
         for i, (seed, steps) in enumerate(zip(seeds, agent_steps, strict=True))

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, memory, prng, replay
+from dsqn import agent, memory, prng, replay, sweep
 from dsqn import run_dir as rd
 from dsqn.checkpoint import Checkpointer, CheckpointError
 from dsqn.config import Config, apply_overrides, to_dict, validate
@@ -219,9 +219,12 @@ class _Run:
     ):
         self.config, self.run_dir, self.exp = config, run_dir, exp
         self.command, self.tracking, self.budgets = command, tracking, budgets
-        self.seeds = list(config.run.seeds)
-        # This process's seeds: with several processes each evaluates its own, then they share.
-        self.local_seeds = list(exp.local_seeds)
+        # One agent per (sweep point, seed); without a sweep, one per seed.
+        self.agents = list(exp.agents)
+        self.seeds = [a.seed for a in self.agents]
+        # This process's agents: with several processes each evaluates its own, then they share.
+        self.local_agents = list(exp.local_agents)
+        self.local_seeds = [a.seed for a in self.local_agents]
         self.progress = progress
         # Only process 0 writes files (with several processes every one computes the same rows).
         self.primary = is_primary()
@@ -241,7 +244,7 @@ class _Run:
     @property
     def evaluator(self) -> Evaluator:
         if self._evaluator is None:
-            self._evaluator = Evaluator(self.config, self.exp.network, self.local_seeds)
+            self._evaluator = Evaluator(self.config, self.exp.network, self.local_agents)
         return self._evaluator
 
     # --------------------------------------------------------------- start and stop
@@ -271,7 +274,7 @@ class _Run:
                 spaces=env_spaces(self.exp),
                 extra_meta=tracked,
             )
-            self.tb.record_config(data, self.seeds)
+            self.tb.record_config(data, [a.key for a in self.agents])
         total = run_length(self.config)
         self.bar = Progress(total, start, enabled=self.progress and self.primary)
         if pending:
@@ -281,9 +284,11 @@ class _Run:
     def open_logs(self, start: int, resume: bool) -> dict[str, Any]:
         """The CSV logs, TensorBoard and the requested tracker; returns what config.json's meta
         records of the tracker."""
-        columns = METRIC_COLUMNS + [f"firing_rate_{k}" for k in self.exp.layer_neurons]
+        swept = sweep.columns(self.config)
+        columns = _with_sweep(METRIC_COLUMNS, swept)
+        columns += [f"firing_rate_{k}" for k in self.exp.layer_neurons]
         self.metrics_log = CsvLog(self.run_dir / rd.METRICS, columns)
-        self.eval_log = CsvLog(self.run_dir / rd.EVALUATIONS_CSV, EVAL_COLUMNS)
+        self.eval_log = CsvLog(self.run_dir / rd.EVALUATIONS_CSV, _with_sweep(EVAL_COLUMNS, swept))
         self.tb, tracked = _trackers(self.run_dir, start if resume else None, *self.tracking)
         return tracked
 
@@ -330,13 +335,14 @@ class _Run:
         metrics = jax.device_get(metrics)
         sps = iterations * e / max(time.monotonic() - t0, 1e-9)
         step = int(carry.agent_steps)
-        _check_finite(metrics, self.seeds, step)
+        _check_finite(metrics, self.agents, step)
         episodes += metrics["episodes"].astype(np.int64)
         rows = self.metric_rows(metrics, carry, sps, episodes)
-        for row in rows:
+        swept = sweep.columns(self.config)
+        for spec, row in zip(self.agents, rows, strict=True):
             self.metrics_log.write(row)
-            values = {k: v for k, v in row.items() if k not in ("seed", "agent_steps")}
-            self.tb.write(row["seed"], step, values)
+            values = {k: v for k, v in row.items() if k not in ("seed", "agent_steps", *swept)}
+            self.tb.write(spec.key, step, values)
         return carry, rows
 
     def compile_chunk(self, iterations: int, carry: Carry):
@@ -451,20 +457,20 @@ class _Run:
         prints each seed's score beside its best so far."""
         step = int(carry.agent_steps)
         result = self.evaluate(carry.train.params, step, prng.Stream.PERIODIC_EVAL)
-        for i, seed in enumerate(self.seeds):
-            row = _evaluation_row(result, i, seed, step)
+        for i, spec in enumerate(self.agents):
+            row = _evaluation_row(result, i, spec, step)
             self.eval_log.write(row)
             scalars = {
                 "eval/return_mean": row["return_mean"],
                 "eval/average_max_q": row["average_max_q"],
             }
-            self.tb.write(seed, step, scalars)
+            self.tb.write(spec.key, step, scalars)
         means = result.returns.mean(axis=1)
         train = self._update_best(
             carry.train, self.exp.replicated(means.astype(np.float32)), carry.agent_steps
         )
         best, best_steps = fetch((train.best_return, train.best_agent_steps))
-        self.bar.write(_evaluation_line(step, result.returns, self.seeds, best, best_steps))
+        self.bar.write(_evaluation_line(step, result.returns, self.agents, best, best_steps))
         return carry._replace(train=train)
 
     def final_evaluation(self, carry: Carry) -> dict[str, Any]:
@@ -474,13 +480,15 @@ class _Run:
         best = self.evaluate(carry.train.best_params, step, prng.Stream.BEST_EVAL)
         best_steps, best_means = fetch((carry.train.best_agent_steps, carry.train.best_return))
         per_seed = {}
-        for i, seed in enumerate(self.seeds):
+        for i, spec in enumerate(self.agents):
             entry = {"final": rd.seed_summary(final, i, step), "best": None}
             if best_steps[i] >= 0:
                 entry["best"] = rd.seed_summary(best, i, int(best_steps[i]))
                 entry["best"]["selection_mean"] = float(best_means[i])
-            per_seed[str(seed)] = entry
-        return rd.evaluation_record(
+            if spec.values:  # a sweep's agents: keyed by their values and seed
+                entry |= {"seed": spec.seed, "values": dict(spec.values)}
+            per_seed[spec.key] = entry
+        record = rd.evaluation_record(
             self.config,
             name=self.config.name,
             agent_steps=step,
@@ -488,6 +496,10 @@ class _Run:
             epsilon=self.evaluator.epsilon,
             per_seed=per_seed,
         )
+        swept = sweep.axes(self.config)
+        if swept:
+            record["sweep"] = {path: list(values) for path, values in swept}
+        return record
 
     # --------------------------------------------------------------- metrics
 
@@ -498,10 +510,11 @@ class _Run:
         t = self.config.network.time_steps
         e = self.exp.envs_per_seed
         updates = fetch(carry.train.updates)
-        for i, seed in enumerate(self.seeds):
+        for i, spec in enumerate(self.agents):
             n_ep, n_up = metrics["episodes"][i], metrics["updates"][i]
             row = {
-                "seed": seed,
+                "seed": spec.seed,
+                **dict(spec.values),
                 "agent_steps": step,
                 "frames": step * rd.frames_per_agent_step(self.config.env.suite),
                 "episodes": int(episodes_total[i]),
@@ -522,11 +535,18 @@ class _Run:
         return rows
 
 
-def _evaluation_row(result: EvalResult, i: int, seed: int, step: int) -> dict[str, Any]:
-    """Seed ``i``'s row of evaluations.csv."""
+def _with_sweep(columns: list[str], swept: list[str]) -> list[str]:
+    """``columns`` with the swept fields' columns after ``seed``."""
+    at = columns.index("seed") + 1
+    return [*columns[:at], *swept, *columns[at:]]
+
+
+def _evaluation_row(result: EvalResult, i: int, spec: sweep.AgentSpec, step: int) -> dict[str, Any]:
+    """Agent ``i``'s row of evaluations.csv."""
     returns = result.returns[i]
     return {
-        "seed": seed,
+        "seed": spec.seed,
+        **dict(spec.values),
         "agent_steps": step,
         "episodes": returns.shape[0],
         "return_mean": float(returns.mean()),
@@ -624,26 +644,27 @@ def run_training(
             run.close()
 
 
-def _check_finite(metrics: dict[str, np.ndarray], seeds: list[int], step: int) -> None:
+def _check_finite(metrics: dict[str, np.ndarray], agents: list[sweep.AgentSpec], step: int) -> None:
     bad = [
-        seed
-        for i, seed in enumerate(seeds)
+        spec.label
+        for i, spec in enumerate(agents)
         if not (math.isfinite(metrics["loss"][i]) and math.isfinite(metrics["q"][i]))
     ]
     if bad:
         raise TrainingDiverged(
-            f"loss or Q became NaN/inf for seed(s) {bad} in the chunk ending at agent step "
+            f"loss or Q became NaN/inf for {'; '.join(bad)} in the chunk ending at agent step "
             f"{step}; nothing was saved for this chunk, the last good checkpoint remains. "
             "Try a smaller learner.learning_rate or learner.max_grad_norm."
         )
 
 
-def _evaluation_line(step: int, returns: np.ndarray, seeds, best, best_steps) -> str:
-    """The line an evaluation prints: each seed's score in this evaluation (``returns [S, N]``
+def _evaluation_line(step: int, returns: np.ndarray, agents, best, best_steps) -> str:
+    """The line an evaluation prints: each agent's score in this evaluation (``returns [S, N]``
     averaged over episodes) beside its best so far and the step of that best."""
-    scores = ", ".join(
-        f"seed {seed}: {mean:.1f} (best so far {b:.1f}, at {t})"
-        for seed, mean, b, t in zip(seeds, returns.mean(axis=1), best, best_steps, strict=True)
+    separator = "; " if any(spec.values for spec in agents) else ", "  # labels hold ", "
+    scores = separator.join(
+        f"{spec.label}: {mean:.1f} (best so far {b:.1f}, at {t})"
+        for spec, mean, b, t in zip(agents, returns.mean(axis=1), best, best_steps, strict=True)
     )
     return f"[dsqn] evaluation at {step} agent steps ({returns.shape[1]} episodes): {scores}"
 

@@ -34,7 +34,6 @@ evaluation, checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -45,7 +44,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dsqn import agent, prng, replay
+from dsqn import agent, prng, replay, sweep
 from dsqn.config import Config, ConfigError, validate
 from dsqn.envs import EpisodeStats, Timestep, make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
@@ -75,6 +74,8 @@ class Carry(NamedTuple):
       agent_steps: int32 [], agent steps done by every seed.
       since_reset: int32 [S*E], agent steps since each env's last reset step (for the frame
         stack refilled at a life loss, :func:`dsqn.envs.refill_stack`).
+      hyper: ``{field: float32 [S]}``, every sweepable field's value per agent
+        (:func:`dsqn.sweep.hyperparameters`); read, never changed.
     """
 
     train: agent.TrainState
@@ -84,6 +85,7 @@ class Carry(NamedTuple):
     stats: EpisodeStats
     agent_steps: jax.Array
     since_reset: jax.Array
+    hyper: dict[str, jax.Array]
 
 
 def _multiples_in(lo: jax.Array, hi: jax.Array, period: int) -> jax.Array:
@@ -121,38 +123,60 @@ class Experiment:
     pools: dict[int, Any] | None = None
 
     @property
+    def agents(self) -> tuple[sweep.AgentSpec, ...]:
+        """Every agent trained: one per (sweep point, seed), point-major (:mod:`dsqn.sweep`);
+        one per seed without a sweep. The leading axis ``S`` of every per-agent array."""
+        return sweep.agents(self.config)
+
+    @property
     def seeds(self) -> tuple[int, ...]:
-        return self.config.run.seeds
+        """Each agent's seed (repeated over the points of a sweep)."""
+        return tuple(a.seed for a in self.agents)
 
     @property
     def local_seeds(self) -> tuple[int, ...]:
-        """The seeds on this process's devices, in order (all seeds with one process)."""
-        if self.pools is None:
-            return self.seeds
-        per_block = self.num_seeds // self.mesh.devices.size
-        return tuple(
-            s for d in sorted(self.pools) for s in self.seeds[d * per_block : (d + 1) * per_block]
-        )
+        """The seeds of this process's agents, in order (all agents' with one process)."""
+        return tuple(a.seed for a in self.local_agents)
 
     @property
     def num_seeds(self) -> int:
-        return len(self.config.run.seeds)
+        """Agents trained (seeds x sweep points)."""
+        return len(self.agents)
+
+    @property
+    def local_agents(self) -> tuple[sweep.AgentSpec, ...]:
+        """The agents on this process's devices, in order (all of them with one process)."""
+        if self.pools is None:
+            return self.agents
+        per_block = self.num_seeds // self.mesh.devices.size
+        return tuple(
+            a for d in sorted(self.pools) for a in self.agents[d * per_block : (d + 1) * per_block]
+        )
+
+    def hyperparameters(self) -> dict[str, np.ndarray]:
+        """Every sweepable field's value per agent, ``{field: float32 [S]}``."""
+        return sweep.hyperparameters(self.config)
 
     @property
     def envs_per_seed(self) -> int:
         return self.config.env.envs_per_seed
 
     def init_train_states(self) -> agent.TrainState:
-        """Fresh per-seed train states [S], each from its seed's train stream
-        (:func:`dsqn.prng.train_keys`)."""
+        """Fresh per-agent train states [S], each from its seed's train stream
+        (:func:`dsqn.prng.train_keys`) and with its own values (:mod:`dsqn.sweep`): agents of
+        a sweep that share a seed start from the same draws."""
         obs = jnp.zeros((1, *self.obs_shape), self.obs_dtype)
-        seeds = self.seeds
+        seeds, hyper = self.seeds, self.hyperparameters()
 
-        def states():
-            keys = prng.train_keys(seeds)
-            return agent.init_train_states(keys, self.network, self.optimizer, obs)
+        def init(key, values):
+            network = sweep.agent_network(self.network, values)
+            optimizer = agent.make_optimizer(sweep.agent_learner(self.config.learner, values))
+            return agent.init_train_state(key, network, optimizer, obs)
 
-        return jax.jit(states, out_shardings=self._by_seed())()
+        def states(hyper):
+            return jax.vmap(init)(prng.train_keys(seeds), hyper)
+
+        return jax.jit(states, out_shardings=self._by_seed())(hyper)
 
     @property
     def obs_dtype(self) -> np.dtype:
@@ -188,12 +212,13 @@ class Experiment:
         # The chunk donates its carry: no two leaves may share a buffer (params and target
         # params start equal, zero statistics are shared, ...).
         train, replay_state = jax.tree.map(lambda x: x.copy(), (train, replay_state))
+        hyper = self.hyperparameters()
         if self.mesh is None:
-            envs = (self.stepper().handle, reset(self.env), stats, steps, since)
-            handle, timestep, stats, steps, since = jax.tree.map(
+            envs = (self.stepper().handle, reset(self.env), stats, steps, since, hyper)
+            handle, timestep, stats, steps, since, hyper = jax.tree.map(
                 lambda x: jnp.asarray(x).copy(), envs
             )
-            carry = Carry(train, replay_state, handle, timestep, stats, steps, since)
+            carry = Carry(train, replay_state, handle, timestep, stats, steps, since, hyper)
             # Committing every leaf to its device gives the first chunk call the same signature
             # as the later ones (which take the chunk's committed outputs): one compilation.
             return jax.device_put(carry, jax.local_devices()[0])
@@ -203,7 +228,8 @@ class Experiment:
         stats = jax.tree.map(lambda x: _global_array(x, shardings.stats), stats)
         steps = _global_array(steps, shardings.agent_steps)
         since = _global_array(since, shardings.since_reset)
-        return Carry(train, replay_state, handle, timestep, stats, steps, since)
+        hyper = jax.tree.map(lambda x: _global_array(x, shardings.hyper), hyper)
+        return Carry(train, replay_state, handle, timestep, stats, steps, since, hyper)
 
     def _reset_blocks(self, sharding: NamedSharding) -> Timestep:
         """Reset this process's block pools and assemble their first timesteps into one
@@ -233,7 +259,7 @@ class Experiment:
         handle and the step counter replicated."""
         by_seed = NamedSharding(self.mesh, PartitionSpec("seed"))
         replicated = NamedSharding(self.mesh, PartitionSpec())
-        return Carry(by_seed, by_seed, replicated, by_seed, by_seed, replicated, by_seed)
+        return Carry(by_seed, by_seed, replicated, by_seed, by_seed, replicated, by_seed, by_seed)
 
     def replicated(self, x: Any) -> jax.Array:
         """A host value (the same on every process) as an array the chunk functions accept:
@@ -286,11 +312,13 @@ def seed_mesh(config: Config) -> Mesh | None:
         )
     if not config.run.shard_seeds or len(devices) == 1:
         return None
-    if len(config.run.seeds) % len(devices):
+    agents = len(sweep.agents(config))
+    if agents % len(devices):
         raise ConfigError(
-            f"run.seeds has {len(config.run.seeds)} seeds, which cannot be split evenly over "
-            f"{len(devices)} devices: use a multiple of {len(devices)} seeds, or "
-            "--run.shard_seeds false to keep every seed on one device"
+            f"the run trains {agents} agents ({len(config.run.seeds)} seeds x "
+            f"{agents // len(config.run.seeds)} sweep points), which cannot be split evenly over "
+            f"{len(devices)} devices: use a multiple of {len(devices)} agents, or "
+            "--run.shard_seeds false to keep every agent on one device"
         )
     return Mesh(np.array(devices), ("seed",))
 
@@ -300,15 +328,16 @@ def make_train(config: Config) -> Experiment:
     validate(config)
     mesh = seed_mesh(config)
     pools = None
+    seeds = [a.seed for a in sweep.agents(config)]
     if mesh is None:
-        env = make_seed_pool(config, config.env.envs_per_seed, list(config.run.seeds), train=True)
+        env = make_seed_pool(config, config.env.envs_per_seed, seeds, train=True)
     else:
-        per_block = len(config.run.seeds) // mesh.devices.size
+        per_block = len(seeds) // mesh.devices.size
         pools = {
             d: make_seed_pool(
                 config,
                 config.env.envs_per_seed,
-                list(config.run.seeds[d * per_block : (d + 1) * per_block]),
+                seeds[d * per_block : (d + 1) * per_block],
                 train=True,
             )
             for d, device in enumerate(mesh.devices.flat)
@@ -365,14 +394,30 @@ class _Iteration:
         self.refill = exp.config.env.life_loss_stack == "refill" and len(exp.obs_shape) == 3
         # Updates, target syncs and the importance exponent follow the schedule step.
         self.offset = agent.schedule_offset(self.learner)
-        self._forward = jax.vmap(functools.partial(agent.q_values_and_spikes, exp.network))
-        self._update = jax.vmap(
-            functools.partial(
-                agent.update, network=exp.network, optimizer=exp.optimizer, config=self.learner
-            ),
-            in_axes=(0, 0, None),
-        )
-        self._select = jax.vmap(agent.select_actions, in_axes=(0, 0, None))
+        network, learner = exp.network, self.learner
+
+        def forward(values, params, obs):
+            return agent.q_values_and_spikes(sweep.agent_network(network, values), params, obs)
+
+        def update(values, train, replay_state, beta):
+            config = sweep.agent_learner(learner, values)
+            return agent.update(
+                train,
+                replay_state,
+                beta,
+                network=sweep.agent_network(network, values),
+                optimizer=agent.make_optimizer(config),
+                config=config,
+            )
+
+        def select(values, key, q, t):
+            epsilon = agent.epsilon_at(sweep.agent_learner(learner, values), t)
+            return agent.select_actions(key, q, epsilon)
+
+        # Every agent runs with its own values (traced, swept or not: :mod:`dsqn.sweep`).
+        self._forward = jax.vmap(forward)
+        self._update = jax.vmap(update, in_axes=(0, 0, 0, None))
+        self._select = jax.vmap(select, in_axes=(0, 0, 0, None))
 
     def zero_metrics(self) -> dict[str, jax.Array]:
         zero = jnp.zeros((self.num_seeds,), jnp.float32)
@@ -384,12 +429,15 @@ class _Iteration:
         keys = jax.vmap(lambda k: jax.random.split(k, 2))(carry.train.key)
         train = carry.train._replace(key=keys[:, 0])
         obs = self.observe(carry)
-        actions, spikes, warm = self.act(train.params, obs, keys[:, 1], t)
+        hyper = carry.hyper
+        actions, spikes, warm = self.act(hyper, train.params, obs, keys[:, 1], t)
         handle, ts = self.env_step(carry.handle, merge_seeds(actions))
         reset_step = reset_follows(carry.timestep)
         replay_state = self.store(carry.replay, obs, actions, ts, reset_step)
         stats = update_episode_stats(carry.stats, ts, reset_step)
-        train, replay_state, loss_sum, q_sum, n_updates = self.learn(train, replay_state, t, t_next)
+        train, replay_state, loss_sum, q_sum, n_updates = self.learn(
+            hyper, train, replay_state, t, t_next
+        )
         train = self.sync_target(train, t, t_next)
         finished = split_seeds((ts.game_over & ~reset_step).astype(jnp.float32), self.num_seeds)
         new = {
@@ -406,7 +454,8 @@ class _Iteration:
         }
         metrics = {k: metrics[k] + new[k] for k in metrics}
         since = steps_since_reset(carry.since_reset, reset_step)
-        return (Carry(train, replay_state, handle, ts, stats, t_next, since), metrics), None
+        carry = Carry(train, replay_state, handle, ts, stats, t_next, since, hyper)
+        return (carry, metrics), None
 
     def observe(self, carry: Carry) -> jax.Array:
         """The observations ``[S, E, ...]`` the agents act on: the pool's, with the frame stack
@@ -416,19 +465,19 @@ class _Iteration:
             obs = refill_stack(obs, carry.since_reset)
         return split_seeds(obs, self.num_seeds)
 
-    def greedy(self, params, obs):
-        """Q ``[S, E, A]`` and each seed's spikes per layer summed over its envs."""
-        q, counts = self._forward(params, obs)
+    def greedy(self, hyper, params, obs):
+        """Q ``[S, E, A]`` and each agent's spikes per layer summed over its envs."""
+        q, counts = self._forward(hyper, params, obs)
         return q, {k: v.sum(-1) for k, v in counts.items()}
 
-    def act(self, params, obs, keys, t):
+    def act(self, hyper, params, obs, keys, t):
         """Epsilon-greedy actions ``[S, E]``; no forward pass while actions are uniformly random
         (the warm-up), whose spikes and Q then count as zero."""
-        shapes = jax.eval_shape(self.greedy, params, obs)
+        shapes = jax.eval_shape(self.greedy, hyper, params, obs)
         zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
         warm = t < self.learner.warmup_agent_steps
-        q, spikes = jax.lax.cond(warm, lambda: zeros, lambda: self.greedy(params, obs))
-        return self._select(keys, q, agent.epsilon_at(self.learner, t)), spikes, warm
+        q, spikes = jax.lax.cond(warm, lambda: zeros, lambda: self.greedy(hyper, params, obs))
+        return self._select(hyper, keys, q, t), spikes, warm
 
     def store(self, replay_state, obs, actions, ts: Timestep, reset_step):
         """Each seed's transitions into its replay (a reset step is marked, never learned)."""
@@ -443,7 +492,7 @@ class _Iteration:
             split_seeds(reset_step, s),
         )
 
-    def learn(self, train, replay_state, t, t_next):
+    def learn(self, hyper, train, replay_state, t, t_next):
         """The updates due in ``(t, t_next]`` of the schedule step after the warm-up (one per
         ``update_period_agent_steps``), once every replay holds a minibatch: the new states and
         replays (a prioritized replay's priorities change), the sums of loss and mean Q, and the
@@ -459,7 +508,7 @@ class _Iteration:
 
         def one_update(i, inner):
             train, replay_state, loss, qsum = inner
-            train, replay_state, m = self._update(train, replay_state, beta)
+            train, replay_state, m = self._update(hyper, train, replay_state, beta)
             return train, replay_state, loss + m["loss"], qsum + m["q_mean"]
 
         # Checking the replay scans its validity mask: only do it when an update is due.

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, conversion, prng
+from dsqn import agent, conversion, prng, sweep
 from dsqn import run_dir as rd
 from dsqn.checkpoint import Checkpointer, CheckpointError
 from dsqn.config import Config, to_dict
@@ -74,6 +74,8 @@ class Agent:
         the evaluation that selected them).
       run_dir: the run directory.
       spaces: the env's observation shape and dtype and number of actions.
+      values: the agent's swept values in a sweep run (``{"network.tau": 1.5}``; the config
+        holds them too), empty otherwise.
     """
 
     config: Config
@@ -84,6 +86,12 @@ class Agent:
     agent_steps: int
     run_dir: Path
     spaces: rd.Spaces
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def spec(self) -> sweep.AgentSpec:
+        """The agent's seed and swept values (its key in the run's per-agent records)."""
+        return sweep.AgentSpec(self.seed, tuple(self.values.items()))
 
     def q(self, obs: Any) -> jax.Array:
         """Q-values ``float32 [B, A]`` of observations ``[B, *observation_shape]`` as the env
@@ -135,33 +143,47 @@ class Agent:
 
 
 def load_agent(
-    run_dir: str | Path, checkpoint: str | int = "best", *, seed: int | None = None
+    run_dir: str | Path,
+    checkpoint: str | int = "best",
+    *,
+    seed: int | None = None,
+    values: Mapping[str, float] | None = None,
 ) -> Agent:
-    """The trained agent of one seed of a run directory (default: the run's first seed).
+    """The trained agent of one seed of a run directory (default: the run's first seed), and
+    in a sweep run of the given swept ``values`` (``{"network.tau": 4}``; default: the first
+    point of the sweep).
 
     ``checkpoint``: ``"best"``, ``"final"`` (``"latest"``), or an agent step with a checkpoint
     (see the module docstring). Never builds an environment for runs that record their spaces.
 
     Raises:
       FileNotFoundError: ``run_dir`` is not a run directory.
-      ValueError: an unknown checkpoint name, or a seed the run does not have.
+      ValueError: an unknown checkpoint name, or a seed or values the run does not have.
       CheckpointError: the run has no such checkpoint (the message lists the saved steps), or
         no evaluation has selected a best checkpoint yet.
     """
-    return load_agents(run_dir, checkpoint, seeds=None if seed is None else [seed])[0]
+    seeds = None if seed is None else [seed]
+    return load_agents(run_dir, checkpoint, seeds=seeds, values=values)[0]
 
 
 def load_agents(
-    run_dir: str | Path, checkpoint: str | int = "best", *, seeds: Sequence[int] | None = None
+    run_dir: str | Path,
+    checkpoint: str | int = "best",
+    *,
+    seeds: Sequence[int] | None = None,
+    values: Mapping[str, float] | None = None,
 ) -> tuple[Agent, ...]:
-    """The agents of ``seeds`` (default: all the run's seeds, in its order) from one reading of
-    the checkpoint; see :func:`load_agent`."""
+    """The agents of ``seeds`` (default: every seed) whose swept values match ``values``
+    (default: every point of a sweep), in the run's order, from one reading of the checkpoint;
+    see :func:`load_agent`."""
     run_dir = rd.require_run_dir(run_dir)
     checkpoint = _checkpoint_name(checkpoint, run_dir)
     settings = rd.conversion_settings(run_dir)
     if settings is not None:
+        if values:
+            raise ValueError(f"{run_dir} is a converted run: it has no swept values")
         return _load_converted(run_dir, checkpoint, seeds, settings)
-    return _load_trained(run_dir, checkpoint, seeds)
+    return _load_trained(run_dir, checkpoint, seeds, values)
 
 
 def stack_params(params: Sequence[Any]) -> Any:
@@ -183,7 +205,7 @@ def saved_state_template(config: Config, network: nn.Module, spaces: rd.Spaces) 
     """Shapes and dtypes (``jax.ShapeDtypeStruct``) of a run's checkpointed state; nothing is
     computed."""
     optimizer = agent.make_optimizer(config.learner)
-    seeds = config.run.seeds
+    seeds = [a.seed for a in sweep.agents(config)]
     obs = jnp.zeros((1, *spaces.observation_shape), spaces.observation_dtype)
 
     def state():
@@ -203,14 +225,33 @@ def _checkpoint_name(checkpoint: str | int, run_dir: Path) -> str:
     )
 
 
-def _seed_indices(config: Config, seeds: Sequence[int] | None, run_dir: Path) -> list[int]:
+def _agent_indices(
+    config: Config,
+    seeds: Sequence[int] | None,
+    values: Mapping[str, float] | None,
+    run_dir: Path,
+) -> list[int]:
+    """Indices (in the run's agent order) of the agents of ``seeds`` with ``values``."""
     run_seeds = list(config.run.seeds)
-    if seeds is None:
-        return list(range(len(run_seeds)))
-    unknown = [s for s in seeds if s not in run_seeds]
+    unknown = [s for s in seeds or () if s not in run_seeds]
     if unknown:
         raise ValueError(f"{run_dir} has no seed {unknown[0]!r}; its seeds are {run_seeds}")
-    return [run_seeds.index(s) for s in seeds]
+    specs = sweep.agents(config)
+    swept = dict(sweep.axes(config))
+    for path, value in (values or {}).items():
+        if path not in swept:
+            raise ValueError(
+                f"{run_dir} did not sweep {path}; its swept fields: {sorted(swept) or 'none'}"
+            )
+        if not any(np.isclose(value, v) for v in swept[path]):
+            raise ValueError(f"{run_dir} has no agent with {path}={value}; values: {swept[path]}")
+    order = seeds if seeds is not None else run_seeds
+    return [
+        i
+        for seed in order
+        for i, spec in enumerate(specs)
+        if spec.seed == seed and spec.matches(values or {})
+    ]
 
 
 def _spaces(run_dir: Path, config: Config) -> rd.Spaces:
@@ -228,9 +269,17 @@ def _spaces(run_dir: Path, config: Config) -> rd.Spaces:
         env.close()
 
 
-def _load_trained(run_dir: Path, checkpoint: str, seeds: Sequence[int] | None) -> tuple[Agent, ...]:
+def _load_trained(
+    run_dir: Path,
+    checkpoint: str,
+    seeds: Sequence[int] | None,
+    values: Mapping[str, float] | None,
+) -> tuple[Agent, ...]:
     config = rd.read_config(run_dir)
-    indices = _seed_indices(config, seeds, run_dir)
+    specs = sweep.agents(config)
+    indices = _agent_indices(config, seeds, values, run_dir)
+    if seeds is None:  # the run's order: point-major
+        indices = sorted(indices)
     spaces = _spaces(run_dir, config)
     network = agent.make_network(config.network, spaces.num_actions, spaces.observation_shape)
     step = int(checkpoint) if checkpoint.isdigit() else None
@@ -244,27 +293,35 @@ def _load_trained(run_dir: Path, checkpoint: str, seeds: Sequence[int] | None) -
     train = restored.state["train"]
     if checkpoint == "best":
         params, steps = train.best_params, np.asarray(train.best_agent_steps)
-        unselected = [config.run.seeds[i] for i in indices if steps[i] < 0]
+        unselected = [specs[i].label for i in indices if steps[i] < 0]
         if unselected:
             raise CheckpointError(
-                f"{run_dir}: no evaluation has happened yet for seed(s) {unselected}, so there "
-                "is no best checkpoint; use checkpoint 'final'"
+                f"{run_dir}: no evaluation has happened yet for {'; '.join(unselected)}, so "
+                "there is no best checkpoint; use checkpoint 'final'"
             )
     else:
         params = train.params
-        steps = np.full(len(config.run.seeds), int(restored.state["agent_steps"]))
+        steps = np.full(len(specs), int(restored.state["agent_steps"]))
     return tuple(
-        Agent(
-            config=config,
-            network=network,
+        _agent(config, network, specs[i], spaces)(
             params=jax.tree.map(lambda x, i=i: x[i], params),
-            seed=config.run.seeds[i],
             checkpoint=checkpoint,
             agent_steps=int(steps[i]),
             run_dir=run_dir,
-            spaces=spaces,
         )
         for i in indices
+    )
+
+
+def _agent(config: Config, network: nn.Module, spec: sweep.AgentSpec, spaces: rd.Spaces):
+    """``Agent`` with the parts fixed by the agent's seed and swept values: in a sweep, its own
+    config (the point's values set) and network."""
+    values = dict(spec.values)
+    if values:
+        config = sweep.point_config(config, values)
+        network = agent.make_network(config.network, spaces.num_actions, spaces.observation_shape)
+    return functools.partial(
+        Agent, config=config, network=network, seed=spec.seed, spaces=spaces, values=values
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from dsqn.config import Config
 from dsqn.envs.atari import make_atari
 from dsqn.envs.classic import make_classic
-from dsqn.envs.seeding import pool_env_seeds
+from dsqn.envs.seeding import agent_env_seeds
 
 __all__ = ["make_run_pool", "make_seed_pool"]
 
@@ -38,6 +38,7 @@ def make_run_pool(config: Config, env_seeds: list[int], *, train: bool) -> Any:
 
 def make_seed_pool(config: Config, envs_per_seed: int, seeds: list[int], *, train: bool) -> Any:
     """The pool of ``len(seeds) * envs_per_seed`` envs, seed-major, in the training or
-    evaluation stream of env seeds (:func:`dsqn.envs.pool_env_seeds`)."""
+    evaluation stream of env seeds (:func:`dsqn.envs.seeding.agent_env_seeds`: one seed per
+    agent, repeated for agents of a sweep that share it)."""
     stream = "train" if train else "eval"
-    return make_run_pool(config, pool_env_seeds(seeds, envs_per_seed, stream=stream), train=train)
+    return make_run_pool(config, agent_env_seeds(seeds, envs_per_seed, stream=stream), train=train)

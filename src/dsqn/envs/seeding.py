@@ -62,6 +62,18 @@ def pool_env_seeds(seeds: Sequence[int], envs_per_seed: int, *, stream: str = "t
     ]
 
 
+def agent_env_seeds(
+    seeds: Sequence[int], envs_per_seed: int, *, stream: str = "train"
+) -> list[int]:
+    """:func:`pool_env_seeds` for a pool of agents given by their training seeds, which may
+    repeat: the agents of a sweep that share a seed share its env seeds (and so its games), as
+    each would have them in a run of its own."""
+    distinct = sorted(set(int(s) for s in seeds))
+    blocks = np.asarray(pool_env_seeds(distinct, envs_per_seed, stream=stream))
+    by_seed = dict(zip(distinct, blocks.reshape(len(distinct), envs_per_seed), strict=True))
+    return [int(x) for s in seeds for x in by_seed[int(s)]]
+
+
 def split_seeds(tree: T, num_seeds: int) -> T:
     """Reshape each leaf of `tree` from the pool axis `[S * E, ...]` to the seed axis `[S, E, ...]`.
 
