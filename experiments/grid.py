@@ -19,6 +19,15 @@ The algorithm ``convert`` is the conversion-based SNN of each game's trained DQN
 (state ``wait`` otherwise: skipped with a message). When both are in one sequential invocation,
 list ``dqn`` before ``convert`` and the conversion runs right after its DQN.
 
+A **sweep cell** trains a hyperparameter sweep inside one process per (game, algorithm): with
+``--sweep network.tau 1.5 2 4`` (repeatable, for a grid of values) every training cell runs
+
+    dsqn train PRESET --game GAME --seeds 0 1 2 --sweep network.tau 1.5 2 4 \
+        --run-dir ROOT/GAME/PRESET-sweep-network.tau
+
+all values x seeds as one vmapped axis of agents (:mod:`dsqn.sweep`); ``dsqn report`` groups its
+results by value. Conversion cells cannot hold a sweep.
+
 Cells are numbered game-major in the order given (``--list``); ``--cell-index N`` runs cell N
 only, for job arrays (``SLURM_ARRAY_TASK_ID``). Examples:
 
@@ -79,6 +88,7 @@ class Cell:
       seeds: the seeds trained together.
       run_dir: ``ROOT/<game>/<algorithm>`` (``converted-snn`` for ``convert``).
       source_dir: for ``convert``, the DQN run it converts; None otherwise.
+      sweep: ``((field, (value, ...)), ...)``, the sweep trained inside the cell (empty: none).
     """
 
     index: int
@@ -87,6 +97,7 @@ class Cell:
     seeds: tuple[int, ...]
     run_dir: Path
     source_dir: Path | None = None
+    sweep: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def label(self) -> str:
@@ -95,13 +106,22 @@ class Cell:
 
 
 def build_cells(
-    games: Sequence[str], algorithms: Sequence[str], seeds: Sequence[int], root: Path
+    games: Sequence[str],
+    algorithms: Sequence[str],
+    seeds: Sequence[int],
+    root: Path,
+    sweep: Sequence[Sequence[str]] = (),
 ) -> list[Cell]:
-    """The grid's cells, game-major, in the order given.
+    """The grid's cells, game-major, in the order given; with ``sweep`` (``[[field, value,
+    ...], ...]``) sweep cells, in ``ROOT/<game>/<algorithm>-sweep-<field>[-<field>]``.
 
     Raises:
-      ValueError: an unknown game or algorithm, a repeated one, or bad seeds.
+      ValueError: an unknown game or algorithm, a repeated one, bad seeds, a field that cannot
+        be swept, or a sweep with conversion cells.
     """
+    swept = _sweep(sweep)
+    if swept and CONVERT in algorithms:
+        raise ValueError(f"{CONVERT!r} cells cannot hold a sweep: run them without --sweep")
     valid_algorithms = GRID_ALGORITHMS + tuple(
         p for p in PRESETS if p not in GRID_ALGORITHMS and preset(p).env.suite == "atari"
     )
@@ -122,9 +142,37 @@ def build_cells(
             if algorithm == CONVERT:
                 run_dir, source = root / game / CONVERTED_DIR, root / game / "dqn"
             else:
-                run_dir, source = root / game / algorithm, None
-            cells.append(Cell(len(cells), game, algorithm, tuple(seeds), run_dir, source))
+                name = "-".join([algorithm, *(["sweep", *(f for f, _ in swept)] if swept else [])])
+                run_dir, source = root / game / name, None
+            cells.append(Cell(len(cells), game, algorithm, tuple(seeds), run_dir, source, swept))
     return cells
+
+
+def _sweep(sweep: Sequence[Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[[field, value, ...], ...]`` checked: sweepable fields, once each, numeric values."""
+    from dsqn.config import ConfigError
+    from dsqn.sweep import sweep_field
+
+    out = []
+    for field, *values in sweep:
+        try:
+            sweep_field(field)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        if not values or any(not _is_number(v) for v in values):
+            raise ValueError(f"--sweep {field} needs numeric values, got {values}")
+        if field in (f for f, _ in out):
+            raise ValueError(f"--sweep {field} is given twice: list all its values once")
+        out.append((field, tuple(values)))
+    return tuple(out)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_done(run_dir: Path) -> bool:
@@ -164,6 +212,7 @@ def cell_command(
         cell.game,
         "--seeds",
         *seeds,
+        *(arg for field, values in cell.sweep for arg in ("--sweep", field, *values)),
         "--run-dir",
         str(cell.run_dir),
         *extra,
@@ -280,6 +329,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED")
     parser.add_argument("--root", type=Path, default=Path("runs/grid"))
     parser.add_argument(
+        "--sweep",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("FIELD", "VALUE"),
+        help="sweep cells: train every value of FIELD beside every seed inside each cell's "
+        "process (repeat for a grid; see dsqn train --sweep)",
+    )
+    parser.add_argument(
         "--cell-index",
         type=int,
         metavar="N",
@@ -326,7 +384,7 @@ def main(argv: Sequence[str] | None = None, launcher: Sequence[str] = LAUNCHER) 
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        cells = build_cells(args.games, args.algorithms, args.seeds, args.root)
+        cells = build_cells(args.games, args.algorithms, args.seeds, args.root, args.sweep)
     except ValueError as e:
         parser.error(str(e))
     if args.list:

@@ -178,3 +178,11 @@ def test_gpu_script_is_valid_bash_and_runs_existing_benchmarks():
     for name, _ in runs:
         assert (ROOT / "benchmarks" / f"{name}.py").is_file()
     assert sum(int(seconds) for _, seconds in runs) < 600  # every measurement in 10 minutes
+
+
+@pytest.mark.slow
+def test_sweep(capsys):
+    out = _run("sweep", capsys)
+    assert out["agents"] == 9 and set(out["wall_seconds"]) == {"sweep", "separate"}
+    rates = out["agent_steps_per_s"]
+    assert out["sweep_over_separate"] == pytest.approx(rates["sweep"] / rates["separate"])

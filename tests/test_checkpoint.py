@@ -216,6 +216,23 @@ def test_incompatible_config_names_the_fields(tmp_path: Path) -> None:
         )
 
 
+def test_a_field_added_later_compares_as_its_old_value(tmp_path: Path) -> None:
+    """A checkpoint written before ``sweep`` existed restores under a config without a sweep,
+    and not under one with a sweep."""
+    with Checkpointer(tmp_path) as ckpt:
+        ckpt.save(1, make_state(), metadata=metadata(1))
+        added = {"sweep.network_tau": []}
+        plain = {**CONFIG, "sweep": {"network_tau": []}}
+        ckpt.restore(state_template=make_state(), expected_config=plain, absent_config_fields=added)
+        swept = {**CONFIG, "sweep": {"network_tau": [1.5, 4.0]}}
+        with pytest.raises(CheckpointError, match="config.sweep.network_tau: checkpoint \\[\\]"):
+            ckpt.restore(
+                state_template=make_state(), expected_config=swept, absent_config_fields=added
+            )
+        with pytest.raises(CheckpointError, match="checkpoint <absent> vs expected \\[\\]"):
+            ckpt.restore(state_template=make_state(), expected_config=plain)
+
+
 def test_leftovers_of_interrupted_saves_are_ignored_then_cleared(tmp_path: Path) -> None:
     with Checkpointer(tmp_path) as ckpt:
         ckpt.save(1, make_state(), metadata=metadata(1))

@@ -248,3 +248,37 @@ def test_sigterm_reaches_the_running_cell_and_no_other_starts(tmp_path: Path) ->
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [["train", "dqn"], ["stopped", "SIGTERM"]]
     assert "Pong/dqn: stopped by a signal (exit status 130)" in out
+
+
+def test_sweep_cells_train_the_sweep_in_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    status, out = _main(
+        capsys,
+        *("--games", "Pong", "--algorithms", "dsqn", "--seeds", "0", "1"),
+        *("--sweep", "network.tau", "1.5", "4", "--root", str(tmp_path), "--dry-run"),
+    )
+    assert status == 0
+    run_dir = tmp_path / "Pong" / "dsqn-sweep-network.tau"
+    assert out.splitlines()[1] == (
+        f"    dsqn train dsqn --game Pong --seeds 0 1 --sweep network.tau 1.5 4 --run-dir {run_dir}"
+    )
+    # A resumed sweep cell takes its sweep from the saved config.
+    _checkpoint(run_dir)
+    (cell,) = grid.build_cells(["Pong"], ["dsqn"], [0], tmp_path, [["network.tau", "1.5", "4"]])
+    assert grid.cell_command(cell, "resume", launcher=["dsqn"]) == [
+        *("dsqn", "train", "--resume", str(run_dir)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "algorithms,sweep,needle",
+    [
+        (["dsqn"], [["network.time_steps", "4", "8"]], "network.time_steps cannot be swept"),
+        (["dsqn"], [["network.tau", "two"]], "needs numeric values"),
+        (["dqn", "convert"], [["learner.learning_rate", "1e-4"]], "cannot hold a sweep"),
+    ],
+)
+def test_bad_sweep_cells_are_refused(algorithms, sweep, needle) -> None:
+    with pytest.raises(ValueError, match=needle):
+        grid.build_cells(["Pong"], algorithms, [0], Path("r"), sweep)

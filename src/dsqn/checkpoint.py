@@ -106,7 +106,10 @@ def _flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, An
 
 
 def _config_differences(
-    stored: Mapping[str, Any], expected: Mapping[str, Any], ignore: Collection[str]
+    stored: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    ignore: Collection[str],
+    absent: Mapping[str, Any] = {},  # noqa: B006 (read only)
 ) -> list[str]:
     """Differing fields of two (nested) config dicts, by dotted name; JSON-normalises
     ``expected`` first so that tuples compare equal to the lists JSON gives back."""
@@ -118,7 +121,8 @@ def _config_differences(
     for name in sorted(stored_flat.keys() | expected_flat.keys()):
         if ignored(name):
             continue
-        got, want = stored_flat.get(name, missing), expected_flat.get(name, missing)
+        got = stored_flat.get(name, absent.get(name, missing))
+        want = expected_flat.get(name, missing)
         if got == want:
             continue
         got_text = "<absent>" if got is missing else repr(got)
@@ -344,6 +348,7 @@ class Checkpointer:
         replay_template: Any | None = None,
         expected_config: Mapping[str, Any] | None = None,
         ignore_config_fields: Collection[str] = (),
+        absent_config_fields: Mapping[str, Any] | None = None,
     ) -> Restored:
         """Restore checkpoint ``step`` (default: the latest complete one).
 
@@ -358,6 +363,9 @@ class Checkpointer:
                 (dotted field names, e.g. ``network.T``) is an error.
             ignore_config_fields: dotted config fields (or their prefixes) allowed to differ,
                 e.g. ``("total_agent_steps",)`` to extend a run.
+            absent_config_fields: fields added to the config after some checkpoints were
+                written, with the value such a checkpoint's run had (``{"sweep.network_tau":
+                []}``): a checkpoint lacking the field compares as having that value.
 
         Raises:
             CheckpointError: no checkpoints, unknown step (the message lists the available
@@ -372,7 +380,10 @@ class Checkpointer:
                 differences.append("config: the checkpoint metadata has no 'config' object")
             else:
                 differences += _config_differences(
-                    metadata["config"], expected_config, ignore_config_fields
+                    metadata["config"],
+                    expected_config,
+                    ignore_config_fields,
+                    absent_config_fields or {},
                 )
 
         restore_replay = replay_template is not None

@@ -24,6 +24,7 @@ only read JSON and CSV stay light.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -35,7 +36,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 import dsqn
-from dsqn.config import Config, from_dict, to_dict
+from dsqn.config import Config, SweepConfig, from_dict, to_dict
 
 __all__ = [
     "CONFIG",
@@ -50,6 +51,7 @@ __all__ = [
     "TENSORBOARD",
     "PROTOCOLS",
     "RESUMABLE_FIELDS",
+    "ADDED_FIELDS",
     "Spaces",
     "EvaluationScores",
     "write_json",
@@ -106,6 +108,10 @@ RESUMABLE_FIELDS = (
 )
 """Config fields that may differ between a checkpoint and its run's config.json (they do not
 shape the saved state): a resumed run may extend ``total_agent_steps``, for example."""
+
+ADDED_FIELDS: dict[str, Any] = {f"sweep.{f.name}": [] for f in dataclasses.fields(SweepConfig)}
+"""Config fields newer than some saved runs, with the value those runs had: a checkpoint that
+lacks one compares as holding that value (no sweep)."""
 
 _FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1}
 

@@ -426,6 +426,7 @@ class _Run:
             replay_template=replay_template,
             expected_config=to_dict(self.config),
             ignore_config_fields=rd.RESUMABLE_FIELDS,
+            absent_config_fields=rd.ADDED_FIELDS,
         )
         replay_state = restored.replay
         if replay_state is None:

@@ -289,6 +289,7 @@ def _load_trained(
             state_template=saved_state_template(config, network, spaces),
             expected_config=to_dict(config),
             ignore_config_fields=rd.RESUMABLE_FIELDS,
+            absent_config_fields=rd.ADDED_FIELDS,
         )
     train = restored.state["train"]
     if checkpoint == "best":
