@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from test_report import ENERGY_FULL, make_run
+from test_report import ENERGY_FULL, TAU_LABELS, TAU_SCORES, make_run, make_sweep_run
 
 from dsqn import plots
 
@@ -155,3 +155,98 @@ def test_performance_profile_figure(root: Path, tmp_path: Path) -> None:
     assert aggregates.performance_profile(matrix, line.get_xdata(), reps=10)[0][0] == 1.0
     names = {p.name for p in plots.write_all_plots(root, tmp_path)}
     assert {"performance_profile_best.png", "performance_profile_final.png"} <= names
+
+
+@pytest.fixture(scope="module")
+def sweep_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tau sweep (3 values x 3 seeds), a two-field grid, and a plain run, all on Pong."""
+    root = tmp_path_factory.mktemp("sweeps")
+    make_sweep_run(root / "tau", "Pong", "dsqn", {"network_tau": [1.5, 2.0, 16.0]}, TAU_SCORES)
+    grid = {
+        (2.0, 1e-4): {0: (1.0, 1.0), 1: (1.0, 3.0)},
+        (2.0, 3e-4): {0: (2.0, 2.0)},
+        (4.0, 1e-4): {0: (3.0, 3.0)},
+        (4.0, 3e-4): {0: (4.0, 4.0)},
+    }
+    sweep = {"network_tau": [2.0, 4.0], "learner_learning_rate": [1e-4, 3e-4]}
+    make_sweep_run(root / "grid", "Pong", "cdsqn", sweep, grid)
+    make_run(root / "plain", "Pong", "dqn", {0: (1, 10.0)}, spiking=False)
+    return root
+
+
+def test_read_curves_per_sweep_point(sweep_root: Path) -> None:
+    curves = plots.read_curves(sweep_root / "tau", "evaluations.csv", "return_mean")
+    assert [(c.algorithm, c.seed) for c in curves] == [
+        (label, seed) for label in TAU_LABELS for seed in (0, 1, 2)
+    ]
+    tau16_seed2 = curves[-1]
+    np.testing.assert_allclose(tau16_seed2.values, [3.0, 6.0, 9.0, 12.0])
+    training = plots.read_curves(sweep_root / "tau", "metrics.csv", "episode_return")
+    assert len(training) == 9 and all(len(c.values) == 10 for c in training)
+
+
+def test_learning_curves_one_line_per_point(sweep_root: Path) -> None:
+    figures = plots.learning_curve_figures(sweep_root, "return_mean")
+    pong = figures["learning_return_mean_Pong"].axes[0]
+    lines = {line.get_label(): line for line in pong.get_lines()}
+    assert [label for label in lines if label.startswith("dsqn")] == [
+        f"{label} (3 seeds)" for label in TAU_LABELS
+    ]
+    # Mean over the 3 seeds of tau=1.5 at the last evaluation: (10 + 20 + 30) / 3.
+    assert lines["dsqn [network.tau=1.5] (3 seeds)"].get_ydata()[-1] == pytest.approx(20.0)
+    colors = [tuple(lines[f"{label} (3 seeds)"].get_color()) for label in TAU_LABELS]
+    assert len(set(colors)) == 3
+    assert "cdsqn [network.tau=4, learner.learning_rate=0.0003] (1 seed)" in lines
+
+
+def test_sweep_missing_column_is_named(tmp_path: Path) -> None:
+    run = make_sweep_run(
+        tmp_path / "tau", "Pong", "dsqn", {"network_tau": [1.5]}, {(1.5,): {0: (1, 1)}}
+    )
+    text = (run / "evaluations.csv").read_text().replace("network.tau", "tau")
+    (run / "evaluations.csv").write_text(text)
+    with pytest.raises(ValueError, match=r"evaluations.csv lacks one of the columns seed, network"):
+        plots.read_curves(run, "evaluations.csv", "return_mean")
+
+
+def test_sensitivity_figures(sweep_root: Path) -> None:
+    figures = plots.sensitivity_figures(sweep_root, "final")
+    assert list(figures) == [
+        "sensitivity_final_Pong_dsqn_network.tau",
+        "sensitivity_final_Pong_cdsqn_network.tau",
+        "sensitivity_final_Pong_cdsqn_learner.learning_rate",
+    ]
+    tau = figures["sensitivity_final_Pong_dsqn_network.tau"].axes[0]
+    assert tau.get_xscale() == "log"  # 16 / 1.5 > 10
+    (container,) = tau.containers  # the errorbar: line, caps, bars
+    line, _, (bars,) = container
+    np.testing.assert_allclose(line.get_xdata(), [1.5, 2.0, 16.0])
+    np.testing.assert_allclose(line.get_ydata(), [20.0, 5.0, 6.0])
+    # Error bars: one standard error, s / sqrt(n), either side of each point's mean.
+    half_widths = [abs(segment[1, 1] - segment[0, 1]) / 2 for segment in bars.get_segments()]
+    np.testing.assert_allclose(half_widths, [10 / np.sqrt(3), 0.0, 2 * np.sqrt(3)])
+    grid_tau = figures["sensitivity_final_Pong_cdsqn_network.tau"].axes[0]
+    assert grid_tau.get_xscale() == "linear"  # 4 / 2
+    lines = {c.get_label(): c.lines[0] for c in grid_tau.containers}
+    assert set(lines) == {"learner.learning_rate=0.0001", "learner.learning_rate=0.0003"}
+    # tau=2 with the lower rate: seeds 0 and 1 score 1 and 3.
+    np.testing.assert_allclose(lines["learner.learning_rate=0.0001"].get_ydata(), [2.0, 3.0])
+    rate = figures["sensitivity_final_Pong_cdsqn_learner.learning_rate"].axes[0]
+    assert rate.get_xscale() == "linear"  # 3e-4 / 1e-4 = 3
+    assert plots.sensitivity_figures(sweep_root / "plain") == {}
+
+
+def test_all_plots_with_a_sweep(sweep_root: Path, tmp_path: Path) -> None:
+    names = {p.name for p in plots.write_all_plots(sweep_root, tmp_path)}
+    assert {
+        "sensitivity_final_Pong_dsqn_network.tau.png",
+        "sensitivity_best_Pong_dsqn_network.tau.png",
+        "learning_return_mean_Pong.png",
+        "training_return_Pong.png",
+    } <= names
+
+
+def test_firing_rates_from_metrics_per_agent(sweep_root: Path) -> None:
+    rates = plots._firing_rates_from_metrics(sweep_root / "tau" / "metrics.csv")
+    # One value per agent (3 points x 3 seeds), each point's conv1 rate 0.1 x its index + 1.
+    np.testing.assert_allclose(sorted(rates["conv1"]), [0.1] * 3 + [0.2] * 3 + [0.3] * 3)

@@ -429,3 +429,334 @@ def test_data_frames_match_the_markdown_tables(root: Path) -> None:
     pairs = tables["pairs"]
     assert len(pairs) == 4 and set(pairs.columns) >= {"game", "verdict", "paper_percent"}
     assert set(tables["energy"].game) == {row.game for row in report.energy_table(results)}
+
+
+# ----------------------------------------------------------------------------- sweep runs
+
+SWEEP_FIELDS = (
+    "network_tau",
+    "network_v_threshold",
+    "network_surrogate_alpha",
+    "learner_learning_rate",
+    "learner_adam_eps",
+    "learner_discount",
+    "learner_epsilon_start",
+    "learner_epsilon_mid",
+    "learner_epsilon_end",
+)
+"""The fields of config.json's ``sweep`` section, in its order."""
+
+# (tau,) -> seed -> (best score, final score); None: no score under that protocol.
+TAU_SCORES: dict[tuple[float, ...], dict[int, tuple[float | None, float | None]]] = {
+    (1.5,): {0: (11.0, 10.0), 1: (12.0, 20.0), 2: (13.0, 30.0)},
+    (2.0,): {0: (0.0, 5.0), 1: (0.0, 5.0), 2: (3.0, 5.0)},
+    (16.0,): {0: (-2.0, 0.0), 1: (-6.0, 6.0), 2: (None, 12.0)},
+}
+
+
+def _protocol_entry(score: float | None, agent_steps: int) -> dict | None:
+    if score is None:
+        return None
+    return {"agent_steps": agent_steps, "mean": score, "std": 1.0, "average_max_q": 1.0}
+
+
+def make_sweep_run(
+    run_dir: Path,
+    game: str,
+    name: str,
+    sweep: dict[str, list[float]],
+    scores: dict[tuple[float, ...], dict[int, tuple[float | None, float | None]]],
+    energy: dict | None = None,
+) -> Path:
+    """A synthetic sweep run directory in docs/run_directory.md's format: the sweep section with
+    every field, per-agent keys in evaluation.json, one column per swept field after ``seed`` in
+    both CSV files. `sweep` maps sweep fields (``network_tau``) to values; `scores` maps each
+    point (its values in sweep order) to seed -> (best, final). With an empty `sweep`, a run
+    without a sweep whose config still has the section (every list empty)."""
+    run_dir.mkdir(parents=True)
+    paths = [field.replace("_", ".", 1) for field in sweep]
+    seeds = sorted({seed for by_seed in scores.values() for seed in by_seed})
+    config = {
+        "name": name,
+        "env": {"suite": "atari", "game": game, "protocol": "paper"},
+        "run": {"seeds": seeds},
+        "sweep": {field: sweep.get(field, []) for field in SWEEP_FIELDS},
+        "meta": {"dsqn_version": "0.1.0", "command": "synthetic fixture"},
+    }
+    (run_dir / "config.json").write_text(json.dumps(config))
+    per_seed = {}
+    for point, by_seed in scores.items():
+        text = [f"{p}={v:g}" for p, v in zip(paths, point, strict=True)]
+        for seed, (best, final) in by_seed.items():
+            entry = {
+                "final": _protocol_entry(final, 1_000_000),
+                "best": _protocol_entry(best, 750_000),
+            }
+            if sweep:
+                entry |= {"seed": seed, "values": dict(zip(paths, point, strict=True))}
+            per_seed[",".join([*text, f"seed={seed}"]) if sweep else str(seed)] = entry
+    evaluation = {"name": name, "game": game, "suite": "atari", "per_seed": per_seed}
+    if sweep:
+        evaluation["sweep"] = dict(zip(paths, sweep.values(), strict=True))
+    (run_dir / "evaluation.json").write_text(json.dumps(evaluation))
+    steps = [250_000, 500_000, 750_000, 1_000_000]
+    _write_csv(
+        run_dir / "evaluations.csv",
+        ["seed", *paths, "agent_steps", "episodes", "return_mean", "return_std", "return_min"]
+        + ["return_max", "length_mean", "average_max_q", "average_mean_max_q"],
+        [
+            [seed, *map(float, point), s, 30, final * (i + 1) / 4, 1.0, final - 1, final + 1]
+            + [500.0, 0.6 * (i + 1), 0.5 * (i + 1)]
+            for point, by_seed in scores.items()
+            for seed, (_, final) in by_seed.items()
+            for i, s in enumerate(steps)
+        ],
+    )
+    layers = ["conv1", "conv2", "conv3", "fc1"]
+    header = [METRIC_COLUMNS[0], *paths, *METRIC_COLUMNS[1:]]
+    header += [f"firing_rate_{layer}" for layer in layers]
+    rows = []
+    for n, (point, by_seed) in enumerate(scores.items()):
+        for seed, (_, final) in by_seed.items():
+            for i in range(10):
+                step = (i + 1) * 100_000
+                # Each point's conv1 rate: 0.1 * (point index + 1), constant over log points.
+                rates = [0.1 * (n + 1)] + [0.5] * (len(layers) - 1)
+                rows.append(
+                    [seed, *map(float, point), step, 4 * step, i, final * i / 9, 100, 0.1]
+                    + [1.0, 0.1, step // 4, 1000.0, *rates]
+                )
+    _write_csv(run_dir / "metrics.csv", header, rows)
+    if energy is not None:
+        (run_dir / "energy.json").write_text(json.dumps(energy))
+    return run_dir
+
+
+TAU_LABELS = ("dsqn [network.tau=1.5]", "dsqn [network.tau=2]", "dsqn [network.tau=16]")
+
+
+@pytest.fixture
+def sweep_root(tmp_path: Path) -> Path:
+    """A tau sweep on Pong beside a plain dsqn run (its config has the sweep section, every list
+    empty) and an old dqn run (no sweep section at all)."""
+    root = tmp_path / "runs"
+    make_sweep_run(root / "tau", "Pong", "dsqn", {"network_tau": [1.5, 2.0, 16.0]}, TAU_SCORES)
+    make_sweep_run(root / "plain", "Pong", "dsqn", {}, {(): {0: (1.0, 1.0), 1: (3.0, 3.0)}})
+    make_run(root / "old", "Pong", "dqn", {0: (2.0, 2.0)})
+    return root
+
+
+def test_sweep_points_are_algorithms(sweep_root: Path) -> None:
+    results = report.collect(sweep_root)
+    # The points follow their algorithm by value (16 after 2, not between 1.5 and 2).
+    assert results.algorithms == ("dqn", "dsqn", *TAU_LABELS)
+    runs = report.load_runs(sweep_root / "tau")
+    assert [r.algorithm for r in runs] == list(TAU_LABELS)
+    assert runs[2].values == {"network.tau": 16.0} and runs[2].name == "dsqn"
+    assert runs[0].sweep == {"network.tau": (1.5, 2.0, 16.0)}
+    tau16 = results.cell("Pong", TAU_LABELS[2], "best")
+    assert tau16.seeds == (0, 1) and tau16.mean == pytest.approx(-4.0)
+    assert tau16.std == pytest.approx(math.sqrt(8.0))
+    assert results.cell("Pong", TAU_LABELS[2], "final").seeds == (0, 1, 2)
+    # The plain run and the old run keep their names and integer seeds.
+    assert results.cell("Pong", "dsqn", "best").seeds == (0, 1)
+    assert results.cell("Pong", "dqn", "best").mean == 2.0
+    assert report.load_run(sweep_root / "plain").values == {}
+    with pytest.raises(ValueError, match="sweep run of 3 points; load_runs"):
+        report.load_run(sweep_root / "tau")
+
+
+def test_sweep_points_in_every_table(sweep_root: Path) -> None:
+    results = report.collect(sweep_root)
+    rows = report.compare_pair(results, TAU_LABELS[0], "dsqn", "final")
+    assert [(r.numerator_mean, r.denominator_mean) for r in rows] == [(20.0, 2.0)]
+    assert rows[0].paper_percent == pytest.approx(1000.0)
+    hns = {(r.algorithm, r.protocol): r for r in report.human_normalized_table(results)}
+    assert hns[(TAU_LABELS[1], "final")].mean == pytest.approx((5.0 + 20.7) / 35.3)
+    text = report.report_markdown(results)
+    assert "3 run directories, 1 game, algorithms: dqn, dsqn, " + ", ".join(TAU_LABELS) in text
+    final_row = "| Pong | 2.0 (1) | 2.0 ± 1.4 (2) | 20.0 ± 10.0 (3) | 5.0 ± 0.0 (3) | 6.0 ± 6.0 (3)"
+    assert final_row in text.split("## Scores: final", 1)[1]
+    scores = report.frames(sweep_root)["scores_final"]
+    assert scores.loc["Pong", (TAU_LABELS[0], "mean")] == 20.0
+
+
+def test_sensitivity_table_by_hand(sweep_root: Path) -> None:
+    rows = report.sensitivity_table(report.collect(sweep_root))
+    assert [(r.game, r.algorithm, r.fields, r.values) for r in rows] == [
+        ("Pong", "dsqn", ("network.tau",), (1.5,)),
+        ("Pong", "dsqn", ("network.tau",), (2.0,)),
+        ("Pong", "dsqn", ("network.tau",), (16.0,)),
+    ]
+    expected = [
+        # final mean, SE, n; best mean, SE, n
+        (20.0, 10.0 / math.sqrt(3), 3, 12.0, 1.0 / math.sqrt(3), 3),
+        (5.0, 0.0, 3, 1.0, 1.0, 3),
+        (6.0, 2.0 * math.sqrt(3), 3, -4.0, 2.0, 2),
+    ]
+    for row, (fm, fse, fn, bm, bse, bn) in zip(rows, expected, strict=True):
+        assert (row.final_mean, row.final_seeds, row.best_mean, row.best_seeds) == (fm, fn, bm, bn)
+        assert row.final_se == pytest.approx(fse) and row.best_se == pytest.approx(bse)
+    text = report.report_markdown(report.collect(sweep_root))
+    section = text.split("## Sensitivity to the swept hyperparameters", 1)[1]
+    assert "### Pong: dsqn, swept network.tau" in section
+    assert "| 1.5 | 20.0 ± 5.8 (3) | 12.0 ± 0.6 (3) |" in section
+    assert "| 16 | 6.0 ± 3.5 (3) | -4.0 ± 2.0 (2) |" in section
+    assert "SE = s / sqrt(n)" in text
+
+
+def test_sensitivity_csv_and_frame(sweep_root: Path, tmp_path: Path) -> None:
+    paths = report.write_report(sweep_root, tmp_path / "out")
+    with paths["sensitivity"].open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "game",
+        "algorithm",
+        "network.tau",
+        "final_mean",
+        "final_se",
+        "final_seeds",
+        "best_mean",
+        "best_se",
+        "best_seeds",
+        "label",
+    ]
+    assert [r["network.tau"] for r in rows] == ["1.5", "2.0", "16.0"]
+    assert float(rows[2]["best_se"]) == pytest.approx(2.0) and rows[2]["best_seeds"] == "2"
+    assert rows[0]["label"] == TAU_LABELS[0]
+    frame = report.frames(sweep_root)["sensitivity"]
+    assert list(frame["final_mean"]) == [20.0, 5.0, 6.0]
+    assert list(frame.columns) == list(rows[0])
+
+
+def test_no_sweep_no_sensitivity(root: Path, tmp_path: Path) -> None:
+    assert report.sensitivity_table(report.collect(root)) == []
+    assert "Sensitivity" not in report.report_markdown(report.collect(root))
+    assert "sensitivity" not in report.write_report(root, tmp_path / "out")
+    assert report.frames(root)["sensitivity"].empty
+
+
+def test_two_swept_fields(tmp_path: Path) -> None:
+    sweep = {"network_tau": [2.0, 4.0], "learner_learning_rate": [1e-4, 3e-4]}
+    scores = {
+        (2.0, 1e-4): {0: (1.0, 1.0)},
+        (2.0, 3e-4): {0: (2.0, 2.0)},
+        (4.0, 1e-4): {0: (3.0, 3.0)},
+        (4.0, 3e-4): {0: (4.0, 4.0)},
+    }
+    make_sweep_run(tmp_path / "grid", "Pong", "dsqn", sweep, scores)
+    results = report.collect(tmp_path)
+    assert results.algorithms[1] == "dsqn [network.tau=2, learner.learning_rate=0.0003]"
+    assert report.parse_label(results.algorithms[1]) == (
+        "dsqn",
+        (("network.tau", 2.0), ("learner.learning_rate", 3e-4)),
+    )
+    rows = report.sensitivity_table(results)
+    assert [r.values for r in rows] == list(scores)
+    assert all(r.fields == ("network.tau", "learner.learning_rate") for r in rows)
+    assert [r.final_se for r in rows] == [None] * 4  # one seed: no standard error
+    section = report.report_markdown(results).split("## Sensitivity", 1)[1]
+    assert "| network.tau | learner.learning_rate | final policy | best checkpoint |" in section
+    assert "| 4 | 0.0003 | 4.0 (1) | 4.0 (1) |" in section
+    with report.write_sensitivity_csv(tmp_path / "s.csv", rows).open(newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["network.tau"], r["learner.learning_rate"]) for r in table] == [
+        ("2.0", "0.0001"),
+        ("2.0", "0.0003"),
+        ("4.0", "0.0001"),
+        ("4.0", "0.0003"),
+    ]
+    assert [r["final_se"] for r in table] == [""] * 4
+
+
+def test_sweep_runs_pool_points_and_refuse_duplicate_agents(sweep_root: Path) -> None:
+    more = {(16.0,): {5: (10.0, 10.0)}, (32.0,): {0: (7.0, 7.0)}}
+    make_sweep_run(sweep_root / "tau-more", "Pong", "dsqn", {"network_tau": [16.0, 32.0]}, more)
+    results = report.collect(sweep_root)
+    assert results.cell("Pong", TAU_LABELS[2], "final").seeds == (0, 1, 2, 5)
+    assert results.algorithms[-1] == "dsqn [network.tau=32]"
+    values = [r.values for r in report.sensitivity_table(results)]
+    assert values == [(1.5,), (2.0,), (16.0,), (32.0,)]
+    again = {(1.5,): {0: (1.0, 1.0)}}
+    make_sweep_run(sweep_root / "tau-again", "Pong", "dsqn", {"network_tau": [1.5]}, again)
+    with pytest.raises(ValueError, match=r"seed 0 of Pong/dsqn \[network.tau=1.5\] appears in two"):
+        report.collect(sweep_root)
+
+
+def _rewrite_per_seed(run_dir: Path, edit) -> None:
+    path = run_dir / "evaluation.json"
+    evaluation = json.loads(path.read_text())
+    edit(evaluation["per_seed"])
+    path.write_text(json.dumps(evaluation))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda ps: ps["network.tau=2,seed=1"].pop("seed"),
+            "entry 'network.tau=2,seed=1' of a sweep run lacks an integer 'seed'",
+        ),
+        (
+            lambda ps: ps.update({"0": ps.pop("network.tau=2,seed=0")}),
+            None,  # moved under an integer key, the entry still names its agent: accepted
+        ),
+        (
+            lambda ps: ps.update({"1": {"best": None, "final": None}}),
+            "entry '1' of a sweep run lacks an integer 'seed'",
+        ),
+        (
+            lambda ps: ps["network.tau=2,seed=1"].update(values={"network.v_threshold": 1.0}),
+            r"'network.tau=2,seed=1' has 'values' .*; the sweep's fields are network.tau",
+        ),
+        (
+            lambda ps: ps["network.tau=2,seed=1"].update(values={"network.tau": 3.0}),
+            r"has network.tau=3.0, not a value of the sweep \(1.5, 2, 16\)",
+        ),
+        (
+            lambda ps: ps.update(copy=dict(ps["network.tau=2,seed=1"])),
+            "per_seed holds agent 'copy' twice",
+        ),
+    ],
+)
+def test_bad_sweep_entries_are_named(tmp_path: Path, edit, message: str | None) -> None:
+    sweep = {"network_tau": [1.5, 2.0, 16.0]}
+    run = make_sweep_run(tmp_path / "tau", "Pong", "dsqn", sweep, TAU_SCORES)
+    _rewrite_per_seed(run, edit)
+    if message is None:
+        assert report.collect(tmp_path).cell("Pong", TAU_LABELS[1], "final").n_seeds == 3
+        return
+    with pytest.raises(ValueError, match=message) as error:
+        report.collect(tmp_path)
+    assert str(run / "evaluation.json") in str(error.value)
+
+
+def test_agent_keys_without_a_sweep_are_named(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "r", "Pong", "dqn", {0: (1.0, 1.0)})
+    _rewrite_per_seed(run, lambda ps: ps.update({"network.tau=2,seed=0": ps.pop("0")}))
+    with pytest.raises(ValueError, match="per_seed key 'network.tau=2,seed=0' is not an integer"):
+        report.collect(tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(config | {"sweep": {"network_tau": "2"}}))
+    with pytest.raises(ValueError, match="config.json: sweep field 'network_tau' is '2', not a"):
+        report.collect(tmp_path)
+
+
+def test_sweep_energy_per_point(tmp_path: Path) -> None:
+    scores = {(1.5,): {0: (1.0, 1.0), 1: (1.0, 1.0)}, (2.0,): {0: (1.0, 1.0)}}
+    per_seed = {
+        "network.tau=1.5,seed=0": {"firing_rate": 0.1, "energy_per_action_nj": {"snn": 10.0}},
+        "network.tau=1.5,seed=1": {"firing_rate": 0.3, "energy_per_action_nj": {"snn": 30.0}},
+        "network.tau=2,seed=0": {"firing_rate": 0.6, "energy_per_action_nj": {"snn": 60.0}},
+    }
+    energy = {"firing_rate": 0.5, "per_seed": per_seed}
+    make_sweep_run(tmp_path / "a", "Pong", "dsqn", {"network_tau": [1.5, 2.0]}, scores, energy)
+    rows = {r.algorithm: r for r in report.energy_table(report.collect(tmp_path))}
+    assert rows["dsqn [network.tau=1.5]"].firing_rate == pytest.approx(0.2)
+    assert rows["dsqn [network.tau=1.5]"].snn_nj == pytest.approx(20.0)
+    assert rows["dsqn [network.tau=1.5]"].runs == 2
+    assert rows["dsqn [network.tau=2]"].firing_rate == pytest.approx(0.6)
+    # Keyed by seed alone, the entries name no point: no energy row, and no error.
+    energy["per_seed"] = {"0": per_seed["network.tau=2,seed=0"]}
+    (tmp_path / "a" / "energy.json").write_text(json.dumps(energy))
+    assert report.energy_table(report.collect(tmp_path)) == []

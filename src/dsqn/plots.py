@@ -21,6 +21,10 @@ the legend says which.
 - Energy per action: SNN, ANN and conversion-based SNN from ``energy.json``, log scale.
 - Performance profiles (Agarwal et al. 2021): the fraction of (seed, game) human-normalised
   scores above each threshold, with 95% stratified-bootstrap bands (:mod:`dsqn.aggregates`).
+- Sweep runs: each sweep point is an algorithm of its own (``"dsqn [network.tau=1.5]"``, see
+  `dsqn.report.point_label`), so learning and training curves draw one curve per point with a
+  band over its seeds, the points of one sweep in shades of one colour map; the sensitivity
+  figure draws the final policy's score against each swept value, with standard-error bars.
 """
 
 from __future__ import annotations
@@ -48,8 +52,13 @@ from dsqn.report import (
     collect,
     game_sort_key,
     human_normalized_matrix,
+    parse_label,
+    point_label,
     read_identity,
+    read_sweep,
     resolve_run_dirs,
+    sensitivity_groups,
+    sensitivity_table,
 )
 
 __all__ = [
@@ -65,6 +74,7 @@ __all__ = [
     "firing_rate_figures",
     "energy_figures",
     "performance_profile_figure",
+    "sensitivity_figures",
     "plot_learning_curves",
     "plot_training_curves",
     "plot_firing_rates",
@@ -94,7 +104,8 @@ class Curve:
     """One seed's series from one run directory.
 
     Attributes:
-      game, algorithm, suite: from the run's ``config.json``.
+      game, algorithm, suite: from the run's ``config.json``; in a sweep run, the algorithm is
+        the sweep point's label (`dsqn.report.point_label`) from the row's swept columns.
       seed: the ``seed`` column.
       agent_steps: [N] x values, in agent steps.
       values: [N] y values (rows with an empty value are left out).
@@ -136,33 +147,40 @@ def read_curves(
       column: a column of that file, e.g. ``"return_mean"``.
 
     Returns:
-      The curves; runs whose file lacks `column` or has no rows contribute none.
+      The curves, one per seed (per agent, i.e. seed and sweep point, in a sweep run); runs
+      whose file lacks `column` or has no rows contribute none.
 
     Raises:
       FileNotFoundError: no run directory has `file_name`.
-      ValueError: a file lacks the ``seed`` or ``agent_steps`` column.
+      ValueError: a file lacks the ``seed`` or ``agent_steps`` column, or a sweep run's file
+        lacks a swept field's column.
     """
     curves = []
     for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json", file_name)):
         algorithm, game, suite = read_identity(run_dir)
+        sweep = read_sweep(run_dir)
         rows = _read_rows(run_dir / file_name)
         if not rows or column not in rows[0]:
             # Not every run logs every column (a converted SNN has no training metrics).
             continue
-        if not {"seed", "agent_steps"} <= rows[0].keys():
+        if not {"seed", "agent_steps", *sweep} <= rows[0].keys():
             raise ValueError(
-                f"{run_dir / file_name} lacks the seed or agent_steps column; "
-                f"it has {', '.join(rows[0])}"
+                f"{run_dir / file_name} lacks one of the columns "
+                f"{', '.join(['seed', *sweep, 'agent_steps'])}; it has {', '.join(rows[0])}"
             )
-        by_seed: dict[int, list[tuple[float, float]]] = {}
+        by_agent: dict[tuple[str, int], list[tuple[float, float]]] = {}
         for row in rows:
             value = _float(row[column])
             if not math.isnan(value):
-                by_seed.setdefault(int(row["seed"]), []).append((_float(row["agent_steps"]), value))
-        for seed, points in sorted(by_seed.items()):
+                label = point_label(algorithm, {p: float(row[p]) for p in sweep})
+                agent = (label, int(row["seed"]))
+                by_agent.setdefault(agent, []).append((_float(row["agent_steps"]), value))
+        for (label, seed), points in sorted(
+            by_agent.items(), key=lambda item: (algorithm_sort_key(item[0][0]), item[0][1])
+        ):
             points.sort()
             steps, values = zip(*points, strict=True)
-            curves.append(Curve(game, algorithm, suite, seed, np.array(steps), np.array(values)))
+            curves.append(Curve(game, label, suite, seed, np.array(steps), np.array(values)))
     return curves
 
 
@@ -237,6 +255,26 @@ def _color(algorithm: str) -> tuple[float, ...]:
     return matplotlib.colormaps["Dark2"](sum(map(ord, algorithm)) % 8)
 
 
+def _colors(algorithms: Iterable[str]) -> dict[str, tuple[float, ...]]:
+    """`_color` of each algorithm, except the points of a sweep: shades of viridis in the order
+    of their values, so that a sweep reads as a progression."""
+    algorithms = sorted(set(algorithms), key=algorithm_sort_key)
+    points: dict[str, list[str]] = {}
+    for label in algorithms:
+        name, point = parse_label(label)
+        if point:
+            points.setdefault(name, []).append(label)
+    colors = {label: _color(label) for label in algorithms}
+    for labels in points.values():
+        colors.update(zip(labels, _shades(len(labels)), strict=True))
+    return colors
+
+
+def _shades(n: int) -> list[tuple[float, ...]]:
+    """n colours of viridis, dark to light (its yellow end left out, too pale on white)."""
+    return [matplotlib.colormaps["viridis"](0.9 * i / max(n - 1, 1)) for i in range(n)]
+
+
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
@@ -287,10 +325,11 @@ def _draw_curves(
     band_label: bool,
     x_divisor: float,
 ) -> None:
+    colors = _colors(by_algorithm)
     for algorithm, curves in by_algorithm.items():
         agg = aggregate(curves, band, smoothing)
         xs = agg.agent_steps * _x_scale(x, curves[0].suite) / x_divisor
-        color = _color(algorithm)
+        color = colors[algorithm]
         seeds = f"{len(curves)} seed{'s' if len(curves) > 1 else ''}"
         ax.plot(xs, agg.mean, color=color, lw=1.2, label=f"{algorithm} ({seeds})")
         ax.fill_between(xs, agg.low, agg.high, color=color, alpha=0.2, lw=0)
@@ -456,27 +495,26 @@ def _firing_rates_from_energy(energy: dict) -> dict[str, float]:
 
 
 def _firing_rates_from_metrics(path: Path) -> dict[str, list[float]]:
-    """Layer -> one value per seed: the mean over that seed's last 10% of log points."""
+    """Layer -> one value per agent (a seed, and in a sweep run a sweep point: the columns
+    before ``agent_steps``): the mean over that agent's last 10% of log points."""
     rows = _read_rows(path)
-    layers = [
-        c.removeprefix("firing_rate_")
-        for c in (rows[0] if rows else {})
-        if c.startswith("firing_rate_")
-    ]
-    per_seed: dict[str, list[float]] = {layer: [] for layer in layers}
-    seeds = sorted({int(r["seed"]) for r in rows})
-    for seed in seeds:
-        seed_rows = sorted(
-            (r for r in rows if int(r["seed"]) == seed), key=lambda r: _float(r["agent_steps"])
-        )
+    header = list(rows[0]) if rows else []
+    layers = [c.removeprefix("firing_rate_") for c in header if c.startswith("firing_rate_")]
+    identity = header[: header.index("agent_steps")] if "agent_steps" in header else ["seed"]
+    per_agent: dict[str, list[float]] = {layer: [] for layer in layers}
+    by_agent: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for row in rows:
+        by_agent.setdefault(tuple(row[c] for c in identity), []).append(row)
+    for agent in sorted(by_agent, key=lambda key: tuple(map(_float, key))):
+        agent_rows = sorted(by_agent[agent], key=lambda r: _float(r["agent_steps"]))
         for layer in layers:
             values = [
-                v for r in seed_rows if not math.isnan(v := _float(r[f"firing_rate_{layer}"]))
+                v for r in agent_rows if not math.isnan(v := _float(r[f"firing_rate_{layer}"]))
             ]
             if values:
                 tail = values[-max(1, math.ceil(FIRING_RATE_TAIL * len(values))) :]
-                per_seed[layer].append(float(np.mean(tail)))
-    return {layer: values for layer, values in per_seed.items() if values}
+                per_agent[layer].append(float(np.mean(tail)))
+    return {layer: values for layer, values in per_agent.items() if values}
 
 
 def _bar_runs(
@@ -669,6 +707,73 @@ def performance_profile_figure(
     return fig
 
 
+LOG_SCALE_SPAN = 10.0
+"""A sensitivity figure's x axis is logarithmic when its (positive) values span more than this
+factor, as learning rates and Adam's epsilon do."""
+
+
+def _log_x(values: Sequence[float]) -> bool:
+    return min(values) > 0 and max(values) / min(values) > LOG_SCALE_SPAN
+
+
+def sensitivity_figures(
+    run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    protocol: str = "final",
+) -> dict[str, Figure]:
+    """The score of `protocol` against each swept value (`dsqn.report.sensitivity_table`).
+
+    One figure per game, algorithm and swept field: the mean over seeds of each sweep point's
+    score, with error bars of one standard error (``s / sqrt(n)``; none with one seed). With
+    several swept fields, one line per combination of the other fields' values. The x axis is
+    logarithmic when the values span more than :data:`LOG_SCALE_SPAN`.
+
+    Returns:
+      ``sensitivity_<protocol>_<game>_<algorithm>_<field>``; none without a sweep run (run
+      directories need an ``evaluation.json``).
+    """
+    _check_choice("protocol", protocol, tuple(PROTOCOL_TITLES))
+    figures = {}
+    groups = sensitivity_groups(sensitivity_table(collect(run_dirs_or_root)))
+    for (game, algorithm, fields), rows in groups.items():
+        for i, field in enumerate(fields):
+            lines: dict[str, list[tuple[float, float, float]]] = {}
+            for row in rows:
+                mean = getattr(row, f"{protocol}_mean")
+                if mean is None:
+                    continue
+                others = [
+                    f"{f}={v:g}" for f, v in zip(fields, row.values, strict=True) if f != field
+                ]
+                se = getattr(row, f"{protocol}_se")
+                lines.setdefault(", ".join(others) or algorithm, []).append(
+                    (row.values[i], mean, 0.0 if se is None else se)
+                )
+            if not lines:
+                continue
+            fig = Figure(figsize=(5, 3.6))
+            ax = fig.subplots()
+            colors = _shades(len(lines)) if len(lines) > 1 else [_color(algorithm)]
+            for color, (label, points) in zip(colors, lines.items(), strict=True):
+                xs, means, ses = np.array(sorted(points)).T
+                ax.errorbar(xs, means, yerr=ses, color=color, marker="o", capsize=3, label=label)
+            xs = sorted({x for points in lines.values() for x, _, _ in points})
+            if _log_x(xs):
+                ax.set_xscale("log")
+                ax.minorticks_off()
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])
+            ax.set(
+                title=f"{game}: {algorithm}, {PROTOCOL_TITLES[protocol].split(',')[0]}",
+                xlabel=field + (" (log scale)" if _log_x(xs) else ""),
+                ylabel="evaluation score (± 1 SE over seeds)",
+            )
+            if len(lines) > 1:
+                ax.legend(fontsize="small")
+            ax.grid(alpha=0.3)
+            name = f"sensitivity_{protocol}_{_safe_name(game)}_{_safe_name(algorithm)}_{field}"
+            figures[name] = fig
+    return figures
+
+
 def write_all_plots(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
@@ -705,4 +810,5 @@ def write_all_plots(
         figure = performance_profile_figure(scored, protocol)
         if figure is not None:
             paths += save_figures({f"performance_profile_{protocol}": figure}, out_dir)
+        paths += save_figures(sensitivity_figures(scored, protocol), out_dir)
     return paths

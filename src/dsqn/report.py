@@ -6,6 +6,11 @@ directory by their ``config.json`` + ``evaluation.json``. A run's algorithm is i
 (``"Pong-v5"`` is read as ``"Pong"``). Run directories holding the same (game, algorithm) pool
 their seeds; the same seed twice is an error, since it would count one result twice.
 
+A sweep run (a config with a non-empty ``sweep`` section) holds one algorithm per sweep point,
+labelled with the point's values, e.g. ``"dsqn [network.tau=1.5]"`` (`point_label`): every
+table treats each point as an algorithm of its own, with its seeds pooled, and a sensitivity
+table gives each point's final and best score, mean and standard error over seeds.
+
 Tables, each under both protocols, ``best`` (the best checkpoint re-evaluated on fresh episodes:
 the paper's, optimistic) and ``final`` (the policy at the end of training):
 
@@ -23,6 +28,8 @@ the paper's, optimistic) and ``final`` (the policy at the end of training):
    median, mean and optimality gap of the human-normalised scores of every seed on every game
    with reference scores, each with a 95% stratified-bootstrap confidence interval.
 6. Energy and firing rates from ``energy.json`` where present.
+7. Sensitivity (sweep runs only): per game, algorithm and swept fields, one row per sweep point
+   with the mean, standard error ``s / sqrt(n)`` and number n of seeds of both protocols.
 
 Every table is also a pandas DataFrame (:func:`frames`, and ``*_frame`` per table) for notebooks.
 
@@ -33,10 +40,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import math
 import os
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +68,19 @@ __all__ = [
     "HumanNormalizedRow",
     "AggregateRow",
     "EnergyRow",
+    "SensitivityRow",
+    "sweep_path",
+    "point_label",
+    "agent_key",
+    "parse_label",
+    "read_sweep",
     "game_sort_key",
     "algorithm_sort_key",
     "find_run_dirs",
     "resolve_run_dirs",
     "read_identity",
     "load_run",
+    "load_runs",
     "collect",
     "score_table",
     "compare_pair",
@@ -79,6 +94,11 @@ __all__ = [
     "rows_frame",
     "frames",
     "energy_table",
+    "sensitivity_table",
+    "sensitivity_groups",
+    "sensitivity_markdown",
+    "write_sensitivity_csv",
+    "sensitivity_frame",
     "scores_markdown",
     "pairs_markdown",
     "human_normalized_markdown",
@@ -130,15 +150,19 @@ RUN_FILES: tuple[str, ...] = (rd.CONFIG, rd.EVALUATION)
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """What the report reads from one run directory.
+    """What the report reads from one run directory, or from one sweep point of a sweep run.
 
     Attributes:
       run_dir: the directory.
-      algorithm: the config's ``name``.
+      algorithm: the config's ``name``; for a sweep point, `point_label` of the name and values.
       game: ``env.game`` without an envpool ``-v5`` suffix.
       suite: ``env.suite`` (``"atari"`` or ``"classic"``).
       seed_scores: protocol -> seed -> that seed's evaluation mean (raw full-game score).
-      energy: the parsed ``energy.json``, or None when the run has none.
+      energies: what ``energy.json`` says of these agents: the whole file, or for a sweep point
+        its agents' ``per_seed`` entries (keyed by `agent_key`); empty when there is none.
+      name: the config's ``name``.
+      values: swept config path -> this point's value; empty for a run without a sweep.
+      sweep: swept config path -> every value of the run's sweep (see `read_sweep`).
     """
 
     run_dir: Path
@@ -146,7 +170,87 @@ class Run:
     game: str
     suite: str
     seed_scores: dict[str, dict[int, float]]
-    energy: dict[str, Any] | None
+    energies: tuple[dict[str, Any], ...]
+    name: str
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
+    sweep: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def sweep_path(field: str) -> str:
+    """The config path of a ``sweep`` section field: its first ``_`` becomes ``.``
+    (``network_tau`` -> ``network.tau``)."""
+    section, underscore, name = field.partition("_")
+    if not (section and underscore and name):
+        raise ValueError(f"sweep field {field!r} is not <section>_<field>, e.g. network_tau")
+    return f"{section}.{name}"
+
+
+def _point_text(values: Mapping[str, float]) -> list[str]:
+    return [f"{path}={value:g}" for path, value in values.items()]
+
+
+def point_label(name: str, values: Mapping[str, float]) -> str:
+    """The algorithm label of a sweep point, ``"dsqn [network.tau=1.5, learner.adam_eps=0.01]"``
+    (values as ``f"{v:g}"``, in sweep order); just `name` without swept values."""
+    return f"{name} [{', '.join(_point_text(values))}]" if values else name
+
+
+def agent_key(values: Mapping[str, float], seed: int) -> str:
+    """The ``per_seed`` key of a sweep run's agent: ``"network.tau=1.5,seed=0"``."""
+    return ",".join([*_point_text(values), f"seed={seed}"])
+
+
+def parse_label(label: str) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """The inverse of `point_label`: ``(name, ((path, value), ...))``; a label that is not a
+    sweep point's is its own name with no values."""
+    name, bracket, rest = label.partition(" [")
+    if not bracket or not rest.endswith("]"):
+        return label, ()
+    point = []
+    for item in rest[:-1].split(", "):
+        path, equals, value = item.partition("=")
+        try:
+            point.append((path, float(value)))
+        except ValueError:
+            return label, ()
+        if not equals:
+            return label, ()
+    return name, tuple(point)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _sweep(config: dict[str, Any], path: Path) -> dict[str, tuple[float, ...]]:
+    section = config.get("sweep")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: 'sweep' is {section!r}, not an object of value lists")
+    swept = {}
+    for field, values in section.items():
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise ValueError(f"{path}: sweep field {field!r} is {values!r}, not a list of numbers")
+        if values:
+            swept[sweep_path(field)] = tuple(float(v) for v in values)
+    return swept
+
+
+def read_sweep(run_dir: str | os.PathLike) -> dict[str, tuple[float, ...]]:
+    """Swept config path -> its values, in the order of ``config.json``'s ``sweep`` section (the
+    order of agent keys and CSV columns); empty for a run without a sweep (or an old run whose
+    config has no ``sweep`` section)."""
+    return _sweep(rd.read_config_data(run_dir), Path(run_dir) / rd.CONFIG)
+
+
+def _sweep_points(sweep: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+    """The Cartesian product of the swept values, first field outermost; one empty point
+    without a sweep."""
+    return [dict(zip(sweep, point, strict=True)) for point in itertools.product(*sweep.values())]
 
 
 def _is_run_dir(path: Path, required: Sequence[str]) -> bool:
@@ -205,19 +309,78 @@ def _config_identity(config: dict[str, Any], path: Path) -> tuple[str, str, str]
     return config["name"], canonical_game(str(env["game"])), str(env.get("suite", "atari"))
 
 
-def _seed_scores(evaluation: dict[str, Any], path: Path) -> dict[str, dict[int, float]]:
+def _protocol_scores(by_protocol: Any) -> dict[str, float]:
+    """Protocol -> mean of one ``per_seed`` entry, for the protocols it has a score of."""
+    scores = {}
+    for protocol in PROTOCOLS:
+        entry = by_protocol.get(protocol) if isinstance(by_protocol, dict) else None
+        if isinstance(entry, dict) and entry.get("mean") is not None:
+            scores[protocol] = float(entry["mean"])
+    return scores
+
+
+def _point_of(
+    key: str, entry: Any, sweep: Mapping[str, Sequence[float]], path: Path
+) -> tuple[tuple[float, ...], int]:
+    """``(values in sweep order, seed)`` of a sweep run's ``per_seed`` entry."""
+    seed = entry.get("seed") if isinstance(entry, dict) else None
+    values = entry.get("values") if isinstance(entry, dict) else None
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(
+            f"{path}: per_seed entry {key!r} of a sweep run lacks an integer 'seed' "
+            "(see docs/run_directory.md)"
+        )
+    if not isinstance(values, dict) or set(values) != set(sweep):
+        raise ValueError(
+            f"{path}: per_seed entry {key!r} has 'values' {values!r}; the sweep's fields are "
+            f"{', '.join(sweep)}"
+        )
+    point = tuple(values[p] for p in sweep)
+    for p, value in zip(sweep, point, strict=True):
+        if not _is_number(value) or float(value) not in sweep[p]:
+            raise ValueError(
+                f"{path}: per_seed entry {key!r} has {p}={value!r}, not a value of the sweep "
+                f"({', '.join(f'{v:g}' for v in sweep[p])})"
+            )
+    return tuple(float(v) for v in point), seed
+
+
+def _seed_scores(
+    evaluation: dict[str, Any], path: Path, sweep: Mapping[str, Sequence[float]]
+) -> dict[tuple[float, ...], dict[str, dict[int, float]]]:
+    """Sweep point (values in sweep order; ``()`` without a sweep) -> protocol -> seed -> score."""
     per_seed = evaluation.get("per_seed")
     if not isinstance(per_seed, dict):
         raise ValueError(f"{path} lacks the 'per_seed' object (see docs/run_directory.md)")
-    scores: dict[str, dict[int, float]] = {p: {} for p in PROTOCOLS}
-    for seed, by_protocol in per_seed.items():
-        if not seed.lstrip("-").isdigit():
-            raise ValueError(f"{path}: per_seed key {seed!r} is not an integer seed")
-        for protocol in PROTOCOLS:
-            entry = by_protocol.get(protocol) if isinstance(by_protocol, dict) else None
-            if isinstance(entry, dict) and entry.get("mean") is not None:
-                scores[protocol][int(seed)] = float(entry["mean"])
+    scores: dict[tuple[float, ...], dict[str, dict[int, float]]] = {
+        tuple(point.values()): {p: {} for p in PROTOCOLS} for point in _sweep_points(sweep)
+    }
+    seen: set[tuple[tuple[float, ...], int]] = set()
+    for key, entry in per_seed.items():
+        if sweep:
+            point, seed = _point_of(key, entry, sweep, path)
+            if (point, seed) in seen:
+                raise ValueError(f"{path}: per_seed holds agent {key!r} twice")
+            seen.add((point, seed))
+        elif key.lstrip("-").isdigit():
+            point, seed = (), int(key)
+        else:
+            raise ValueError(f"{path}: per_seed key {key!r} is not an integer seed")
+        for protocol, score in _protocol_scores(entry).items():
+            scores[point][protocol][seed] = score
     return scores
+
+
+def _point_energies(
+    energy: dict[str, Any] | None, values: Mapping[str, float], seeds: Iterable[int]
+) -> tuple[dict[str, Any], ...]:
+    """A sweep point's entries of ``energy.json``'s ``per_seed`` (keyed by `agent_key`); the
+    file's top level averages every agent of the sweep, so it stands for no single point."""
+    per_seed = energy.get("per_seed") if isinstance(energy, dict) else None
+    if not isinstance(per_seed, dict):
+        return ()
+    entries = (per_seed.get(agent_key(values, seed)) for seed in seeds)
+    return tuple(e for e in entries if isinstance(e, dict))
 
 
 def read_identity(run_dir: str | os.PathLike) -> tuple[str, str, str]:
@@ -225,18 +388,55 @@ def read_identity(run_dir: str | os.PathLike) -> tuple[str, str, str]:
     return _config_identity(rd.read_config_data(run_dir), Path(run_dir) / rd.CONFIG)
 
 
-def load_run(run_dir: str | os.PathLike) -> Run:
-    """Reads one run directory's ``config.json``, ``evaluation.json`` and ``energy.json``."""
+def load_runs(run_dir: str | os.PathLike) -> tuple[Run, ...]:
+    """Reads one run directory's ``config.json``, ``evaluation.json`` and ``energy.json``:
+    one `Run`, or for a sweep run one per sweep point (in sweep order, first field outermost).
+
+    Raises:
+      ValueError: a file breaks docs/run_directory.md (the message names it).
+    """
     run_dir = Path(run_dir)
-    algorithm, game, suite = read_identity(run_dir)
-    return Run(
-        run_dir=run_dir,
-        algorithm=algorithm,
-        game=game,
-        suite=suite,
-        seed_scores=_seed_scores(rd.read_evaluation(run_dir), run_dir / rd.EVALUATION),
-        energy=rd.read_energy(run_dir),
-    )
+    config = rd.read_config_data(run_dir)
+    name, game, suite = _config_identity(config, run_dir / rd.CONFIG)
+    sweep = _sweep(config, run_dir / rd.CONFIG)
+    scores = _seed_scores(rd.read_evaluation(run_dir), run_dir / rd.EVALUATION, sweep)
+    energy = rd.read_energy(run_dir)
+    runs = []
+    for point, seed_scores in scores.items():
+        values = dict(zip(sweep, point, strict=True))
+        seeds = sorted({s for by_seed in seed_scores.values() for s in by_seed})
+        energies = (
+            _point_energies(energy, values, seeds) if sweep else () if energy is None else (energy,)
+        )
+        runs.append(
+            Run(
+                run_dir=run_dir,
+                algorithm=point_label(name, values),
+                game=game,
+                suite=suite,
+                seed_scores=seed_scores,
+                energies=energies,
+                name=name,
+                values=values,
+                sweep=sweep,
+            )
+        )
+    return tuple(runs)
+
+
+def load_run(run_dir: str | os.PathLike) -> Run:
+    """The `Run` of a run directory without a sweep (see `load_runs`).
+
+    Raises:
+      ValueError: it is a sweep run (several algorithms: use `load_runs`), or a file breaks
+        docs/run_directory.md.
+    """
+    runs = load_runs(run_dir)
+    if len(runs) != 1:
+        raise ValueError(
+            f"{run_dir} is a sweep run of {len(runs)} points; load_runs reads one Run per point"
+        )
+    return runs[0]
 
 
 # ----------------------------------------------------------------------------- pooled scores
@@ -268,6 +468,11 @@ class ScoreCell:
         return statistics.stdev(self.scores) if self.n_seeds > 1 else None
 
     @property
+    def standard_error(self) -> float | None:
+        """Standard error of the mean over seeds, ``std / sqrt(n)``; None with a single seed."""
+        return None if self.std is None else self.std / math.sqrt(self.n_seeds)
+
+    @property
     def human_normalized(self) -> float | None:
         """Human-normalised seed mean; None for a game without reference scores."""
         if self.game not in REFERENCE_SCORES:
@@ -281,10 +486,12 @@ def game_sort_key(game: str) -> tuple[int, str]:
     return (PAPER_GAMES.index(game) if game in PAPER_GAMES else len(PAPER_GAMES), game)
 
 
-def algorithm_sort_key(algorithm: str) -> tuple[int, str]:
-    """Sort key: `ALGORITHM_ORDER`, then other algorithms alphabetically."""
+def algorithm_sort_key(algorithm: str) -> tuple[int, str, tuple[tuple[str, float], ...]]:
+    """Sort key: `ALGORITHM_ORDER`, then other algorithms alphabetically; a sweep's points
+    (`point_label`) follow their algorithm, by their values in sweep order."""
+    name, point = parse_label(algorithm)
     order = ALGORITHM_ORDER
-    return (order.index(algorithm) if algorithm in order else len(order), algorithm)
+    return (order.index(name) if name in order else len(order), name, point)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +499,7 @@ class Results:
     """All runs of a report and their pooled score cells.
 
     Attributes:
-      runs: the loaded runs.
+      runs: the loaded runs (a sweep run gives one per sweep point, see `load_runs`).
       cells: (game, algorithm, protocol) -> pooled cell, only where at least one seed has a score.
       games: games with at least one run, paper order first, then alphabetical.
       algorithms: algorithms with at least one run, in `ALGORITHM_ORDER`, then alphabetical.
@@ -316,7 +523,7 @@ def collect(run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike]) -
       ValueError: a file breaks docs/run_directory.md, or two run directories hold the same seed
         of the same game and algorithm.
     """
-    runs = tuple(load_run(d) for d in resolve_run_dirs(run_dirs_or_root))
+    runs = tuple(run for d in resolve_run_dirs(run_dirs_or_root) for run in load_runs(d))
     pooled: dict[tuple[str, str, str], dict[int, tuple[float, Path]]] = {}
     for run in runs:
         for protocol, by_seed in run.seed_scores.items():
@@ -686,11 +893,11 @@ def aggregates_markdown(rows: Sequence[AggregateRow], left_out: Sequence[str] = 
 class EnergyRow:
     """Spike statistics and energy per action of one game x algorithm (``energy.json``).
 
-    Values are means over the run directories that have an ``energy.json``; None where no run
-    reports the value.
+    Values are means over the run directories that have an ``energy.json`` (for a sweep point,
+    over its agents' entries); None where no run reports the value.
 
     Attributes:
-      runs: run directories averaged.
+      runs: records averaged: run directories, or a sweep point's agents.
       layer_firing_rates: layer -> mean firing rate (spikes per neuron per time step).
       firing_rate: mean over layers.
       spikes_per_action: all layers, summed over the T time steps of one action.
@@ -741,8 +948,8 @@ def energy_table(results: Results) -> list[EnergyRow]:
     """One row per game x algorithm with at least one ``energy.json``; missing keys give None."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for run in results.runs:
-        if run.energy is not None:
-            grouped.setdefault((run.game, run.algorithm), []).append(run.energy)
+        if run.energies:
+            grouped.setdefault((run.game, run.algorithm), []).extend(run.energies)
     rows = []
     for game in results.games:
         for algorithm in results.algorithms:
@@ -778,6 +985,99 @@ def energy_table(results: Results) -> list[EnergyRow]:
                 )
             )
     return rows
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+@dataclasses.dataclass(frozen=True)
+class SensitivityRow:
+    """One sweep point of one game and algorithm, under both protocols.
+
+    Attributes:
+      algorithm: the config's ``name`` (the sweep's points are its variants).
+      fields: the swept config paths, in sweep order.
+      values: the point's value of each field.
+      label: the point's algorithm label in the other tables (`point_label`).
+      final_mean, best_mean: mean over seeds of the per-seed evaluation mean (None: no score).
+      final_se, best_se: standard error of that mean, ``s / sqrt(n)`` with s the sample standard
+        deviation (ddof 1); None with fewer than two seeds.
+      final_seeds, best_seeds: n, the number of seeds.
+    """
+
+    game: str
+    algorithm: str
+    fields: tuple[str, ...]
+    values: tuple[float, ...]
+    label: str
+    final_mean: float | None
+    final_se: float | None
+    final_seeds: int
+    best_mean: float | None
+    best_se: float | None
+    best_seeds: int
+
+
+def sensitivity_table(results: Results) -> list[SensitivityRow]:
+    """One row per sweep point of every sweep run, grouped by game, algorithm and swept fields
+    (sweep runs with the same ones pool their points), points by value; empty without a sweep."""
+    labels = {
+        (run.game, run.name, tuple(run.values), tuple(run.values.values())): run.algorithm
+        for run in results.runs
+        if run.sweep
+    }
+
+    def order(key: tuple[str, str, tuple[str, ...], tuple[float, ...]]) -> tuple:
+        return (game_sort_key(key[0]), algorithm_sort_key(key[1]), *key[2:])
+
+    rows = []
+    for key in sorted(labels, key=order):
+        game, name, fields, values = key
+        scores: dict[str, Any] = {}
+        for protocol in PROTOCOLS:
+            cell = results.cell(game, labels[key], protocol)
+            scores[f"{protocol}_mean"] = None if cell is None else cell.mean
+            scores[f"{protocol}_se"] = None if cell is None else cell.standard_error
+            scores[f"{protocol}_seeds"] = 0 if cell is None else cell.n_seeds
+        rows.append(SensitivityRow(game, name, fields, values, labels[key], **scores))
+    return rows
+
+
+def sensitivity_groups(
+    rows: Sequence[SensitivityRow],
+) -> dict[tuple[str, str, tuple[str, ...]], list[SensitivityRow]]:
+    """(game, algorithm, fields) -> its rows, in `sensitivity_table`'s order."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[SensitivityRow]] = {}
+    for row in rows:
+        groups.setdefault((row.game, row.algorithm, row.fields), []).append(row)
+    return groups
+
+
+def _mean_se_text(mean: float | None, se: float | None, seeds: int) -> str:
+    if mean is None:
+        return MISSING
+    spread = "" if se is None else f" ± {se:.1f}"
+    return f"{mean:.1f}{spread} ({seeds})"
+
+
+def sensitivity_markdown(rows: Sequence[SensitivityRow]) -> str:
+    """Per game, algorithm and swept fields, a table of the sweep points' ``mean ± SE (n)``
+    under the final and best protocols."""
+    parts = []
+    for (game, algorithm, fields), group in sensitivity_groups(rows).items():
+        body = [
+            [
+                *(f"{v:g}" for v in r.values),
+                _mean_se_text(r.final_mean, r.final_se, r.final_seeds),
+                _mean_se_text(r.best_mean, r.best_se, r.best_seeds),
+            ]
+            for r in group
+        ]
+        parts += [
+            f"### {game}: {algorithm}, swept {', '.join(fields)}",
+            _table([*fields, "final policy", "best checkpoint"], body),
+        ]
+    return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -959,6 +1259,14 @@ _DEFINITIONS = """\
 - "—" marks a value that does not exist (no run, one seed, or undefined ratio).
 """
 
+_SWEEP_DEFINITIONS = """\
+- **Sweep points.** A sweep run trains every combination of its swept values with every seed;
+  each combination is an algorithm of its own in the tables, labelled by its values
+  (`dsqn [network.tau=1.5]`), its seeds pooled. **Sensitivity** cells read `mean ± SE (n)`:
+  SE = s / sqrt(n) is the standard error of the mean over the n seeds (s the sample standard
+  deviation); with one seed there is no SE.
+"""
+
 
 def report_markdown(
     results: Results,
@@ -973,7 +1281,7 @@ def report_markdown(
         were not both run are left out.
       equal_within_se: k of the better / equal / worse tolerance (see `compare_pair`).
     """
-    n_runs = len(results.runs)
+    n_runs = len({run.run_dir for run in results.runs})
     parts = [
         "# Results",
         f"{_count(n_runs, 'run directory', 'run directories')}, "
@@ -1007,7 +1315,15 @@ def report_markdown(
     energy = energy_table(results)
     if energy:
         parts += ["## Energy and firing rates", energy_markdown(energy)]
-    parts.append(_DEFINITIONS.replace("{k}", f"{equal_within_se:g}"))
+    sensitivity = sensitivity_table(results)
+    if sensitivity:
+        parts += [
+            "## Sensitivity to the swept hyperparameters",
+            "Per sweep point: mean ± standard error over seeds (number of seeds).",
+            sensitivity_markdown(sensitivity),
+        ]
+    definitions = _DEFINITIONS.replace("{k}", f"{equal_within_se:g}")
+    parts.append(definitions + (_SWEEP_DEFINITIONS if sensitivity else ""))
     return "\n\n".join(parts) + "\n"
 
 
@@ -1128,6 +1444,33 @@ def write_aggregates_csv(path: str | os.PathLike, rows: Sequence[AggregateRow]) 
     return _write_csv(Path(path), header, body)
 
 
+def _sensitivity_records(rows: Sequence[SensitivityRow]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the sensitivity CSV: one column per swept field of any row (empty
+    where a row's sweep lacks it)."""
+    fields: list[str] = []
+    for row in rows:
+        fields += [f for f in row.fields if f not in fields]
+    scores = [f"{p}_{s}" for p in ("final", "best") for s in ("mean", "se", "seeds")]
+    header = ["game", "algorithm", *fields, *scores, "label"]
+    body = [
+        [
+            r.game,
+            r.algorithm,
+            *(dict(zip(r.fields, r.values, strict=True)).get(f) for f in fields),
+            *(getattr(r, s) for s in scores),
+            r.label,
+        ]
+        for r in rows
+    ]
+    return header, body
+
+
+def write_sensitivity_csv(path: str | os.PathLike, rows: Sequence[SensitivityRow]) -> Path:
+    """One row per sweep point: game, algorithm, one column per swept field, then mean,
+    standard error and seeds of both protocols, and the point's label."""
+    return _write_csv(Path(path), *_sensitivity_records(rows))
+
+
 # ----------------------------------------------------------------------------- DataFrames
 
 
@@ -1170,6 +1513,14 @@ def rows_frame(rows: Sequence[Any]):
     return pd.DataFrame.from_records(records)
 
 
+def sensitivity_frame(rows: Sequence[SensitivityRow]):
+    """The sensitivity table as a DataFrame, with the columns of its CSV (NaN where empty)."""
+    import pandas as pd
+
+    header, body = _sensitivity_records(rows)
+    return pd.DataFrame(body, columns=header)
+
+
 def frames(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     pairs: Sequence[tuple[str, str]] | None = None,
@@ -1179,7 +1530,8 @@ def frames(
 
     Returns:
       ``scores_best``, ``scores_final`` (see `scores_frame`), ``pairs``, ``pair_summary``,
-      ``human_normalized``, ``aggregates`` and ``energy`` (see `rows_frame`).
+      ``human_normalized``, ``aggregates`` and ``energy`` (see `rows_frame`), and
+      ``sensitivity`` (see `sensitivity_frame`; no rows without a sweep run).
     """
     results = collect(run_dirs_or_root)
     pair_rows, summaries = _pair_rows(results, pairs, equal_within_se)
@@ -1189,6 +1541,7 @@ def frames(
     out["human_normalized"] = rows_frame(human_normalized_table(results))
     out["aggregates"] = rows_frame(aggregate_table(results)[0])
     out["energy"] = rows_frame(energy_table(results))
+    out["sensitivity"] = sensitivity_frame(sensitivity_table(results))
     return out
 
 
@@ -1222,7 +1575,7 @@ def write_report(
     Returns:
       Name -> path of what was written: ``report`` (report.md), ``scores``, ``pairs``,
       ``pair_summary``, ``human_normalized``, ``aggregates`` and, when some run has an
-      ``energy.json``, ``energy`` (CSV files).
+      ``energy.json``, ``energy``, and when some run is a sweep, ``sensitivity`` (CSV files).
     """
     out_dir = Path(out_dir)
     results = collect(run_dirs_or_root)  # raises before anything is written when none is found
@@ -1243,4 +1596,7 @@ def write_report(
     energy = energy_table(results)
     if energy:
         paths["energy"] = write_energy_csv(out_dir / "energy.csv", energy)
+    sensitivity = sensitivity_table(results)
+    if sensitivity:
+        paths["sensitivity"] = write_sensitivity_csv(out_dir / "sensitivity.csv", sensitivity)
     return paths
