@@ -187,3 +187,16 @@ def test_cli_rejects_a_field_that_cannot_be_swept(tmp_path, capsys):
     args = ["train", "cartpole-dsqn", "--sweep", "network.time_steps", "4", "8"]
     assert main([*args, "--run-dir", str(tmp_path / "r")]) == 2
     assert "network.time_steps cannot be swept" in capsys.readouterr().err
+
+
+def test_report_shows_the_sensitivity_to_each_swept_value(swept_run, tmp_path, capsys):
+    sweep_dir, solo_dir = swept_run
+    assert main(["report", str(sweep_dir), str(solo_dir), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "dsqn [network.tau=4, learner.learning_rate=0.0003]" in text
+    assert "Sensitivity to the swept hyperparameters" in text
+    with open(tmp_path / "sensitivity.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and {float(r["network.tau"]) for r in rows} == {1.5, 4.0}
+    figures = {p.name for p in (tmp_path / "figures").glob("sensitivity_*.png")}
+    assert any("network.tau" in name for name in figures)
