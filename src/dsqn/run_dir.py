@@ -109,9 +109,17 @@ RESUMABLE_FIELDS = (
 """Config fields that may differ between a checkpoint and its run's config.json (they do not
 shape the saved state): a resumed run may extend ``total_agent_steps``, for example."""
 
-ADDED_FIELDS: dict[str, Any] = {f"sweep.{f.name}": [] for f in dataclasses.fields(SweepConfig)}
-"""Config fields newer than some saved runs, with the value those runs had: a checkpoint that
-lacks one compares as holding that value (no sweep)."""
+ADDED_FIELDS: dict[str, Any] = {
+    "env.life_loss_stack": "carry",
+    "network.head": "linear",
+    "network.neuron_backend": "scan",
+    "run.matmul_precision": "default",
+    **{f"sweep.{f.name}": [] for f in dataclasses.fields(SweepConfig)},
+}
+"""Config fields newer than some saved runs, with the behaviour those runs had (envpool's frame
+stack across a life loss, a linear output layer, the scan neuron engine, the default matmul
+precision, no sweep): a ``config.json`` or checkpoint that lacks one reads as holding that
+value, so older runs resume, load and re-evaluate as they were trained."""
 
 _FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1}
 
@@ -204,6 +212,10 @@ def read_config(run_dir: str | os.PathLike[str]) -> Config:
     ``meta`` and ``conversion`` sections)."""
     data = read_config_data(run_dir)
     data.pop("conversion", None)
+    for path, value in ADDED_FIELDS.items():
+        section, field = path.split(".")
+        if isinstance(data.get(section), dict):
+            data[section].setdefault(field, value)
     return from_dict(data)
 
 
