@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "dsqn.config",
         "dsqn.prng",
+        "dsqn.sweep",
         "dsqn.replay",
         "dsqn.losses",
         "dsqn.distributed",

@@ -73,7 +73,7 @@ def test_fields_that_shape_the_program_cannot_be_swept(path):
     "values,needle",
     [
         (dict(network_tau=(2, 2)), "repeated values"),
-        (dict(network_tau=(2, -1)), r"sweep point network.tau=-1: network.tau must be > 0"),
+        (dict(network_tau=(2, -1)), r"sweep value network.tau=-1: network.tau must be > 0"),
         (dict(learner_discount=(0.9, 1.5)), "learner.discount must be in"),
     ],
 )

@@ -798,10 +798,68 @@ def validate(config: Config) -> Config:
     _check_learner(config.learner, config.env)
     _check_eval(config.eval)
     _check_run(config.run, config.env, config.eval)
-    from dsqn.sweep import check_sweep
-
-    check_sweep(config)
+    _check_sweep(config)
     return config
+
+
+SWEEPABLE: tuple[str, ...] = tuple(
+    f.name.replace("_", ".", 1) for f in dataclasses.fields(SweepConfig)
+)
+"""Fields a sweep may vary (``network.tau``, ...): one :class:`SweepConfig` field each
+(``sweep.network_tau``); numeric values that no array shape or code path depends on."""
+
+
+def sweep_field(path: str) -> str:
+    """The :class:`SweepConfig` field of a sweepable config field, ``network.tau`` ->
+    ``sweep.network_tau``; a field that cannot be swept is an error naming those that can."""
+    if path not in SWEEPABLE:
+        near = difflib.get_close_matches(path, list(SWEEPABLE), n=1, cutoff=0.8)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise ConfigError(
+            f"{path} cannot be swept{hint}: a sweep runs all its agents in one program, so it may "
+            "only vary numeric values that no array shape or code path depends on (not "
+            "network.time_steps, hidden sizes, batch or replay sizes, the neuron, the loss, ...; "
+            "sweep those with one run per value, see experiments/); sweepable fields: "
+            + ", ".join(SWEEPABLE)
+        )
+    return "sweep." + path.replace(".", "_", 1)
+
+
+def _check_sweep(config: Config) -> None:
+    """Rejects repeated values, sweeps that change nothing, and values the field cannot take
+    (each swept value is validated as the field's value of a config of its own)."""
+    for path in SWEEPABLE:
+        values = getattr(config.sweep, path.replace(".", "_", 1))
+        if not values:
+            continue
+        name = sweep_field(path)
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{name} has repeated values {list(values)}")
+        unused = _unused_sweep(config, path)
+        if unused:
+            raise ConfigError(f"{name} is swept, but {unused}: it changes nothing")
+        section, field = path.split(".")
+        for value in values:
+            point = dataclasses.replace(
+                config,
+                sweep=SweepConfig(),
+                **{section: dataclasses.replace(getattr(config, section), **{field: value})},
+            )
+            try:
+                validate(point)
+            except ConfigError as error:
+                raise ConfigError(f"sweep value {path}={value:g}: {error}") from None
+
+
+def _unused_sweep(config: Config, path: str) -> str | None:
+    """Why sweeping ``path`` has no effect in ``config`` (it would train identical agents)."""
+    if path.startswith("network.") and config.network.kind != "dsqn":
+        return f"network.kind is {config.network.kind!r} (no spiking neurons)"
+    if path == "network.tau" and config.network.neuron == "if":
+        return "network.neuron is 'if' (no leak)"
+    if path == "learner.epsilon_mid" and config.learner.epsilon_schedule != "exponential_linear":
+        return f"learner.epsilon_schedule is {config.learner.epsilon_schedule!r}"
+    return None
 
 
 def _check_network(n: NetworkConfig) -> None:

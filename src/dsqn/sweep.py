@@ -24,7 +24,6 @@ identical results.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,14 +34,7 @@ if TYPE_CHECKING:  # the CLI's parser reads SWEEPABLE without importing JAX
     import flax.linen as nn
     import jax
 
-from dsqn.config import (
-    Config,
-    ConfigError,
-    LearnerConfig,
-    SweepConfig,
-    apply_overrides,
-    validate,
-)
+from dsqn.config import SWEEPABLE, Config, LearnerConfig, SweepConfig, apply_overrides, sweep_field
 
 __all__ = [
     "SWEEPABLE",
@@ -50,7 +42,6 @@ __all__ = [
     "columns",
     "agents",
     "axes",
-    "check_sweep",
     "sweep_field",
     "hyperparameters",
     "with_values",
@@ -59,12 +50,6 @@ __all__ = [
     "agent_learner",
     "swept_network_values",
 ]
-
-SWEEPABLE: tuple[str, ...] = tuple(
-    f.name.replace("_", ".", 1) for f in dataclasses.fields(SweepConfig)
-)
-"""Fields a sweep may vary (``network.tau``, ...): one :class:`~dsqn.config.SweepConfig` field
-each (``sweep.network_tau``); numeric values that no array shape or code path depends on."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,22 +84,6 @@ class AgentSpec:
         return all(k in own and np.isclose(own[k], v) for k, v in selection.items())
 
 
-def sweep_field(path: str) -> str:
-    """The :class:`~dsqn.config.SweepConfig` field of a sweepable config field, ``network.tau``
-    -> ``sweep.network_tau``; a field that cannot be swept is an error naming those that can."""
-    if path not in SWEEPABLE:
-        near = difflib.get_close_matches(path, list(SWEEPABLE), n=1, cutoff=0.8)
-        hint = f" (did you mean {near[0]}?)" if near else ""
-        raise ConfigError(
-            f"{path} cannot be swept{hint}: a sweep runs all its agents in one program, so it may "
-            "only vary numeric values that no array shape or code path depends on (not "
-            "network.time_steps, hidden sizes, batch or replay sizes, the neuron, the loss, ...; "
-            "sweep those with one run per value, see experiments/); sweepable fields: "
-            + ", ".join(SWEEPABLE)
-        )
-    return "sweep." + path.replace(".", "_", 1)
-
-
 def axes(config: Config) -> list[tuple[str, tuple[float, ...]]]:
     """The swept fields and their values, ``[(path, values), ...]``, in the order of
     :data:`SWEEPABLE`; empty without a sweep."""
@@ -123,39 +92,6 @@ def axes(config: Config) -> list[tuple[str, tuple[float, ...]]]:
         for path in SWEEPABLE
         if getattr(config.sweep, path.replace(".", "_", 1))
     ]
-
-
-def check_sweep(config: Config) -> None:
-    """Rejects repeated values and values the field cannot take (every point of the sweep is
-    validated as a config of its own)."""
-    for path, values in axes(config):
-        if len(set(values)) != len(values):
-            raise ConfigError(f"{sweep_field(path)} has repeated values {list(values)}")
-        unused = _unused_reason(config, path)
-        if unused:
-            raise ConfigError(f"{sweep_field(path)} is swept, but {unused}: it changes nothing")
-    for point in _points(config):
-        if point:
-            try:
-                validate(point_config(config, dict(point)))
-            except ConfigError as error:
-                raise ConfigError(f"sweep point {_label(point)}: {error}") from None
-
-
-def _unused_reason(config: Config, path: str) -> str | None:
-    """Why ``path`` has no effect in ``config`` (a sweep over it would train identical
-    agents), or None."""
-    if path.startswith("network.") and config.network.kind != "dsqn":
-        return f"network.kind is {config.network.kind!r} (no spiking neurons)"
-    if path == "network.tau" and config.network.neuron == "if":
-        return "network.neuron is 'if' (no leak)"
-    if path == "learner.epsilon_mid" and config.learner.epsilon_schedule != "exponential_linear":
-        return f"learner.epsilon_schedule is {config.learner.epsilon_schedule!r}"
-    return None
-
-
-def _label(point: tuple[tuple[str, float], ...]) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in point)
 
 
 def _points(config: Config) -> list[tuple[tuple[str, float], ...]]:
