@@ -57,7 +57,7 @@ import numpy as np
 
 from dsqn import prng
 from dsqn import run_dir as rd
-from dsqn.evaluate import Evaluator
+from dsqn.evaluate import agents_evaluator
 from dsqn.trained import Agent, load_agents, stack_params
 
 __all__ = [
@@ -402,14 +402,7 @@ def _spiking_seeds(
     """Per seed: the score and spike statistics of ``episodes`` evaluation games with spike
     counting on (the ``ENERGY`` stream of :mod:`dsqn.prng`)."""
     seeds = [a.seed for a in agents]
-    evaluator = Evaluator(
-        agents[0].config,
-        agents[0].network,
-        [a.spec for a in agents],
-        episodes=episodes,
-        epsilon=epsilon,
-        collect_spikes=True,
-    )
+    evaluator = agents_evaluator(agents, episodes=episodes, epsilon=epsilon, collect_spikes=True)
     params = stack_params([a.params for a in agents])
     result = evaluator(params, prng.stream_keys(seeds, prng.Stream.ENERGY))
     out = []

@@ -281,6 +281,13 @@ class Evaluator:
         )
 
 
+def agents_evaluator(agents: Sequence[Any], **options: Any) -> Evaluator:
+    """The :class:`Evaluator` of loaded agents (:func:`dsqn.load_agents`: one run's), with their
+    config, network, seeds and, in a sweep run, their own values; ``options`` as the
+    Evaluator's (``episodes``, ``epsilon``, ``collect_spikes``)."""
+    return Evaluator(agents[0].config, agents[0].network, [a.spec for a in agents], **options)
+
+
 def _concatenate(timesteps: list[Timestep]) -> Timestep:
     """Per-seed timesteps ``[N]`` joined, seed-major, into one ``[S*N]``."""
     if len(timesteps) == 1:

@@ -12,7 +12,7 @@ from typing import Any
 
 from dsqn import prng
 from dsqn import run_dir as rd
-from dsqn.evaluate import Evaluator
+from dsqn.evaluate import agents_evaluator
 from dsqn.trained import load_agents, stack_params
 
 __all__ = ["evaluate_checkpoint"]
@@ -34,13 +34,7 @@ def evaluate_checkpoint(
     """
     agents = load_agents(run_dir, checkpoint)
     seeds = [a.seed for a in agents]
-    evaluator = Evaluator(
-        agents[0].config,
-        agents[0].network,
-        [a.spec for a in agents],
-        episodes=episodes,
-        epsilon=epsilon,
-    )
+    evaluator = agents_evaluator(agents, episodes=episodes, epsilon=epsilon)
     keys = prng.stream_keys(seeds, prng.Stream.EVALUATE)
     result = evaluator(stack_params([a.params for a in agents]), keys)
     record = rd.checkpoint_evaluation_record(
