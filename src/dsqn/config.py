@@ -1064,10 +1064,13 @@ def flag_value(value: Any) -> str:
 
 
 def to_flags(config: Config) -> list[str]:
-    """``config`` as ``--section.field VALUE`` lines (every field), which
-    :func:`apply_overrides` reads back to the same config."""
+    """``config`` as ``--section.field VALUE`` lines (every field but empty value lists, which
+    a command line cannot write: such a field, e.g. a sweep field, keeps its default, empty),
+    which :func:`apply_overrides` reads back to the same config."""
     lines = [f"--name {config.name}"]
     for info in fields()[1:]:
         section, field = info.path.split(".")
-        lines.append(f"--{info.path} {flag_value(getattr(getattr(config, section), field))}")
+        value = getattr(getattr(config, section), field)
+        if value != ():
+            lines.append(f"--{info.path} {flag_value(value)}")
     return lines
