@@ -54,7 +54,8 @@ def test_training_and_evaluation_programs_take_the_configured_precision(precisio
     (run,) = evaluator._runs.values()
     timestep = jax.tree.map(lambda x: x[:2], carry.timestep)
     handles = tuple(x.handle for x in evaluator._xla)
-    hlo = run.lower(carry.train.params, jnp.stack([jax.random.key(1)]), 0.0, handles, timestep)
+    keys = jnp.stack([jax.random.key(1)])
+    hlo = run.lower(evaluator._values, carry.train.params, keys, 0.0, handles, timestep)
     assert _precisions(hlo.as_text()) == {level}
 
 
