@@ -14,6 +14,8 @@ tenth of that, one evaluation of ``--eval-episodes`` games at the end). Agent st
 count every agent's steps: ``9 x agent steps / wall seconds`` of all processes. The ratio
 ``sweep / separate`` is the speed-up of the sweep.
 
+``--smoke`` runs 2 agents (two values, one seed) for 64 agent steps: it checks the benchmark runs.
+
 Usage: python -m benchmarks.sweep [--agent-steps 4000] [--eval-episodes 5] [--quick] [--smoke]
 """
 
@@ -34,7 +36,13 @@ TAUS = ("1.5", "2", "4")
 SEEDS = ("0", "1", "2")
 
 
-def train_command(run_dir: Path, agent_steps: int, eval_episodes: int, time_steps: int | None):
+def train_command(
+    run_dir: Path,
+    agent_steps: int,
+    eval_episodes: int,
+    time_steps: int | None,
+    seeds: tuple[str, ...] = SEEDS,
+):
     """``dsqn train cartpole-dsqn`` for ``agent_steps`` agent steps, one evaluation at the end."""
     warmup = max(agent_steps // 10 // 4 * 4, 16)
     command = [
@@ -45,7 +53,7 @@ def train_command(run_dir: Path, agent_steps: int, eval_episodes: int, time_step
         "cartpole-dsqn",
         "--no-progress",
         "--seeds",
-        *SEEDS,
+        *seeds,
         "--run-dir",
         str(run_dir),
         "--run.total_agent_steps",
@@ -82,21 +90,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-episodes", type=int, default=5, help="final evaluation games")
     args = p.parse_args(argv)
     steps, episodes, time_steps = args.agent_steps, args.eval_episodes, None
+    taus, seeds = TAUS, SEEDS
     if args.quick:
         steps = 2000
-    if args.smoke:
-        steps, episodes, time_steps = 64, 1, 2
+    if args.smoke:  # 2 agents: one process less to start
+        steps, episodes, time_steps, taus, seeds = 64, 1, 2, TAUS[:2], SEEDS[:1]
     with tempfile.TemporaryDirectory() as root:
         root = Path(root)
-        sweep = train_command(root / "sweep", steps, episodes, time_steps)
-        sweep += ["--sweep", "network.tau", *TAUS]
+        sweep = train_command(root / "sweep", steps, episodes, time_steps, seeds)
+        sweep += ["--sweep", "network.tau", *taus]
         separate = [
-            train_command(root / f"tau{tau}", steps, episodes, time_steps)
+            train_command(root / f"tau{tau}", steps, episodes, time_steps, seeds)
             + ["--network.tau", tau]
-            for tau in TAUS
+            for tau in taus
         ]
         seconds = {"separate": wall_seconds(separate), "sweep": wall_seconds([sweep])}
-    agents = len(TAUS) * len(SEEDS)
+    agents = len(taus) * len(seeds)
     rates = {k: agents * steps / s for k, s in seconds.items()}
     result = {
         "benchmark": "sweep",
