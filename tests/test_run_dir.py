@@ -120,3 +120,17 @@ def test_evaluation_record_by_hand() -> None:
 def test_checkpoint_steps(tiny_cartpole_dqn_run: Path, tmp_path: Path) -> None:
     assert rd.checkpoint_steps(tiny_cartpole_dqn_run) == [200, 400]
     assert rd.checkpoint_steps(tmp_path) == []
+
+
+def test_a_run_older_than_a_field_reads_as_it_was_trained(tmp_path: Path) -> None:
+    """config.json written before life_loss_stack, head, neuron_backend, matmul_precision and
+    sweep existed: they read as the behaviour of that time, not today's defaults."""
+    data = C.to_dict(C.preset("dsqn"))
+    for path in rd.ADDED_FIELDS:
+        section, field = path.split(".")
+        del data[section][field]
+    (tmp_path / rd.CONFIG).write_text(json.dumps(data))
+    config = rd.read_config(tmp_path)
+    assert config.env.life_loss_stack == "carry" != C.preset("dsqn").env.life_loss_stack
+    assert config.network.head == "linear" and config.network.neuron_backend == "scan"
+    assert config.run.matmul_precision == "default" and config.sweep == C.SweepConfig()
