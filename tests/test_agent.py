@@ -409,3 +409,34 @@ def test_first_adam_step_follows_the_config():
     g = np.array([0.5, -2.0, 0.0])
     updates, _ = opt.update({"w": jnp.asarray(g)}, opt.init(params), params)
     np.testing.assert_allclose(updates["w"], -0.25 * g / (np.abs(g) + 0.5), rtol=2e-5)
+
+
+def test_neuron_learning_rate_scale_scales_only_the_neuron_parameters_steps():
+    """Adam's first step ``-lr g / (|g| + eps)``, times the scale for PLIF's ``w`` and learned
+    thresholds only; the state is Adam's, and a traced scale (a sweep's) gives the same."""
+    params = {
+        "fc1": {"kernel": jnp.ones((2,))},
+        "plif_w_fc1": jnp.zeros(()),
+        "v_threshold_fc2": jnp.ones(()),
+    }
+    grads = {
+        "fc1": {"kernel": jnp.array([0.5, -2.0])},
+        "plif_w_fc1": jnp.array(-1.5),
+        "v_threshold_fc2": jnp.array(0.25),
+    }
+    adam = lambda g: -0.25 * np.asarray(g) / (np.abs(np.asarray(g)) + 0.5)  # noqa: E731
+
+    def first_step(scale):
+        opt = agent.make_optimizer(
+            LearnerConfig(learning_rate=0.25, adam_eps=0.5, neuron_learning_rate_scale=scale)
+        )
+        state = opt.init(params)
+        assert jax.tree.structure(state) == jax.tree.structure(optax.adam(0.1).init(params))
+        return opt.update(grads, state, params)[0]
+
+    for updates in (first_step(0.1), jax.jit(first_step)(jnp.float32(0.1))):
+        np.testing.assert_allclose(updates["fc1"]["kernel"], adam(grads["fc1"]["kernel"]), 2e-5)
+        np.testing.assert_allclose(updates["plif_w_fc1"], 0.1 * adam(-1.5), rtol=2e-5)
+        np.testing.assert_allclose(updates["v_threshold_fc2"], 0.1 * adam(0.25), rtol=2e-5)
+    same = first_step(1.0)
+    np.testing.assert_allclose(same["plif_w_fc1"], adam(-1.5), rtol=2e-5)

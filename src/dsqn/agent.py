@@ -14,7 +14,8 @@ Everything here is a pure function of one seed's state; training vmaps it over t
   warm-up (``t < warmup_agent_steps``).
 - One update: sample a minibatch, compute the TD loss of :mod:`dsqn.losses` with the target
   network's ``Q_target(s', .)`` (no gradient) and, for Double DQN and C-DQN, the online
-  ``Q(s', .)``, then one Adam step (optionally after global-norm clipping).
+  ``Q(s', .)``, then one Adam step (optionally after global-norm clipping); the learnable
+  neuron parameters' step is scaled by ``neuron_learning_rate_scale`` (1 by default).
 - Target sync: ``target_params <- params`` (a hard copy).
 """
 
@@ -29,7 +30,7 @@ import optax
 
 from dsqn import losses, replay
 from dsqn.config import LearnerConfig, NetworkConfig
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter
 
 __all__ = [
     "TrainState",
@@ -107,11 +108,37 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
 
 
 def make_optimizer(config: LearnerConfig) -> optax.GradientTransformation:
-    """Adam (lr, eps from the config; betas 0.9, 0.999), after an optional global-norm clip."""
-    adam = optax.adam(config.learning_rate, eps=config.adam_eps)
+    """Adam (lr, eps from the config; betas 0.9, 0.999), after an optional global-norm clip;
+    the learnable neuron parameters' steps times ``neuron_learning_rate_scale``.
+
+    The scale may be traced (a sweep's value per agent); the optimizer state is Adam's either
+    way, so checkpoints do not depend on it, and a scale of 1 changes no bit.
+    """
+    adam = _scale_neuron_steps(
+        optax.adam(config.learning_rate, eps=config.adam_eps), config.neuron_learning_rate_scale
+    )
     if config.max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+
+
+def _scale_neuron_steps(
+    inner: optax.GradientTransformation, scale: float | jax.Array
+) -> optax.GradientTransformation:
+    """``inner`` with its updates of the neuron parameters (:func:`is_neuron_parameter`)
+    multiplied by ``scale``; same state as ``inner``."""
+
+    def scaled(path: tuple[Any, ...], update: jax.Array) -> jax.Array:
+        name = getattr(path[-1], "key", None) if path else None
+        if isinstance(name, str) and is_neuron_parameter(name):
+            return update * jnp.asarray(scale, update.dtype)
+        return update
+
+    def update(updates, state, params=None):
+        updates, state = inner.update(updates, state, params)
+        return jax.tree_util.tree_map_with_path(scaled, updates), state
+
+    return optax.GradientTransformation(inner.init, update)
 
 
 def init_train_state(

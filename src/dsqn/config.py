@@ -144,6 +144,12 @@ class LearnerConfig:
       discount: gamma. Paper: 0.99.
       learning_rate: Adam step size. Paper: 1e-4.
       adam_eps: Adam epsilon. Paper: PyTorch's default 1e-8.
+      neuron_learning_rate_scale: the learnable neuron parameters' step size (PLIF's ``w``,
+        learned thresholds), as a multiple of ``learning_rate``. 1.0 (default): one Adam step
+        size for every parameter, as Fang et al. 2021 and spikingjelly train PLIF. Each such
+        parameter is one scalar shared by a whole layer, a layer-wide gain, yet Adam's
+        per-parameter normalisation moves it as fast as any single weight; a value below 1
+        slows it alone (``cartpole-dsqn-plif`` uses 0.1, a named deviation).
       max_grad_norm: global gradient-norm clip, or ``None`` (paper: no clipping).
       batch_size: minibatch size. Paper: 32.
       update_period_agent_steps: one SGD update every this many agent steps. Paper: 4.
@@ -211,6 +217,7 @@ class LearnerConfig:
     discount: float = 0.99
     learning_rate: float = 1e-4
     adam_eps: float = 1e-8
+    neuron_learning_rate_scale: float = 1.0
     max_grad_norm: float | None = None
     batch_size: int = 32
     update_period_agent_steps: int = 4
@@ -314,6 +321,8 @@ class SweepConfig:
       network_surrogate_alpha: values of network.surrogate_alpha (surrogate sharpness).
       learner_learning_rate: values of learner.learning_rate (Adam step size).
       learner_adam_eps: values of learner.adam_eps (Adam epsilon).
+      learner_neuron_learning_rate_scale: values of learner.neuron_learning_rate_scale (the
+        learnable neuron parameters' step size relative to the learning rate).
       learner_discount: values of learner.discount (gamma).
       learner_epsilon_start: values of learner.epsilon_start (initial exploration rate).
       learner_epsilon_mid: values of learner.epsilon_mid (exploration rate at the end of the
@@ -326,6 +335,7 @@ class SweepConfig:
     network_surrogate_alpha: tuple[float, ...] = ()
     learner_learning_rate: tuple[float, ...] = ()
     learner_adam_eps: tuple[float, ...] = ()
+    learner_neuron_learning_rate_scale: tuple[float, ...] = ()
     learner_discount: tuple[float, ...] = ()
     learner_epsilon_start: tuple[float, ...] = ()
     learner_epsilon_mid: tuple[float, ...] = ()
@@ -798,8 +808,19 @@ def validate(config: Config) -> Config:
     _check_learner(config.learner, config.env)
     _check_eval(config.eval)
     _check_run(config.run, config.env, config.eval)
+    if config.learner.neuron_learning_rate_scale != 1 and not _learnable_neurons(config.network):
+        raise ConfigError(
+            f"learner.neuron_learning_rate_scale is {config.learner.neuron_learning_rate_scale!r}, "
+            "but the network has no learnable neuron parameters (they exist with network.kind "
+            "dsqn and network.neuron plif or network.learn_threshold true); leave it at 1.0"
+        )
     _check_sweep(config)
     return config
+
+
+def _learnable_neurons(network: NetworkConfig) -> bool:
+    """Whether the network has learnable neuron parameters (PLIF's w, learned thresholds)."""
+    return network.kind == "dsqn" and (network.neuron == "plif" or network.learn_threshold)
 
 
 SWEEPABLE: tuple[str, ...] = tuple(
@@ -859,6 +880,8 @@ def _unused_sweep(config: Config, path: str) -> str | None:
         return "network.neuron is 'if' (no leak)"
     if path == "learner.epsilon_mid" and config.learner.epsilon_schedule != "exponential_linear":
         return f"learner.epsilon_schedule is {config.learner.epsilon_schedule!r}"
+    if path == "learner.neuron_learning_rate_scale" and not _learnable_neurons(config.network):
+        return "the network has no learnable neuron parameters (neuron plif, learn_threshold)"
     return None
 
 
@@ -909,6 +932,7 @@ def _check_learner(learner: LearnerConfig, e: EnvConfig) -> None:
         raise ConfigError(f"learner.discount must be in [0, 1], got {learner.discount!r}")
     _positive("learner.learning_rate", learner.learning_rate)
     _positive("learner.adam_eps", learner.adam_eps)
+    _positive("learner.neuron_learning_rate_scale", learner.neuron_learning_rate_scale)
     if learner.max_grad_norm is not None:
         _positive("learner.max_grad_norm", learner.max_grad_norm)
     _positive("learner.batch_size", learner.batch_size)

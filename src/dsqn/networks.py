@@ -82,6 +82,8 @@ __all__ = [
     "dueling_q",
     "ATARI_OBS_SHAPE",
     "SPIKE_TRAINS",
+    "NEURON_PARAMETER_PREFIXES",
+    "is_neuron_parameter",
 ]
 
 ATARI_OBS_SHAPE = (4, 84, 84)
@@ -90,7 +92,15 @@ SPIKE_TRAINS = "spike_trains"
 """The flax collection of every spiking layer's spikes over time, ``[T, B, ...]``."""
 READOUTS = ("rate", "spike_rate", "membrane_max", "membrane_mean", "membrane_last")
 HEADS = ("linear", "dueling", "shared_bias")
+NEURON_PARAMETER_PREFIXES = ("plif_w_", "v_threshold_")
+"""Name prefixes of the learnable neuron parameters: PLIF's ``w`` and learned thresholds, one
+scalar per spiking layer."""
 DUELING_STREAM_WIDTH = 512  # each stream of the dueling DQN (Wang et al. 2016)
+
+
+def is_neuron_parameter(name: str) -> bool:
+    """Whether the parameter called ``name`` (a leaf's key) is a learnable neuron parameter."""
+    return name.startswith(NEURON_PARAMETER_PREFIXES)
 
 
 def _atari_input(obs: jax.Array, dtype: jnp.dtype) -> jax.Array:
@@ -320,7 +330,9 @@ class _SpikingQNetwork(nn.Module):
         """The layer's time constant: the configured one, or PLIF's ``1/sigmoid(w)``."""
         if self.neuron != "plif":
             return self.tau
-        w = self.param(f"plif_w_{name}", _constant(spiking.plif_weight(self.tau)), ())
+        w = self.param(
+            NEURON_PARAMETER_PREFIXES[0] + name, _constant(spiking.plif_weight(self.tau)), ()
+        )
         return spiking.plif_tau(w)
 
     def _fire(self, x: jax.Array, name: str, time_steps: int | None = None) -> jax.Array:
@@ -328,7 +340,9 @@ class _SpikingQNetwork(nn.Module):
         ``[...]`` fed for ``time_steps`` steps) -> spikes ``[T, ...]``; sows the counts."""
         v_threshold = self.v_threshold
         if self.learn_threshold:
-            v_threshold = self.param(f"v_threshold_{name}", _constant(self.v_threshold), ())
+            v_threshold = self.param(
+                NEURON_PARAMETER_PREFIXES[1] + name, _constant(self.v_threshold), ()
+            )
         options = dict(
             v_threshold=v_threshold,
             v_reset=self.v_reset,

@@ -114,12 +114,14 @@ ADDED_FIELDS: dict[str, Any] = {
     "network.head": "linear",
     "network.neuron_backend": "scan",
     "run.matmul_precision": "default",
+    "learner.neuron_learning_rate_scale": 1.0,
     **{f"sweep.{f.name}": [] for f in dataclasses.fields(SweepConfig)},
 }
 """Config fields newer than some saved runs, with the behaviour those runs had (envpool's frame
 stack across a life loss, a linear output layer, the scan neuron engine, the default matmul
-precision, no sweep): a ``config.json`` or checkpoint that lacks one reads as holding that
-value, so older runs resume, load and re-evaluate as they were trained."""
+precision, one step size for every parameter, no sweep): a ``config.json`` or checkpoint that
+lacks one reads as holding that value, so older runs resume, load and re-evaluate as they were
+trained."""
 
 _FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1}
 
