@@ -126,6 +126,11 @@ def test_override_errors_name_the_field(overrides, needle):
         ({"network.neuron": "plif", "network.tau": "1.0"}, "PLIF neuron's initial tau must be > 1"),
         ({"network.neuron": "izhikevich"}, "network.neuron"),
         ({"network.neuron_backend": "palas"}, "network.neuron_backend.*did you mean 'pallas'"),
+        ({"learner.neuron_learning_rate_scale": "0.1"}, "no learnable neuron parameters"),
+        (
+            {"network.neuron": "plif", "learner.neuron_learning_rate_scale": "0"},
+            "learner.neuron_learning_rate_scale",
+        ),
     ],
 )
 def test_validation_rejects_impossible_values(overrides, needle):

@@ -250,3 +250,35 @@ def test_firing_rates_from_metrics_per_agent(sweep_root: Path) -> None:
     rates = plots._firing_rates_from_metrics(sweep_root / "tau" / "metrics.csv")
     # One value per agent (3 points x 3 seeds), each point's conv1 rate 0.1 x its index + 1.
     np.testing.assert_allclose(sorted(rates["conv1"]), [0.1] * 3 + [0.2] * 3 + [0.3] * 3)
+
+
+def _bars(ax) -> dict[str, list[float]]:
+    """Legend label -> the heights of its bars."""
+    return {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+
+
+def test_firing_rate_bars_per_sweep_point(sweep_root: Path) -> None:
+    pong = plots.firing_rate_figures(sweep_root)["firing_rates_Pong"].axes[0]
+    bars = _bars(pong)
+    # metrics.csv: each point's conv1 rate is 0.1 x (its index + 1), for all 3 seeds.
+    for i, label in enumerate(TAU_LABELS):
+        assert bars[f"{label} (training metrics)"][0] == pytest.approx(0.1 * (i + 1))
+    assert "dsqn (training metrics)" not in bars
+
+
+def test_energy_bars_per_sweep_point(tmp_path: Path) -> None:
+    scores = {(1.5,): {0: (1.0, 1.0), 1: (1.0, 1.0)}, (2.0,): {0: (1.0, 1.0)}}
+    per_seed = {
+        "network.tau=1.5,seed=0": {"energy_per_action_nj": {"snn": 10.0}},
+        "network.tau=1.5,seed=1": {"energy_per_action_nj": {"snn": 30.0}},
+        "network.tau=2,seed=0": {"energy_per_action_nj": {"snn": 60.0}},
+    }
+    energy = {"energy_per_action_nj": {"snn": 1000.0}, "per_seed": per_seed}
+    make_sweep_run(tmp_path / "a", "Pong", "dsqn", {"network_tau": [1.5, 2.0]}, scores, energy)
+    ax = plots.energy_figures(tmp_path)["energy_Pong"].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "dsqn [network.tau=1.5]",
+        "dsqn [network.tau=2]",
+    ]
+    (snn,) = _bars(ax).values()
+    np.testing.assert_allclose(snn, [20.0, 60.0])  # each point's agents, not the file's mean

@@ -439,6 +439,7 @@ SWEEP_FIELDS = (
     "network_surrogate_alpha",
     "learner_learning_rate",
     "learner_adam_eps",
+    "learner_neuron_learning_rate_scale",
     "learner_discount",
     "learner_epsilon_start",
     "learner_epsilon_mid",

@@ -87,6 +87,11 @@ def test_impossible_sweeps_are_rejected(values, needle):
     [
         ("cartpole-dqn", dict(network_tau=(1.5, 4)), "network.kind is 'dqn'"),
         ("cartpole-dsqn", dict(learner_epsilon_mid=(0.1, 0.2)), "epsilon_schedule is 'linear'"),
+        (
+            "cartpole-dsqn",
+            dict(learner_neuron_learning_rate_scale=(0.1, 1.0)),
+            "no learnable neuron parameters",
+        ),
     ],
 )
 def test_sweeps_that_change_nothing_are_rejected(preset, values, needle):

@@ -23,8 +23,10 @@ the legend says which.
   scores above each threshold, with 95% stratified-bootstrap bands (:mod:`dsqn.aggregates`).
 - Sweep runs: each sweep point is an algorithm of its own (``"dsqn [network.tau=1.5]"``, see
   `dsqn.report.point_label`), so learning and training curves draw one curve per point with a
-  band over its seeds, the points of one sweep in shades of one colour map; the sensitivity
-  figure draws the final policy's score against each swept value, with standard-error bars.
+  band over its seeds, the points of one sweep in shades of one colour map; the firing-rate
+  and energy bar charts draw one bar per point (from its agents' rows and ``energy.json``
+  entries); the sensitivity figure draws the final policy's score against each swept value,
+  with standard-error bars.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -53,12 +56,14 @@ from dsqn.report import (
     game_sort_key,
     human_normalized_matrix,
     parse_label,
+    point_energies,
     point_label,
     read_identity,
     read_sweep,
     resolve_run_dirs,
     sensitivity_groups,
     sensitivity_table,
+    sweep_points,
 )
 
 __all__ = [
@@ -494,10 +499,15 @@ def _firing_rates_from_energy(energy: dict) -> dict[str, float]:
     return rates
 
 
-def _firing_rates_from_metrics(path: Path) -> dict[str, list[float]]:
+def _firing_rates_from_metrics(
+    path: Path, values: Mapping[str, float] | None = None
+) -> dict[str, list[float]]:
     """Layer -> one value per agent (a seed, and in a sweep run a sweep point: the columns
-    before ``agent_steps``): the mean over that agent's last 10% of log points."""
+    before ``agent_steps``): the mean over that agent's last 10% of log points. ``values``
+    (swept column -> value) keeps only one sweep point's agents."""
     rows = _read_rows(path)
+    if values:
+        rows = [r for r in rows if all(np.isclose(_float(r.get(c)), v) for c, v in values.items())]
     header = list(rows[0]) if rows else []
     layers = [c.removeprefix("firing_rate_") for c in header if c.startswith("firing_rate_")]
     identity = header[: header.index("agent_steps")] if "agent_steps" in header else ["seed"]
@@ -508,23 +518,49 @@ def _firing_rates_from_metrics(path: Path) -> dict[str, list[float]]:
     for agent in sorted(by_agent, key=lambda key: tuple(map(_float, key))):
         agent_rows = sorted(by_agent[agent], key=lambda r: _float(r["agent_steps"]))
         for layer in layers:
-            values = [
+            values_ = [
                 v for r in agent_rows if not math.isnan(v := _float(r[f"firing_rate_{layer}"]))
             ]
-            if values:
-                tail = values[-max(1, math.ceil(FIRING_RATE_TAIL * len(values))) :]
+            if values_:
+                tail = values_[-max(1, math.ceil(FIRING_RATE_TAIL * len(values_))) :]
                 per_agent[layer].append(float(np.mean(tail)))
     return {layer: values for layer, values in per_agent.items() if values}
 
 
+class _BarSource(NamedTuple):
+    """What the bar charts read of one run directory, or of one point of a sweep run.
+
+    Attributes:
+      run_dir: the run directory.
+      values: the sweep point (swept config path -> value); empty without a sweep.
+      energies: the ``energy.json`` objects that stand for these agents: the whole file, or a
+        sweep point's ``per_seed`` entries (`dsqn.report.point_energies`); empty when the run
+        has no ``energy.json``.
+    """
+
+    run_dir: Path
+    values: dict[str, float]
+    energies: tuple[dict, ...]
+
+
 def _bar_runs(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
-) -> dict[str, dict[str, list[Path]]]:
-    """Game -> algorithm -> run directories (those with a ``config.json``)."""
-    grouped: dict[str, dict[str, list[Path]]] = {}
+) -> dict[str, dict[str, list[_BarSource]]]:
+    """Game -> algorithm -> its sources (run directories with a ``config.json``; a sweep run
+    gives one source per point, under the point's label, as in the tables and curves)."""
+    grouped: dict[str, dict[str, list[_BarSource]]] = {}
     for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json",)):
-        algorithm, game, _ = read_identity(run_dir)
-        grouped.setdefault(game, {}).setdefault(algorithm, []).append(run_dir)
+        name, game, _ = read_identity(run_dir)
+        energy = rd.read_energy(run_dir)
+        sweep = read_sweep(run_dir)
+        if not sweep:
+            source = _BarSource(run_dir, {}, () if energy is None else (energy,))
+            grouped.setdefault(game, {}).setdefault(name, []).append(source)
+            continue
+        seeds = rd.read_config_data(run_dir).get("run", {}).get("seeds", [])
+        for values in sweep_points(sweep):
+            source = _BarSource(run_dir, values, point_energies(energy, values, seeds))
+            grouped.setdefault(game, {}).setdefault(point_label(name, values), []).append(source)
     return {
         game: {a: grouped[game][a] for a in sorted(grouped[game], key=algorithm_sort_key)}
         for game in sorted(grouped, key=game_sort_key)
@@ -557,7 +593,8 @@ def firing_rate_figures(
     epsilon, as measured by ``dsqn energy``) when present, otherwise from ``metrics.csv``'s
     ``firing_rate_<layer>`` columns (acting during training; see the module docstring); the
     legend names the source. Rates are averaged over the run directories and seeds of an
-    algorithm. Games without any rate get no figure.
+    algorithm; each point of a sweep run is an algorithm of its own. Games without any rate
+    get no figure.
 
     Returns:
       ``firing_rates_<game>`` per game.
@@ -565,19 +602,19 @@ def firing_rate_figures(
     figures = {}
     for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
         rates: dict[str, dict[str, float]] = {}
-        for algorithm, run_dirs in by_algorithm.items():
+        for algorithm, bar_sources in by_algorithm.items():
             values: dict[str, list[float]] = {}
             sources = set()
-            for run_dir in run_dirs:
-                metrics_path = run_dir / rd.METRICS
-                energy = rd.read_energy(run_dir)
-                from_energy = _firing_rates_from_energy(energy) if energy else {}
+            for source in bar_sources:
+                metrics_path = source.run_dir / rd.METRICS
+                from_energy = [r for e in source.energies if (r := _firing_rates_from_energy(e))]
                 if from_energy:
                     sources.add("energy.json")
-                    for layer, rate in from_energy.items():
-                        values.setdefault(layer, []).append(rate)
+                    for rates_ in from_energy:
+                        for layer, rate in rates_.items():
+                            values.setdefault(layer, []).append(rate)
                 elif metrics_path.is_file():
-                    from_metrics = _firing_rates_from_metrics(metrics_path)
+                    from_metrics = _firing_rates_from_metrics(metrics_path, source.values)
                     if from_metrics:
                         sources.add("training metrics")
                     for layer, seed_rates in from_metrics.items():
@@ -617,7 +654,8 @@ def energy_figures(
     """Per game, energy per action (nJ, log scale) of SNN, ANN and converted SNN per algorithm.
 
     Values come from ``energy.json``'s ``energy_per_action_nj``, averaged over the algorithm's
-    run directories; a missing or null value draws no bar. Games without any ``energy.json``
+    run directories (for a sweep point, over its agents' entries); a missing or null value
+    draws no bar. Games without any ``energy.json``
     get no figure.
 
     Returns:
@@ -626,8 +664,8 @@ def energy_figures(
     figures = {}
     for game, by_algorithm in _bar_runs(run_dirs_or_root).items():
         algorithms, series = [], {label: [] for _, label in _ENERGY_KINDS}
-        for algorithm, run_dirs in by_algorithm.items():
-            energies = [rd.read_energy(d) for d in run_dirs]
+        for algorithm, bar_sources in by_algorithm.items():
+            energies = [e for source in bar_sources for e in source.energies]
             per_action = [e.get("energy_per_action_nj") for e in energies if e]
             per_action = [p for p in per_action if isinstance(p, dict)]
             if not per_action:

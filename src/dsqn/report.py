@@ -74,6 +74,8 @@ __all__ = [
     "agent_key",
     "parse_label",
     "read_sweep",
+    "sweep_points",
+    "point_energies",
     "game_sort_key",
     "algorithm_sort_key",
     "find_run_dirs",
@@ -247,7 +249,7 @@ def read_sweep(run_dir: str | os.PathLike) -> dict[str, tuple[float, ...]]:
     return _sweep(rd.read_config_data(run_dir), Path(run_dir) / rd.CONFIG)
 
 
-def _sweep_points(sweep: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+def sweep_points(sweep: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
     """The Cartesian product of the swept values, first field outermost; one empty point
     without a sweep."""
     return [dict(zip(sweep, point, strict=True)) for point in itertools.product(*sweep.values())]
@@ -353,7 +355,7 @@ def _seed_scores(
     if not isinstance(per_seed, dict):
         raise ValueError(f"{path} lacks the 'per_seed' object (see docs/run_directory.md)")
     scores: dict[tuple[float, ...], dict[str, dict[int, float]]] = {
-        tuple(point.values()): {p: {} for p in PROTOCOLS} for point in _sweep_points(sweep)
+        tuple(point.values()): {p: {} for p in PROTOCOLS} for point in sweep_points(sweep)
     }
     seen: set[tuple[tuple[float, ...], int]] = set()
     for key, entry in per_seed.items():
@@ -371,7 +373,7 @@ def _seed_scores(
     return scores
 
 
-def _point_energies(
+def point_energies(
     energy: dict[str, Any] | None, values: Mapping[str, float], seeds: Iterable[int]
 ) -> tuple[dict[str, Any], ...]:
     """A sweep point's entries of ``energy.json``'s ``per_seed`` (keyed by `agent_key`); the
@@ -406,7 +408,7 @@ def load_runs(run_dir: str | os.PathLike) -> tuple[Run, ...]:
         values = dict(zip(sweep, point, strict=True))
         seeds = sorted({s for by_seed in seed_scores.values() for s in by_seed})
         energies = (
-            _point_energies(energy, values, seeds) if sweep else () if energy is None else (energy,)
+            point_energies(energy, values, seeds) if sweep else () if energy is None else (energy,)
         )
         runs.append(
             Run(

@@ -34,6 +34,7 @@ evaluation, checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -122,10 +123,11 @@ class Experiment:
     mesh: Mesh | None = None
     pools: dict[int, Any] | None = None
 
-    @property
+    @functools.cached_property
     def agents(self) -> tuple[sweep.AgentSpec, ...]:
         """Every agent trained: one per (sweep point, seed), point-major (:mod:`dsqn.sweep`);
-        one per seed without a sweep. The leading axis ``S`` of every per-agent array."""
+        one per seed without a sweep. The leading axis ``S`` of every per-agent array (computed
+        once per experiment)."""
         return sweep.agents(self.config)
 
     @property
