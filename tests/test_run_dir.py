@@ -1,5 +1,6 @@
 """dsqn.run_dir: the run directory's files, written atomically and readable by colleagues."""
 
+import dataclasses
 import json
 import os
 import stat
@@ -134,3 +135,59 @@ def test_a_run_older_than_a_field_reads_as_it_was_trained(tmp_path: Path) -> Non
     assert config.env.life_loss_stack == "carry" != C.preset("dsqn").env.life_loss_stack
     assert config.network.head == "linear" and config.network.neuron_backend == "scan"
     assert config.run.matmul_precision == "default" and config.sweep == C.SweepConfig()
+    assert config.learner.neuron_learning_rate_scale == 1.0
+
+
+FIELDS_OF_THE_FIRST_RUNS = frozenset(
+    """name network.kind network.time_steps network.neuron network.tau network.v_threshold
+    network.v_reset network.decay_input network.detach_reset network.surrogate
+    network.surrogate_alpha network.readout network.learn_threshold network.param_init
+    network.hidden_sizes network.compute_dtype env.suite env.game env.protocol env.envs_per_seed
+    env.max_episode_agent_steps env.stepping learner.loss learner.td_error learner.discount
+    learner.learning_rate learner.adam_eps learner.max_grad_norm learner.batch_size
+    learner.update_period_agent_steps learner.target_update_period_agent_steps
+    learner.warmup_agent_steps learner.schedule_counts_warmup learner.epsilon_schedule
+    learner.epsilon_start learner.epsilon_mid learner.epsilon_mid_agent_steps learner.epsilon_end
+    learner.epsilon_decay_agent_steps learner.truncation_bootstraps learner.cdqn_double_q
+    learner.replay_capacity_transitions learner.replay_sampling learner.priority_exponent
+    learner.priority_epsilon learner.priority_initial_max learner.priority_max_tracking
+    learner.priority_floor_of_mean learner.priority_predecessor_fraction
+    learner.importance_exponent_start learner.importance_exponent_anneal_agent_steps
+    learner.importance_weights_normalized learner.importance_weight_max eval.period_agent_steps
+    eval.episodes eval.epsilon eval.max_episode_agent_steps eval.best_ties run.total_agent_steps
+    run.seeds run.log_period_agent_steps run.checkpoint_period_agent_steps
+    run.checkpoint_period_minutes run.save_replay run.check_memory run.keep_checkpoints
+    run.shard_seeds""".split()
+)
+"""The config fields of the first saved runs. A field added since must be in
+``rd.ADDED_FIELDS`` with the behaviour runs had before it existed."""
+
+
+def _config_fields() -> set[str]:
+    paths = set()
+    for section in dataclasses.fields(C.Config):
+        value = getattr(C.Config(), section.name)
+        if dataclasses.is_dataclass(value):
+            paths |= {f"{section.name}.{f.name}" for f in dataclasses.fields(value)}
+        else:
+            paths.add(section.name)
+    return paths
+
+
+def test_every_field_added_since_the_first_runs_says_how_those_runs_behave() -> None:
+    """A new config field without an ``ADDED_FIELDS`` entry would make every older run read
+    with today's default: resumed, loaded and re-evaluated with a behaviour it never had."""
+    fields = _config_fields()
+    unlisted = fields - FIELDS_OF_THE_FIRST_RUNS - set(rd.ADDED_FIELDS)
+    assert not unlisted, (
+        f"config fields {sorted(unlisted)} need an entry in dsqn.run_dir.ADDED_FIELDS: the value "
+        "that gives runs saved before the field existed their behaviour"
+    )
+    assert set(rd.ADDED_FIELDS) <= fields
+    assert not FIELDS_OF_THE_FIRST_RUNS & set(rd.ADDED_FIELDS)
+    # Each entry is a value the field can take: a config holding all of them validates.
+    data = C.to_dict(C.preset("dsqn"))
+    for path, value in rd.ADDED_FIELDS.items():
+        section, field = path.split(".")
+        data[section][field] = value
+    C.validate(C.from_dict(data))
