@@ -149,7 +149,7 @@ class LearnerConfig:
         size for every parameter, as Fang et al. 2021 and spikingjelly train PLIF. Each such
         parameter is one scalar shared by a whole layer, a layer-wide gain, yet Adam's
         per-parameter normalisation moves it as fast as any single weight; a value below 1
-        slows it alone (``cartpole-dsqn-plif`` uses 0.1, a named deviation).
+        slows it alone (a deviation from Fang et al.; no preset uses it).
       max_grad_norm: global gradient-norm clip, or ``None`` (paper: no clipping).
       batch_size: minibatch size. Paper: 32.
       update_period_agent_steps: one SGD update every this many agent steps. Paper: 4.
