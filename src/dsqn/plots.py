@@ -500,14 +500,14 @@ def _firing_rates_from_energy(energy: dict) -> dict[str, float]:
 
 
 def _firing_rates_from_metrics(
-    path: Path, values: Mapping[str, float] | None = None
+    path: Path, point: Mapping[str, float] | None = None
 ) -> dict[str, list[float]]:
     """Layer -> one value per agent (a seed, and in a sweep run a sweep point: the columns
-    before ``agent_steps``): the mean over that agent's last 10% of log points. ``values``
+    before ``agent_steps``): the mean over that agent's last 10% of log points. ``point``
     (swept column -> value) keeps only one sweep point's agents."""
     rows = _read_rows(path)
-    if values:
-        rows = [r for r in rows if all(np.isclose(_float(r.get(c)), v) for c, v in values.items())]
+    if point:
+        rows = [r for r in rows if all(np.isclose(_float(r.get(c)), v) for c, v in point.items())]
     header = list(rows[0]) if rows else []
     layers = [c.removeprefix("firing_rate_") for c in header if c.startswith("firing_rate_")]
     identity = header[: header.index("agent_steps")] if "agent_steps" in header else ["seed"]
@@ -518,11 +518,11 @@ def _firing_rates_from_metrics(
     for agent in sorted(by_agent, key=lambda key: tuple(map(_float, key))):
         agent_rows = sorted(by_agent[agent], key=lambda r: _float(r["agent_steps"]))
         for layer in layers:
-            values_ = [
+            values = [
                 v for r in agent_rows if not math.isnan(v := _float(r[f"firing_rate_{layer}"]))
             ]
-            if values_:
-                tail = values_[-max(1, math.ceil(FIRING_RATE_TAIL * len(values_))) :]
+            if values:
+                tail = values[-max(1, math.ceil(FIRING_RATE_TAIL * len(values))) :]
                 per_agent[layer].append(float(np.mean(tail)))
     return {layer: values for layer, values in per_agent.items() if values}
 
@@ -552,13 +552,8 @@ def _bar_runs(
     for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json",)):
         name, game, _ = read_identity(run_dir)
         energy = rd.read_energy(run_dir)
-        sweep = read_sweep(run_dir)
-        if not sweep:
-            source = _BarSource(run_dir, {}, () if energy is None else (energy,))
-            grouped.setdefault(game, {}).setdefault(name, []).append(source)
-            continue
         seeds = rd.read_config_data(run_dir).get("run", {}).get("seeds", [])
-        for values in sweep_points(sweep):
+        for values in sweep_points(read_sweep(run_dir)):
             source = _BarSource(run_dir, values, point_energies(energy, values, seeds))
             grouped.setdefault(game, {}).setdefault(point_label(name, values), []).append(source)
     return {
@@ -655,8 +650,7 @@ def energy_figures(
 
     Values come from ``energy.json``'s ``energy_per_action_nj``, averaged over the algorithm's
     run directories (for a sweep point, over its agents' entries); a missing or null value
-    draws no bar. Games without any ``energy.json``
-    get no figure.
+    draws no bar. Games without any ``energy.json`` get no figure.
 
     Returns:
       ``energy_<game>`` per game.

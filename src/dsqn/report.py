@@ -376,8 +376,11 @@ def _seed_scores(
 def point_energies(
     energy: dict[str, Any] | None, values: Mapping[str, float], seeds: Iterable[int]
 ) -> tuple[dict[str, Any], ...]:
-    """A sweep point's entries of ``energy.json``'s ``per_seed`` (keyed by `agent_key`); the
-    file's top level averages every agent of the sweep, so it stands for no single point."""
+    """The ``energy.json`` objects that stand for a point's agents: for a sweep point, its
+    entries of ``per_seed`` (keyed by `agent_key`; the file's top level averages every agent of
+    the sweep, so it stands for no single point); without swept values, the whole file."""
+    if not values:
+        return () if energy is None else (energy,)
     per_seed = energy.get("per_seed") if isinstance(energy, dict) else None
     if not isinstance(per_seed, dict):
         return ()
@@ -407,9 +410,7 @@ def load_runs(run_dir: str | os.PathLike) -> tuple[Run, ...]:
     for point, seed_scores in scores.items():
         values = dict(zip(sweep, point, strict=True))
         seeds = sorted({s for by_seed in seed_scores.values() for s in by_seed})
-        energies = (
-            point_energies(energy, values, seeds) if sweep else () if energy is None else (energy,)
-        )
+        energies = point_energies(energy, values, seeds)
         runs.append(
             Run(
                 run_dir=run_dir,
