@@ -411,6 +411,32 @@ def test_first_adam_step_follows_the_config():
     np.testing.assert_allclose(updates["w"], -0.25 * g / (np.abs(g) + 0.5), rtol=2e-5)
 
 
+def test_learning_rate_decays_linearly_over_the_updates_then_stays():
+    """With a constant gradient g Adam's k-th step is ``-lr(k) g / (|g| + eps)``; lr decays
+    0.3 -> 0.1 over 8 agent steps of learning = 4 updates (period 2), by hand, also with a
+    traced start (a sweep's); without learning_rate_end it stays 0.3."""
+    params = {"w": jnp.zeros((2,))}
+    grads = {"w": jnp.array([0.5, -2.0])}
+    direction = np.asarray(grads["w"]) / (np.abs(np.asarray(grads["w"])) + 0.5)
+
+    def steps(lr, end):
+        decay = dict(learning_rate_end=end, learning_rate_decay_agent_steps=8) if end else {}
+        opt = agent.make_optimizer(
+            LearnerConfig(learning_rate=lr, adam_eps=0.5, update_period_agent_steps=2, **decay)
+        )
+        state, out = opt.init(params), []
+        for _ in range(6):
+            update, state = opt.update(grads, state, params)
+            out.append(update["w"])
+        return jnp.stack(out)
+
+    expected = -np.array([0.3, 0.25, 0.2, 0.15, 0.1, 0.1])[:, None] * direction
+    np.testing.assert_allclose(steps(0.3, 0.1), expected, rtol=1e-5)
+    traced = jax.jit(lambda lr: steps(lr, 0.1))(jnp.float32(0.3))
+    np.testing.assert_allclose(traced, expected, rtol=1e-5)
+    np.testing.assert_allclose(steps(0.3, None), -0.3 * np.ones((6, 1)) * direction, rtol=1e-5)
+
+
 def test_neuron_learning_rate_scale_scales_only_the_neuron_parameters_steps():
     """Adam's first step ``-lr g / (|g| + eps)``, times the scale for PLIF's ``w`` and learned
     thresholds only; the state is Adam's, and a traced scale (a sweep's) gives the same."""

@@ -127,6 +127,16 @@ def test_override_errors_name_the_field(overrides, needle):
         ({"network.neuron": "izhikevich"}, "network.neuron"),
         ({"network.neuron_backend": "palas"}, "network.neuron_backend.*did you mean 'pallas'"),
         ({"learner.neuron_learning_rate_scale": "0.1"}, "no learnable neuron parameters"),
+        ({"learner.learning_rate_end": "1e-5"}, "must be set together"),
+        ({"learner.learning_rate_decay_agent_steps": "1000"}, "must be set together"),
+        (
+            {"learner.learning_rate_end": "-1", "learner.learning_rate_decay_agent_steps": "8"},
+            "learner.learning_rate_end must be >= 0",
+        ),
+        (
+            {"learner.learning_rate_end": "0", "learner.learning_rate_decay_agent_steps": "2"},
+            "at least one update period",
+        ),
         (
             {"network.neuron": "plif", "learner.neuron_learning_rate_scale": "0"},
             "learner.neuron_learning_rate_scale",

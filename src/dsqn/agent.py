@@ -36,6 +36,7 @@ __all__ = [
     "TrainState",
     "make_network",
     "make_optimizer",
+    "learning_rate_schedule",
     "init_train_state",
     "schedule_offset",
     "init_train_states",
@@ -108,18 +109,34 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
 
 
 def make_optimizer(config: LearnerConfig) -> optax.GradientTransformation:
-    """Adam (lr, eps from the config; betas 0.9, 0.999), after an optional global-norm clip;
-    the learnable neuron parameters' steps times ``neuron_learning_rate_scale``.
+    """Adam (eps from the config, betas 0.9, 0.999, the step size of
+    :func:`learning_rate_schedule`), after an optional global-norm clip; the learnable neuron
+    parameters' steps times ``neuron_learning_rate_scale``.
 
     The scale may be traced (a sweep's value per agent); the optimizer state is Adam's either
     way, so checkpoints do not depend on it, and a scale of 1 changes no bit.
     """
     adam = _scale_neuron_steps(
-        optax.adam(config.learning_rate, eps=config.adam_eps), config.neuron_learning_rate_scale
+        optax.adam(learning_rate_schedule(config), eps=config.adam_eps),
+        config.neuron_learning_rate_scale,
     )
     if config.max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
+
+
+def learning_rate_schedule(config: LearnerConfig) -> float | jax.Array | optax.Schedule:
+    """The Adam step size: ``learning_rate`` (constant, the paper), or with
+    ``learning_rate_end`` the linear decay over the updates
+
+        lr(k) = lr_0 + min(k / K, 1) (lr_end - lr_0),   K = decay_agent_steps / update_period,
+
+    where k counts the updates done (update k follows k x update_period agent steps of learning).
+    Either end may be traced (a sweep's value per agent)."""
+    if config.learning_rate_end is None:
+        return config.learning_rate
+    updates = config.learning_rate_decay_agent_steps // config.update_period_agent_steps
+    return optax.linear_schedule(config.learning_rate, config.learning_rate_end, updates)
 
 
 def _scale_neuron_steps(

@@ -142,7 +142,13 @@ class LearnerConfig:
       loss: ``"dqn"`` (paper), ``"double"`` (Double DQN) or ``"cdqn"`` (C-DQN).
       td_error: ``"huber"`` (smooth L1, delta 1, paper) or ``"mse"``.
       discount: gamma. Paper: 0.99.
-      learning_rate: Adam step size. Paper: 1e-4.
+      learning_rate: Adam step size (the first one when it decays). Paper: 1e-4.
+      learning_rate_end: the step size reached after learning_rate_decay_agent_steps, decayed
+        linearly from learning_rate over the updates (update k of the run is at k x
+        update_period_agent_steps agent steps of learning) and constant after; ``None``
+        (paper): constant. A named deviation for short runs whose final policy must settle.
+      learning_rate_decay_agent_steps: agent steps of learning (after the warm-up) over which
+        the step size decays to learning_rate_end; set both or neither.
       adam_eps: Adam epsilon. Paper: PyTorch's default 1e-8.
       neuron_learning_rate_scale: the learnable neuron parameters' step size (PLIF's ``w``,
         learned thresholds), as a multiple of ``learning_rate``. 1.0 (default): one Adam step
@@ -216,6 +222,8 @@ class LearnerConfig:
     td_error: str = "huber"
     discount: float = 0.99
     learning_rate: float = 1e-4
+    learning_rate_end: float | None = None
+    learning_rate_decay_agent_steps: int | None = None
     adam_eps: float = 1e-8
     neuron_learning_rate_scale: float = 1.0
     max_grad_norm: float | None = None
@@ -931,6 +939,7 @@ def _check_learner(learner: LearnerConfig, e: EnvConfig) -> None:
     if not 0 <= learner.discount <= 1:
         raise ConfigError(f"learner.discount must be in [0, 1], got {learner.discount!r}")
     _positive("learner.learning_rate", learner.learning_rate)
+    _check_learning_rate_decay(learner)
     _positive("learner.adam_eps", learner.adam_eps)
     _positive("learner.neuron_learning_rate_scale", learner.neuron_learning_rate_scale)
     if learner.max_grad_norm is not None:
@@ -954,6 +963,24 @@ def _check_learner(learner: LearnerConfig, e: EnvConfig) -> None:
                 f"than learner.epsilon_decay_agent_steps ({learner.epsilon_decay_agent_steps})"
             )
     _check_replay(learner, e)
+
+
+def _check_learning_rate_decay(learner: LearnerConfig) -> None:
+    end, steps = learner.learning_rate_end, learner.learning_rate_decay_agent_steps
+    if (end is None) != (steps is None):
+        raise ConfigError(
+            f"learner.learning_rate_end ({end!r}) and learner.learning_rate_decay_agent_steps "
+            f"({steps!r}) must be set together (a linear decay) or both be None (constant)"
+        )
+    if end is not None:
+        _positive("learner.learning_rate_end", end, allow_zero=True)
+        _positive("learner.learning_rate_decay_agent_steps", steps)
+        if steps < learner.update_period_agent_steps:
+            raise ConfigError(
+                f"learner.learning_rate_decay_agent_steps ({steps}) must be at least one "
+                f"update period (learner.update_period_agent_steps = "
+                f"{learner.update_period_agent_steps})"
+            )
 
 
 def _check_replay(learner: LearnerConfig, e: EnvConfig) -> None:
