@@ -2,6 +2,7 @@
 bad input."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -344,10 +345,15 @@ def test_sigkill_at_random_moments_loses_only_work_since_the_last_checkpoint(tmp
         raise AssertionError(f"no progress line in {log.read_text()[-2000:]}")
 
     # 1. During a chunk: the log point at 1200 is written, and neither an evaluation nor a
-    # checkpoint is due there, so the next chunk runs.
-    proc = _start(run, first, tmp_path / "0.log")
-    _kill_when(proc, lambda: 1200 in _logged_steps(metrics), rng.uniform(0.0, 0.02))
-    assert _logged_steps(metrics)[-1] == 1200, "the chunk finished before the kill"
+    # checkpoint is due there, so the next chunk runs. On a loaded machine the poll can miss
+    # that chunk (it is short); then the run starts again from scratch, up to 3 times.
+    for _ in range(3):
+        shutil.rmtree(run, ignore_errors=True)
+        proc = _start(run, first, tmp_path / "0.log")
+        _kill_when(proc, lambda: 1200 in _logged_steps(metrics), rng.uniform(0.0, 0.02))
+        if _logged_steps(metrics)[-1] == 1200:
+            break
+    assert _logged_steps(metrics)[-1] == 1200, "the chunk finished before the kill, 3 times"
     assert _checkpoints(run)[0] == [800]
 
     # 2. During an evaluation (the process's first, which compiles): the resumed process has
