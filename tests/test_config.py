@@ -59,6 +59,22 @@ def test_presets_validate_and_differ_as_described():
     assert set(C.preset_descriptions()) == set(C.PRESETS)
 
 
+def test_the_plif_cartpole_preset_differs_from_the_lif_one_only_in_its_neurons():
+    """Same network, protocol and budget as cartpole-dsqn: PLIF neurons whose time constants
+    step at 0.03x the learning rate are the only differences."""
+    lif, plif = (C.to_dict(C.preset(n)) for n in ("cartpole-dsqn", "cartpole-dsqn-plif"))
+    differences = {
+        (section, field): (lif[section][field], plif[section][field])
+        for section in ("network", "env", "learner", "eval", "run", "sweep")
+        for field in lif[section]
+        if lif[section][field] != plif[section][field]
+    }
+    assert differences == {
+        ("network", "neuron"): ("lif", "plif"),
+        ("learner", "neuron_learning_rate_scale"): (1.0, 0.03),
+    }
+
+
 def test_overrides_parse_by_type():
     cfg = C.apply_overrides(
         C.preset("dsqn"),

@@ -155,7 +155,7 @@ class LearnerConfig:
         size for every parameter, as Fang et al. 2021 and spikingjelly train PLIF. Each such
         parameter is one scalar shared by a whole layer, a layer-wide gain, yet Adam's
         per-parameter normalisation moves it as fast as any single weight; a value below 1
-        slows it alone (a deviation from Fang et al.; no preset uses it).
+        slows it alone (a deviation from Fang et al.; cartpole-dsqn-plif: 0.03).
       max_grad_norm: global gradient-norm clip, or ``None`` (paper: no clipping).
       batch_size: minibatch size. Paper: 32.
       update_period_agent_steps: one SGD update every this many agent steps. Paper: 4.
@@ -469,6 +469,10 @@ _CARTPOLE_SPIKING_LEARNER = dict(
     _CARTPOLE_LEARNER, learning_rate=1e-3, target_update_period_agent_steps=500
 )
 _CARTPOLE_SPIKING_RUN = dict(_CARTPOLE_RUN, total_agent_steps=100_000)
+# With every parameter on one step size PLIF's layer-wide time constants fall to ~1.05 (fc1) and
+# its best checkpoint misses 475 on seed 0; at 0.03x (chosen among 1, 0.3, 0.1, 0.03 on seeds
+# 0-2, checked on seeds 3-5) the best checkpoint solved all six seeds (README, measured results).
+_CARTPOLE_PLIF_LEARNER = dict(_CARTPOLE_SPIKING_LEARNER, neuron_learning_rate_scale=0.03)
 # A few minutes on a laptop CPU: every stage of an Atari run (warm-up, learning, target syncs,
 # evaluation, checkpoints) happens at least once; the paper's optimiser and network otherwise.
 _ATARI_SMOKE_LEARNER = dict(
@@ -572,11 +576,12 @@ _PRESETS: dict[str, tuple[str, dict]] = {
         ),
     ),
     "cartpole-dsqn-plif": (
-        "small CPU preset: spiking MLP with Parametric LIF neurons on CartPole-v1, 3 seeds",
+        "small CPU preset: spiking MLP with Parametric LIF neurons on CartPole-v1, 3 seeds; "
+        "tau learned at 0.03x the learning rate",
         dict(
             network=dict(kind="dsqn", neuron="plif", time_steps=8, hidden_sizes=(256, 256)),
             env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
-            learner=_CARTPOLE_SPIKING_LEARNER,
+            learner=_CARTPOLE_PLIF_LEARNER,
             eval=_CARTPOLE_EVAL,
             run=_CARTPOLE_SPIKING_RUN,
         ),
