@@ -146,7 +146,7 @@ class LearnerConfig:
       learning_rate_end: the step size reached after learning_rate_decay_agent_steps, decayed
         linearly from learning_rate over the updates (update k of the run is at k x
         update_period_agent_steps agent steps of learning) and constant after; ``None``
-        (paper): constant. A named deviation for short runs whose final policy must settle.
+        (paper): constant. A named deviation; no preset uses it.
       learning_rate_decay_agent_steps: agent steps of learning (after the warm-up) over which
         the step size decays to learning_rate_end; set both or neither.
       adam_eps: Adam epsilon. Paper: PyTorch's default 1e-8.
