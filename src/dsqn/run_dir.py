@@ -122,8 +122,8 @@ ADDED_FIELDS: dict[str, Any] = {
 """Config fields newer than some saved runs, with the behaviour those runs had (envpool's frame
 stack across a life loss, a linear output layer, the scan neuron engine, the default matmul
 precision, one step size for every parameter, a constant step size, no sweep): a
-``config.json`` or checkpoint that lacks one reads as holding that value, so older runs resume, load and re-evaluate as they were
-trained."""
+``config.json`` or checkpoint that lacks one reads as holding that value, so older runs resume,
+load and re-evaluate as they were trained."""
 
 _FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1}
 
