@@ -420,7 +420,9 @@ def test_learning_rate_decays_linearly_over_the_updates_then_stays():
     direction = np.asarray(grads["w"]) / (np.abs(np.asarray(grads["w"])) + 0.5)
 
     def steps(lr, end):
-        decay = dict(learning_rate_end=end, learning_rate_decay_agent_steps=8) if end else {}
+        decay = {}
+        if end is not None:
+            decay = dict(learning_rate_end=end, learning_rate_decay_agent_steps=8)
         opt = agent.make_optimizer(
             LearnerConfig(learning_rate=lr, adam_eps=0.5, update_period_agent_steps=2, **decay)
         )
