@@ -28,6 +28,17 @@ A **sweep cell** trains a hyperparameter sweep inside one process per (game, alg
 all values x seeds as one vmapped axis of agents (:mod:`dsqn.sweep`); ``dsqn report`` groups its
 results by value. Conversion cells cannot hold a sweep.
 
+**MinAtar** (``--suite minatar``): the games are MinAtar's (default Breakout, SpaceInvaders and
+Asterix), the algorithms its presets (default ``minatar-dqn minatar-dsqn``). ``--tag TAG``
+names a variant whose settings come after ``--``: its cells live in
+``ROOT/<game>/<algorithm>-TAG`` beside the untouched ones, e.g. one run per T:
+
+    python experiments/grid.py --suite minatar --root runs/minatar
+    python experiments/grid.py --suite minatar --games Breakout --algorithms minatar-dsqn \
+        --tag T4 --root runs/minatar -- --network.time_steps 4
+
+``experiments/minatar.sh`` runs the whole committed MinAtar study this way.
+
 Cells are numbered game-major in the order given (``--list``); ``--cell-index N`` runs cell N
 only, for job arrays (``SLURM_ARRAY_TASK_ID``). Examples:
 
@@ -50,7 +61,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dsqn.config import PRESETS, preset
-from dsqn.scores import PAPER_GAMES
+from dsqn.scores import MINATAR_GAMES, PAPER_GAMES
 
 CONVERT = "convert"
 """The algorithm name of conversion cells; their run directory is `CONVERTED_DIR`."""
@@ -73,6 +84,15 @@ GRID_ALGORITHMS: tuple[str, ...] = (
 
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("dqn", "dsqn")
 
+SUITES: dict[str, dict[str, tuple[str, ...]]] = {
+    "atari": {"games": PAPER_GAMES, "algorithms": DEFAULT_ALGORITHMS},
+    "minatar": {
+        "games": ("Breakout", "SpaceInvaders", "Asterix"),
+        "algorithms": ("minatar-dqn", "minatar-dsqn"),
+    },
+}
+"""Per suite (``--suite``), the default games and algorithms of the grid."""
+
 LAUNCHER: tuple[str, ...] = (sys.executable, "-m", "dsqn.cli")
 """How the ``dsqn`` command is run: the CLI module with this interpreter."""
 
@@ -89,6 +109,8 @@ class Cell:
       run_dir: ``ROOT/<game>/<algorithm>`` (``converted-snn`` for ``convert``).
       source_dir: for ``convert``, the DQN run it converts; None otherwise.
       sweep: ``((field, (value, ...)), ...)``, the sweep trained inside the cell (empty: none).
+      tag: a variant's name: the run is named ``<algorithm>-<tag>`` (``--name``) and lives in
+        ``ROOT/<game>/<algorithm>-<tag>``; None for the untouched algorithm.
     """
 
     index: int
@@ -98,11 +120,22 @@ class Cell:
     run_dir: Path
     source_dir: Path | None = None
     sweep: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    tag: str | None = None
 
     @property
     def label(self) -> str:
         """``game/algorithm``."""
         return f"{self.game}/{self.algorithm}"
+
+
+def _valid(suite: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The games and algorithms of ``suite``'s grid."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; valid: {', '.join(SUITES)}")
+    if suite == "minatar":
+        return MINATAR_GAMES, tuple(p for p in PRESETS if preset(p).env.suite == "minatar")
+    extra = tuple(p for p in PRESETS if p not in GRID_ALGORITHMS and preset(p).env.suite == suite)
+    return PAPER_GAMES, GRID_ALGORITHMS + extra
 
 
 def build_cells(
@@ -111,22 +144,26 @@ def build_cells(
     seeds: Sequence[int],
     root: Path,
     sweep: Sequence[Sequence[str]] = (),
+    *,
+    suite: str = "atari",
+    tag: str | None = None,
 ) -> list[Cell]:
     """The grid's cells, game-major, in the order given; with ``sweep`` (``[[field, value,
-    ...], ...]``) sweep cells, in ``ROOT/<game>/<algorithm>-sweep-<field>[-<field>]``.
+    ...], ...]``) sweep cells, in ``ROOT/<game>/<algorithm>-sweep-<field>[-<field>]``; with
+    ``tag``, ``-<tag>`` is appended to every training cell's directory (a variant).
 
     Raises:
-      ValueError: an unknown game or algorithm, a repeated one, bad seeds, a field that cannot
-        be swept, or a sweep with conversion cells.
+      ValueError: an unknown suite, game or algorithm, a repeated one, bad seeds, a field that
+        cannot be swept, a sweep with conversion cells, or a tag that is not a plain name.
     """
     swept = _sweep(sweep)
     if swept and CONVERT in algorithms:
         raise ValueError(f"{CONVERT!r} cells cannot hold a sweep: run them without --sweep")
-    valid_algorithms = GRID_ALGORITHMS + tuple(
-        p for p in PRESETS if p not in GRID_ALGORITHMS and preset(p).env.suite == "atari"
-    )
+    if tag is not None and (not tag or any(c in tag for c in "/\\ ")):
+        raise ValueError(f"--tag must be a plain name (no spaces or slashes), got {tag!r}")
+    valid_games, valid_algorithms = _valid(suite)
     for kind, values, valid in (
-        ("game", games, PAPER_GAMES),
+        ("game", games, valid_games),
         ("algorithm", algorithms, valid_algorithms),
     ):
         for value in values:
@@ -142,9 +179,17 @@ def build_cells(
             if algorithm == CONVERT:
                 run_dir, source = root / game / CONVERTED_DIR, root / game / "dqn"
             else:
-                name = "-".join([algorithm, *(["sweep", *(f for f, _ in swept)] if swept else [])])
+                name = "-".join(
+                    [
+                        algorithm,
+                        *(["sweep", *(f for f, _ in swept)] if swept else []),
+                        *([tag] if tag else []),
+                    ]
+                )
                 run_dir, source = root / game / name, None
-            cells.append(Cell(len(cells), game, algorithm, tuple(seeds), run_dir, source, swept))
+            cells.append(
+                Cell(len(cells), game, algorithm, tuple(seeds), run_dir, source, swept, tag)
+            )
     return cells
 
 
@@ -213,6 +258,7 @@ def cell_command(
         "--seeds",
         *seeds,
         *(arg for field, values in cell.sweep for arg in ("--sweep", field, *values)),
+        *(("--name", f"{cell.algorithm}-{cell.tag}") if cell.tag else ()),
         "--run-dir",
         str(cell.run_dir),
         *extra,
@@ -318,13 +364,26 @@ def _parser() -> argparse.ArgumentParser:
         "its seeds. Arguments after `--` are passed to every `dsqn train` (start or resume).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--games", nargs="+", default=list(PAPER_GAMES), metavar="GAME")
+    parser.add_argument(
+        "--suite",
+        choices=list(SUITES),
+        default="atari",
+        help="atari: the paper's 17 games; minatar: MinAtar's games and presets",
+    )
+    parser.add_argument(
+        "--games", nargs="+", metavar="GAME", help="default: the suite's (all 17 on Atari)"
+    )
     parser.add_argument(
         "--algorithms",
         nargs="+",
-        default=list(DEFAULT_ALGORITHMS),
         metavar="ALGO",
-        help=f"presets, or `convert`; the paper's: {' '.join(GRID_ALGORITHMS)}",
+        help=f"presets, or `convert`; the paper's: {' '.join(GRID_ALGORITHMS)}; default "
+        "dqn dsqn (MinAtar: minatar-dqn minatar-dsqn)",
+    )
+    parser.add_argument(
+        "--tag",
+        help="a variant: its cells go to ROOT/<game>/<algorithm>-TAG, with the settings "
+        "given after --",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED")
     parser.add_argument("--root", type=Path, default=Path("runs/grid"))
@@ -384,7 +443,16 @@ def main(argv: Sequence[str] | None = None, launcher: Sequence[str] = LAUNCHER) 
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        cells = build_cells(args.games, args.algorithms, args.seeds, args.root, args.sweep)
+        defaults = SUITES.get(args.suite, {})
+        cells = build_cells(
+            args.games or list(defaults["games"]),
+            args.algorithms or list(defaults["algorithms"]),
+            args.seeds,
+            args.root,
+            args.sweep,
+            suite=args.suite,
+            tag=args.tag,
+        )
     except ValueError as e:
         parser.error(str(e))
     if args.list:

@@ -282,3 +282,32 @@ def test_sweep_cells_train_the_sweep_in_one_process(
 def test_bad_sweep_cells_are_refused(algorithms, sweep, needle) -> None:
     with pytest.raises(ValueError, match=needle):
         grid.build_cells(["Pong"], algorithms, [0], Path("r"), sweep)
+
+
+def test_minatar_grid_cells_and_tagged_variants(tmp_path: Path) -> None:
+    cells = grid.build_cells(
+        list(grid.SUITES["minatar"]["games"]),
+        list(grid.SUITES["minatar"]["algorithms"]),
+        [0, 1, 2],
+        tmp_path,
+        suite="minatar",
+    )
+    assert [c.label for c in cells] == [
+        f"{g}/{a}"
+        for g in ("Breakout", "SpaceInvaders", "Asterix")
+        for a in ("minatar-dqn", "minatar-dsqn")
+    ]
+    (cell,) = grid.build_cells(
+        ["Breakout"], ["minatar-dsqn"], [0], tmp_path, suite="minatar", tag="T4"
+    )
+    assert cell.run_dir == tmp_path / "Breakout" / "minatar-dsqn-T4"
+    command = grid.cell_command(cell, "start", ["--network.time_steps", "4"], launcher=["dsqn"])
+    assert command[:7] == ["dsqn", "train", "minatar-dsqn", "--game", "Breakout", "--seeds", "0"]
+    assert command[command.index("--name") + 1] == "minatar-dsqn-T4"
+    assert command[-2:] == ["--network.time_steps", "4"]
+    with pytest.raises(ValueError, match="unknown game 'Pong'; valid: Asterix"):
+        grid.build_cells(["Pong"], ["minatar-dqn"], [0], tmp_path, suite="minatar")
+    with pytest.raises(ValueError, match="unknown algorithm 'dsqn'"):
+        grid.build_cells(["Breakout"], ["dsqn"], [0], tmp_path, suite="minatar")
+    with pytest.raises(ValueError, match="plain name"):
+        grid.build_cells(["Breakout"], ["minatar-dqn"], [0], tmp_path, suite="minatar", tag="a/b")

@@ -25,3 +25,38 @@ def test_short_cartpole_dqn_run_beats_random_clearly(tmp_path):
     assert random["mean"] < 40  # CartPole's random policy lasts about 22 steps
     assert final["mean"] > 3 * random["mean"], (final["mean"], random["mean"])
     assert np.mean(final["scores"]) == final["mean"]
+
+
+def _mean_and_se(scores) -> tuple[float, float]:
+    scores = np.asarray(scores, float)
+    return float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(len(scores)))
+
+
+def test_short_minatar_breakout_dqn_run_beats_random_clearly(tmp_path):
+    """MinAtar Breakout, the minatar-dqn preset with a short exploration schedule: after 40,000
+    agent steps the final policy's mean over 30 games exceeds the random policy's (evaluated
+    the same way, on the same evaluation pool) by more than 4 standard errors of the
+    difference, and by a factor 3 (random play scores about 0.4). With a learning rate of
+    1e-12 (learning off) it scores as random play and the test fails."""
+    run = tmp_path / "run"
+    args = [
+        "train", "minatar-dqn", "--game", "Breakout", "--run-dir", str(run), "--seeds", "0",
+        "--run.total_agent_steps", "40000",
+        "--run.checkpoint_period_agent_steps", "40000",
+        "--learner.epsilon_decay_agent_steps", "10000",
+        "--eval.period_agent_steps", "20000",
+        "--no-progress",
+    ]  # fmt: skip
+    assert main(args) == 0
+    final = json.loads((run / "evaluation.json").read_text())["per_seed"]["0"]["final"]
+    assert main(["evaluate", str(run), "--checkpoint", "latest", "--epsilon", "1.0"]) == 0
+    random = json.loads((run / "evaluations" / "latest.json").read_text())["per_seed"]["0"]
+    (trained, se_trained), (played, se_random) = (
+        _mean_and_se(final["scores"]),
+        _mean_and_se(random["scores"]),
+    )
+    assert len(final["scores"]) == len(random["scores"]) == 30
+    assert played < 1.0  # MinAtar Breakout's random policy scores about 0.4
+    margin = trained - played
+    assert margin > 4 * np.hypot(se_trained, se_random), (trained, played)
+    assert trained > 3 * played, (trained, played)

@@ -30,7 +30,16 @@ import optax
 
 from dsqn import losses, replay
 from dsqn.config import LearnerConfig, NetworkConfig
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter
+from dsqn.networks import (
+    DQN,
+    DSQN,
+    MLPDQN,
+    MLPDSQN,
+    MinAtarDQN,
+    MinAtarDSQN,
+    is_minatar_obs_shape,
+    is_neuron_parameter,
+)
 
 __all__ = [
     "TrainState",
@@ -76,11 +85,15 @@ class TrainState(NamedTuple):
 
 
 def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, ...]) -> nn.Module:
-    """The Q-network for ``config``: the Atari CNN for image observations, an MLP otherwise."""
+    """The Q-network for ``config``: the Atari CNN for Atari frames, Young & Tian's network for
+    MinAtar grids ``[10, 10, C]``, an MLP for vector observations."""
     dtype = jnp.dtype(config.compute_dtype)
-    image = len(obs_shape) == 3
+    minatar = is_minatar_obs_shape(obs_shape)
+    image = len(obs_shape) == 3 and not minatar
     if config.kind == "dqn":
         ann = dict(param_init=config.param_init, head=config.head, dtype=dtype)
+        if minatar:
+            return MinAtarDQN(num_actions, **ann)
         if image:
             return DQN(num_actions, **ann)
         return MLPDQN(num_actions, config.hidden_sizes, **ann)
@@ -103,6 +116,8 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         param_init=config.param_init,
         dtype=dtype,
     )
+    if minatar:
+        return MinAtarDSQN(num_actions, **options)
     if image:
         return DSQN(num_actions, **options)
     return MLPDSQN(num_actions, hidden_sizes=config.hidden_sizes, **options)

@@ -106,14 +106,17 @@ class EnvConfig:
     """The environment (see :mod:`dsqn.envs`).
 
     Attributes:
-      suite: ``"atari"`` or ``"classic"`` (CartPole-v1, Acrobot-v1, MountainCar-v0).
-      game: Atari game (``Pong`` or ``Pong-v5``) or classic env name.
+      suite: ``"atari"``, ``"classic"`` (CartPole-v1, Acrobot-v1, MountainCar-v0) or
+        ``"minatar"`` (Asterix, Breakout, Freeway, Seaquest, SpaceInvaders; MinAtar's games in
+        JAX with the original package's sticky actions 0.1 and difficulty ramping, no time
+        limit; see :mod:`dsqn.envs.minatar`).
+      game: Atari game (``Pong`` or ``Pong-v5``), classic env name or MinAtar game.
       protocol: Atari protocol, ``"paper"`` (the authors') or ``"machado"`` (Machado et al. 2018).
       envs_per_seed: environments stepped in parallel for each seed. The paper used 1; more envs
         keep the schedule in agent steps (one update per ``update_period_agent_steps``
         transitions) but collect data from several episodes at once.
       max_episode_agent_steps: episode cap in agent steps; ``None`` keeps the protocol's
-        (paper: 18,000 = 72,000 frames; machado: 27,000).
+        (paper: 18,000 = 72,000 frames; machado: 27,000; MinAtar: none, as the original).
       stepping: how the jitted training and evaluation programs step the env pools:
         ``"xla"`` (envpool's XLA custom call) or ``"callback"`` (envpool's Python step through
         a JAX host callback), with the same results. Runs sharded over several devices always
@@ -487,6 +490,60 @@ _ATARI_SMOKE_RUN = dict(
 )
 
 
+_RR = (
+    "Obando-Ceron & Castro 2021 (Revisiting Rainbow), github.com/JohanSamir/revisiting_rainbow, "
+    "Configs/dqn_<game>.gin (MinAtar DQN)"
+)
+_DOPAMINE = "Dopamine's JaxDQNAgent default, which Revisiting Rainbow's MinAtar DQN keeps"
+_YT = "Young & Tian 2019 (MinAtar), examples/dqn.py of the minatar package"
+# MinAtar protocol: Revisiting Rainbow's DQN (Adam, one update every 4 agent steps; four times
+# cheaper than Young & Tian's one update per frame with RMSprop, which fits a CPU budget), on
+# Young & Tian's network. MinAtar has no frame skip: an agent step is a frame.
+_MINATAR_LEARNER = dict(
+    learning_rate=Cited(2.5e-4, f"{_RR}: create_optimizer.learning_rate = 0.00025"),
+    adam_eps=Cited(3.125e-4, f"{_RR}: create_optimizer.eps = 3.125e-4"),
+    td_error=Cited("mse", f"{_RR}: JaxDQNAgentNew.mse_inf = True (squared TD error)"),
+    discount=Cited(0.99, f"{_RR}: JaxDQNAgent.gamma = 0.99"),
+    batch_size=Cited(32, f"{_RR}: OutOfGraphPrioritizedReplayBuffer.batch_size = 32"),
+    update_period_agent_steps=Cited(4, f"{_RR}: JaxDQNAgent.update_period = 4"),
+    target_update_period_agent_steps=Cited(1_000, f"{_RR}: target_update_period = 1000"),
+    warmup_agent_steps=Cited(1_000, f"{_RR}: JaxDQNAgent.min_replay_history = 1000"),
+    replay_capacity_transitions=Cited(100_000, f"{_RR}: replay_capacity = 100000"),
+    replay_sampling=Cited("uniform", f"{_RR}: replay_scheme = 'uniform'"),
+    epsilon_start=Cited(1.0, f"{_DOPAMINE}: linearly_decaying_epsilon from 1.0"),
+    epsilon_end=Cited(0.01, f"{_DOPAMINE}: epsilon_train = 0.01"),
+    epsilon_decay_agent_steps=Cited(250_000, f"{_DOPAMINE}: epsilon_decay_period = 250000"),
+    schedule_counts_warmup=Cited(
+        False, f"{_DOPAMINE}: linearly_decaying_epsilon counts from the end of min_replay_history"
+    ),
+)
+_MINATAR_EVAL = dict(
+    epsilon=Cited(0.001, f"{_DOPAMINE}: epsilon_eval = 0.001"),
+    episodes=30,
+    period_agent_steps=100_000,
+    # Bounds an evaluation's time on a CPU: a policy that never loses a MinAtar Breakout ball
+    # plays forever (training games have no cap, as the original).
+    max_episode_agent_steps=20_000,
+)
+_MINATAR_RUN = dict(
+    total_agent_steps=1_000_000,
+    seeds=(0, 1, 2),
+    log_period_agent_steps=10_000,
+    checkpoint_period_agent_steps=100_000,
+    checkpoint_period_minutes=10.0,
+)
+_MINATAR_DQN_NETWORK = dict(kind=Cited("dqn", f"{_YT}: conv 16 3x3 stride 1, dense 128, ReLU"))
+_MINATAR_DSQN_NETWORK = dict(
+    kind=Cited("dsqn", f"{_YT}: the same layers, LIF neurons (Liu et al. 2022) for ReLU"),
+    time_steps=Cited(
+        8,
+        "Chen et al. 2022 (arXiv 2201.09754; spikingjelly's DSQN example): T = 8; the paper's "
+        "T = 64 costs 8x the forward work, too much for a CPU budget",
+    ),
+)
+_MINATAR_ENV = dict(suite="minatar", game="Breakout")
+
+
 def _values(section: dict | None) -> dict:
     return {k: v.value if isinstance(v, Cited) else v for k, v in (section or {}).items()}
 
@@ -584,6 +641,28 @@ _PRESETS: dict[str, tuple[str, dict]] = {
             learner=_CARTPOLE_PLIF_LEARNER,
             eval=_CARTPOLE_EVAL,
             run=_CARTPOLE_SPIKING_RUN,
+        ),
+    ),
+    "minatar-dqn": (
+        "MinAtar (default Breakout): Young & Tian's DQN network with Revisiting Rainbow's "
+        "MinAtar DQN settings; 1M agent steps, 3 seeds (a CPU budget; they train 10M)",
+        dict(
+            network=_MINATAR_DQN_NETWORK,
+            env=_MINATAR_ENV,
+            learner=_MINATAR_LEARNER,
+            eval=_MINATAR_EVAL,
+            run=_MINATAR_RUN,
+        ),
+    ),
+    "minatar-dsqn": (
+        "MinAtar: the spiking counterpart of minatar-dqn (LIF, T = 8, rate readout); the "
+        "same settings and budget",
+        dict(
+            network=_MINATAR_DSQN_NETWORK,
+            env=_MINATAR_ENV,
+            learner=_MINATAR_LEARNER,
+            eval=_MINATAR_EVAL,
+            run=_MINATAR_RUN,
         ),
     ),
     "cartpole-dqn": (
@@ -923,8 +1002,19 @@ def _check_network(n: NetworkConfig) -> None:
         raise ConfigError(f"network.hidden_sizes must be positive widths, got {n.hidden_sizes!r}")
 
 
+SUITES: tuple[str, ...] = ("atari", "classic", "minatar")
+"""The env suites (``env.suite``): envpool's Atari and classic control, and MinAtar in JAX."""
+
+
 def _check_env(e: EnvConfig) -> None:
-    _choice("env.suite", e.suite, ("atari", "classic"))
+    _choice("env.suite", e.suite, SUITES)
+    if e.suite == "minatar":
+        from dsqn.scores import minatar_game
+
+        try:
+            minatar_game(e.game)
+        except ValueError as error:
+            raise ConfigError(f"env.game: {error}") from None
     _choice("env.protocol", e.protocol, ("paper", "machado"))
     _choice("env.life_loss_stack", e.life_loss_stack, ("refill", "carry"))
     _choice("env.stepping", e.stepping, ("xla", "callback"))

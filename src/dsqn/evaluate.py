@@ -35,7 +35,7 @@ import numpy as np
 from dsqn import agent, prng, sweep
 from dsqn.config import Config
 from dsqn.envs import make_seed_pool, merge_seeds, split_seeds
-from dsqn.envs.stepping import Timestep, make_step, reset
+from dsqn.envs.stepping import Timestep, current_handle, make_step, reset
 from dsqn.precision import matmul_precision
 
 __all__ = ["EvalResult", "Evaluator", "MaxQ", "ObsTransform", "accumulate_max_q"]
@@ -128,7 +128,8 @@ class Evaluator:
             make_seed_pool(config, self.episodes, [spec.seed], train=False) for spec in specs
         ]
         self.max_steps = int(self.envs[0].config["max_episode_steps"]) + 1
-        self._xla = [make_step(env, config.env.stepping) for env in self.envs]
+        self._stepping = config.env.stepping
+        self._xla = [make_step(env, self._stepping) for env in self.envs]
         self._network = network
         self._collect = collect_spikes
         self._runs: dict[ObsTransform | None, Callable] = {}
@@ -157,7 +158,8 @@ class Evaluator:
         timestep = _concatenate([reset(env) for env in self.envs])
         size = jnp.asarray(size, jnp.float32)
         run = self._runs[transform]
-        handles = tuple(x.handle for x in self._xla)
+        pools = zip(self.envs, self._xla, strict=True)
+        handles = tuple(current_handle(env, self._stepping, x) for env, x in pools)
         out = jax.device_get(run(self._values, params, key, size, handles, timestep))
         returns, lengths, max_q, spikes, steps = out
         greedy_max = np.asarray(max_q.greedy_max)

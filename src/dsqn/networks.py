@@ -58,6 +58,13 @@ rasters of the videos and notebooks are the network's own spikes.
 
 :class:`MLPDQN` and :class:`MLPDSQN` are the same constructions over dense layers for vector
 observations (``float [B, D]``), with layers ``fc1 .. fcN`` hidden and ``out`` as output.
+
+:class:`MinAtarDQN` is Young & Tian 2019's MinAtar network (``examples/dqn.py`` of the
+``minatar`` package): observations bool ``[B, 10, 10, C]`` as the original package's
+``state()``, ``conv1`` (C->16, 3x3, stride 1, no padding) -> ``fc1`` (1024->128) -> ``fc2``
+(128->|A|), ReLU after each hidden layer. :class:`MinAtarDSQN` is its spiking counterpart, built
+as :class:`DSQN` is: ``conv1(x)`` computed once and fed to a neuron layer at all T steps (direct
+encoding), ``fc1`` over all T steps at once, then the configured readout into ``fc2``.
 """
 
 from __future__ import annotations
@@ -75,6 +82,10 @@ __all__ = [
     "DSQN",
     "MLPDQN",
     "MLPDSQN",
+    "MinAtarDQN",
+    "MinAtarDSQN",
+    "MINATAR_HIDDEN",
+    "is_minatar_obs_shape",
     "NEURONS",
     "READOUTS",
     "HEADS",
@@ -87,6 +98,23 @@ __all__ = [
 ]
 
 ATARI_OBS_SHAPE = (4, 84, 84)
+MINATAR_HIDDEN = 128
+"""Young & Tian 2019's MinAtar network: 16 3x3 filters, then a dense layer of 128 units."""
+MINATAR_FILTERS = 16
+
+
+def is_minatar_obs_shape(shape: Sequence[int]) -> bool:
+    """Whether one observation of ``shape`` is a MinAtar grid ``[10, 10, C]``."""
+    return len(shape) == 3 and tuple(shape[:2]) == (10, 10)
+
+
+def _minatar_input(obs: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    """bool ``[B, 10, 10, C]`` -> ``[B, 10, 10, C]`` in ``dtype`` (0 or 1)."""
+    if obs.ndim != 4 or not is_minatar_obs_shape(obs.shape[1:]):
+        raise ValueError(f"MinAtar observations must be [B, 10, 10, C], got shape {obs.shape}")
+    return obs.astype(dtype)
+
+
 NEURONS = ("lif", "if", "plif")
 SPIKE_TRAINS = "spike_trains"
 """The flax collection of every spiking layer's spikes over time, ``[T, B, ...]``."""
@@ -243,6 +271,26 @@ class DQN(nn.Module):
         return _q(self.head, out(x))
 
 
+class MinAtarDQN(nn.Module):
+    """Young & Tian 2019's MinAtar DQN. ``obs: bool [B, 10, 10, C] -> Q [B, A]`` (module
+    docstring)."""
+
+    num_actions: int
+    param_init: str = "torch"
+    head: str = "linear"
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        d, i = self.dtype, self.param_init
+        x = _minatar_input(obs, d)
+        x = nn.relu(_conv(MINATAR_FILTERS, 3, 1, "conv1", d, i, x.shape[-1])(x))
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(_dense(MINATAR_HIDDEN, "fc1", d, i, x.shape[-1])(x))
+        out = _output_layer(self, self.head, self.num_actions, "fc2", d, i, MINATAR_HIDDEN)
+        return _q(self.head, out(x))
+
+
 class MLPDQN(nn.Module):
     """A ReLU MLP Q-network for vector observations. ``obs: float [B, D] -> Q [B, A]``."""
 
@@ -396,6 +444,28 @@ class DSQN(_SpikingQNetwork):
         s = s.reshape(*s.shape[:2], -1)
         s = self._fire(spiking.over_time(_dense(512, "fc1", d, i, 3136), s), "fc1")
         fc2 = _output_layer(self, self.head, self.num_actions, "fc2", d, i, 512)
+        return _q(self.head, self._readout(s, fc2, "fc2"))
+
+
+class MinAtarDSQN(_SpikingQNetwork):
+    """The spiking MinAtar Q-network. ``obs: bool [B, 10, 10, C] -> Q float32 [B, A]``.
+
+    ``conv1`` (C->16, 3x3, stride 1) is computed once and fed to its neuron layer at every one of
+    the T steps (direct encoding); ``fc1`` (1024->128) runs on all T steps at once; Q is the
+    configured readout into ``fc2`` (the rate readout: ``Q = fc2((1/T) sum_t S_fc1[t])``).
+    """
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        self._check_options()
+        d, i = self.dtype, self.param_init
+        x = _minatar_input(obs, d)
+        conv1 = _conv(MINATAR_FILTERS, 3, 1, "conv1", d, i, x.shape[-1])
+        s = self._fire(conv1(x), "conv1", self.time_steps)
+        s = s.reshape(*s.shape[:2], -1)
+        fc1 = _dense(MINATAR_HIDDEN, "fc1", d, i, s.shape[-1])
+        s = self._fire(spiking.over_time(fc1, s), "fc1")
+        fc2 = _output_layer(self, self.head, self.num_actions, "fc2", d, i, MINATAR_HIDDEN)
         return _q(self.head, self._readout(s, fc2, "fc2"))
 
 

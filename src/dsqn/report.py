@@ -308,7 +308,8 @@ def _config_identity(config: dict[str, Any], path: Path) -> tuple[str, str, str]
     env = config.get("env")
     if not isinstance(config.get("name"), str) or not isinstance(env, dict) or "game" not in env:
         raise ValueError(f"{path} lacks 'name' or 'env.game' (see docs/run_directory.md)")
-    return config["name"], canonical_game(str(env["game"])), str(env.get("suite", "atari"))
+    suite = str(env.get("suite", "atari"))
+    return config["name"], canonical_game(str(env["game"]), suite), suite
 
 
 def _protocol_scores(by_protocol: Any) -> dict[str, float]:

@@ -125,7 +125,7 @@ precision, one step size for every parameter, a constant step size, no sweep): a
 ``config.json`` or checkpoint that lacks one reads as holding that value, so older runs resume,
 load and re-evaluate as they were trained."""
 
-_FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1}
+_FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1, "minatar": 1}  # MinAtar: no frame skip
 
 
 class EvaluationScores(Protocol):

@@ -19,6 +19,9 @@ import difflib
 import numpy as np
 
 __all__ = [
+    "MINATAR_GAMES",
+    "MINATAR_RANDOM_SCORES",
+    "minatar_game",
     "PAPER_GAMES",
     "REFERENCE_SCORES",
     "canonical_game",
@@ -69,9 +72,41 @@ REFERENCE_SCORES: dict[str, tuple[float, float]] = {
 """Game short name -> (random score, human score): raw full-game scores with no-op starts."""
 
 
-def canonical_game(game: str) -> str:
-    """Short name of a game given its short name or envpool id (``"Pong-v5"`` -> ``"Pong"``)."""
+MINATAR_GAMES: tuple[str, ...] = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+"""MinAtar's five games (Young & Tian 2019), by the name ``--env.suite minatar --game`` takes;
+reports name them ``"<game>-MinAtar"`` so that they never mix with the Atari game of that name."""
+
+MINATAR_SUFFIX = "-MinAtar"
+
+MINATAR_RANDOM_SCORES: dict[str, float] = {
+    "Asterix": 0.503,
+    "Breakout": 0.416,
+    "Freeway": 0.358,
+    "Seaquest": 0.086,
+    "SpaceInvaders": 4.095,
+}
+"""MinAtar game -> the mean return of uniformly random play over its minimal action set, measured
+in the original package (``minatar`` 1.0.15, sticky actions 0.1, difficulty ramping) over 1,000
+games: ``python experiments/minatar_random.py --episodes 1000 --seed 0`` (standard errors 0.028,
+0.021, 0.019, 0.011 and 0.100; the output is committed in docs/results/minatar/random.json)."""
+
+
+def canonical_game(game: str, suite: str = "atari") -> str:
+    """Short name of a game given its short name or envpool id (``"Pong-v5"`` -> ``"Pong"``);
+    a MinAtar game (``suite == "minatar"``) is ``"<game>-MinAtar"`` (``"Breakout-MinAtar"``)."""
+    if suite == "minatar":
+        return minatar_game(game) + MINATAR_SUFFIX
     return game.removesuffix("-v5")
+
+
+def minatar_game(name: str) -> str:
+    """The MinAtar game ``name`` names (``"Breakout"``, ``"breakout"``, ``"Breakout-MinAtar"``,
+    ``"space_invaders"``); ValueError naming the valid games."""
+    base = name.removesuffix(MINATAR_SUFFIX).removeprefix("minatar-").replace("_", "")
+    for game in MINATAR_GAMES:
+        if base.lower() == game.lower():
+            return game
+    raise ValueError(f"unknown MinAtar game {name!r}; valid: {', '.join(MINATAR_GAMES)}")
 
 
 def has_reference(game: str) -> bool:

@@ -49,6 +49,7 @@ from dsqn import agent, prng, replay, sweep
 from dsqn.config import Config, ConfigError, validate
 from dsqn.envs import EpisodeStats, Timestep, make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
+    current_handle,
     init_episode_stats,
     make_step,
     refill_stack,
@@ -69,7 +70,7 @@ class Carry(NamedTuple):
     Attributes:
       train: agent.TrainState [S].
       replay: replay.ReplayState [S].
-      handle: the env pool's XLA handle.
+      handle: the env pool's XLA handle (a MinAtar pool's state).
       timestep: the pool's last Timestep [S*E] (its obs is what the agents act on next).
       stats: EpisodeStats [S*E] of full games.
       agent_steps: int32 [], agent steps done by every seed.
@@ -81,7 +82,7 @@ class Carry(NamedTuple):
 
     train: agent.TrainState
     replay: replay.ReplayState
-    handle: jax.Array
+    handle: Any
     timestep: Timestep
     stats: EpisodeStats
     agent_steps: jax.Array
@@ -216,7 +217,9 @@ class Experiment:
         train, replay_state = jax.tree.map(lambda x: x.copy(), (train, replay_state))
         hyper = self.hyperparameters()
         if self.mesh is None:
-            envs = (self.stepper().handle, reset(self.env), stats, steps, since, hyper)
+            timestep = reset(self.env)  # before the handle: a JAX pool's state is its handle
+            handle = current_handle(self.env, self.config.env.stepping, self.stepper())
+            envs = (handle, timestep, stats, steps, since, hyper)
             handle, timestep, stats, steps, since, hyper = jax.tree.map(
                 lambda x: jnp.asarray(x).copy(), envs
             )
@@ -392,8 +395,9 @@ class _Iteration:
         self.env_step = exp.stepper().step
         self.layers = tuple(exp.layer_neurons)
         self.total = exp.config.run.total_agent_steps
-        # The Baselines frame stack is refilled at every reset: only image stacks have frames.
-        self.refill = exp.config.env.life_loss_stack == "refill" and len(exp.obs_shape) == 3
+        # The Baselines frame stack is refilled at every reset: only Atari's frames are stacked.
+        env = exp.config.env
+        self.refill = env.life_loss_stack == "refill" and env.suite == "atari"
         # Updates, target syncs and the importance exponent follow the schedule step.
         self.offset = agent.schedule_offset(self.learner)
         network, learner = exp.network, self.learner

@@ -174,6 +174,12 @@ class FrameRenderer:
         ax.set_yticks([])
         if self.suite == "atari":
             self.game_image = ax.imshow(first.obs[-1], cmap="gray", vmin=0, vmax=255)
+        elif self.suite == "minatar":
+            channels = first.obs.shape[-1]
+            self.game_image = ax.imshow(
+                minatar_picture(first.obs), cmap="tab10", vmin=0, vmax=9, interpolation="nearest"
+            )
+            ax.set_xlabel(f"{channels} channels (colour = channel)", fontsize="small")
         elif self.game.startswith("CartPole"):
             ax.set(xlim=(-2.6, 2.6), ylim=(-0.6, 1.6), aspect="equal")
             ax.axhline(0, color="0.5", lw=1)
@@ -238,6 +244,8 @@ class FrameRenderer:
     def _draw_game(self, decision: Decision) -> None:
         if self.suite == "atari":
             self.game_image.set_data(decision.obs[-1])
+        elif self.suite == "minatar":
+            self.game_image.set_data(minatar_picture(decision.obs))
         elif self.game.startswith("CartPole"):
             x, theta = float(decision.obs[0]), float(decision.obs[2])
             self.cart.set_data([x - 0.25, x + 0.25], [0.0, 0.0])
@@ -245,6 +253,13 @@ class FrameRenderer:
         else:
             for bar, value in zip(self.obs_bars, decision.obs, strict=True):
                 bar.set_width(float(value))
+
+
+def minatar_picture(obs: np.ndarray) -> np.ndarray:
+    """A MinAtar observation bool ``[10, 10, C]`` as one int grid ``[10, 10]``: 0 where no
+    channel is set, else 1 + the first channel set (as the original package's display)."""
+    obs = np.asarray(obs, bool)
+    return np.where(obs.any(-1), obs.argmax(-1) + 1, 0)
 
 
 def write_video(path: Path, frames: Iterator[np.ndarray], fps: int) -> int:

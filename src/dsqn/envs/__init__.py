@@ -3,6 +3,8 @@
 - `make_atari`, `PROTOCOLS`: Atari games under the paper's (or Machado et al.'s) protocol;
   `PAPER_GAMES`, `REFERENCE_SCORES`, `human_normalized` re-exported from `dsqn.scores`.
 - `make_classic`: CartPole-v1, Acrobot-v1, MountainCar-v0.
+- `make_minatar`, `MinAtarPool`: MinAtar's five games in JAX, with envpool's interface and
+  auto-reset (`dsqn.envs.minatar`).
 - `xla_step`, `host_step`, `make_step`, `reset`, `Timestep`, `reset_follows`, `EpisodeStats`,
   `update_episode_stats`: stepping inside `jax.jit`, with the account of envpool's auto-reset
   in `dsqn.envs.stepping`; `steps_since_reset`, `refill_stack`: the frame stack refilled at a
@@ -31,6 +33,7 @@ except ImportError as _err:
 
 from dsqn.envs.atari import PROTOCOLS, atari_id, atari_ids, make_atari, protocol_options
 from dsqn.envs.classic import CLASSIC_GAMES, CLASSIC_OPTIONS, make_classic
+from dsqn.envs.minatar import MINATAR_CHANNELS, MINATAR_GAMES, MinAtarPool, make_minatar
 from dsqn.envs.pool import overridable_options
 from dsqn.envs.run_pools import make_run_pool, make_seed_pool
 from dsqn.envs.seeding import ENV_SEED_STRIDE, merge_seeds, pool_env_seeds, split_seeds
@@ -39,6 +42,7 @@ from dsqn.envs.stepping import (
     EpisodeStats,
     Timestep,
     XlaStep,
+    current_handle,
     host_step,
     init_episode_stats,
     make_step,
@@ -55,6 +59,10 @@ from dsqn.scores import PAPER_GAMES, REFERENCE_SCORES, human_normalized
 __all__ = [
     "CLASSIC_GAMES",
     "CLASSIC_OPTIONS",
+    "MINATAR_CHANNELS",
+    "MINATAR_GAMES",
+    "MinAtarPool",
+    "make_minatar",
     "ENV_SEED_STRIDE",
     "PAPER_GAMES",
     "PROTOCOLS",
@@ -85,4 +93,5 @@ __all__ = [
     "update_episode_stats",
     "sharded_host_step",
     "xla_step",
+    "current_handle",
 ]

@@ -12,18 +12,21 @@ from typing import Any
 from dsqn.config import Config
 from dsqn.envs.atari import make_atari
 from dsqn.envs.classic import make_classic
+from dsqn.envs.minatar import make_minatar
 from dsqn.envs.seeding import agent_env_seeds
 
 __all__ = ["make_run_pool", "make_seed_pool"]
 
 
 def make_run_pool(config: Config, env_seeds: list[int], *, train: bool) -> Any:
-    """An envpool pool for ``config`` with one env per seed in ``env_seeds``: the training or
+    """The pool for ``config`` with one env per seed in ``env_seeds``: the training or
     evaluation protocol, and the matching episode cap (``eval.max_episode_agent_steps`` falls
     back to ``env.max_episode_agent_steps``, then to the protocol's)."""
     cap = config.env.max_episode_agent_steps if train else config.eval.max_episode_agent_steps
     cap = cap if cap is not None else config.env.max_episode_agent_steps
     overrides = {} if cap is None else {"max_episode_steps": cap}
+    if config.env.suite == "minatar":
+        return make_minatar(config.env.game, len(env_seeds), seed=env_seeds, max_episode_steps=cap)
     if config.env.suite == "atari":
         return make_atari(
             config.env.game,

@@ -116,7 +116,20 @@ def xla_step(env: Any) -> XlaStep:
         )
         return handle, _timestep(obs, reward, terminated, truncated, info)
 
-    return XlaStep(jnp.asarray(handle), step)
+    return XlaStep(jax.tree.map(jnp.asarray, handle), step)
+
+
+def current_handle(env: Any, stepping: str, xla: XlaStep) -> Any:
+    """The handle that steps ``env`` on from its current state (read it after a reset).
+
+    envpool's handle names the pool and never changes. A pool whose state is a JAX value
+    (``state_is_handle``: :class:`dsqn.envs.minatar.MinAtarPool`) hands that state over as the
+    handle of its XLA step, new at every reset; with host stepping (``"callback"``) it keeps
+    the state itself and the handle is a placeholder.
+    """
+    if stepping == "xla" and getattr(env, "state_is_handle", False):
+        return jax.tree.map(jnp.asarray, env.xla()[0])
+    return xla.handle
 
 
 STEPPINGS: tuple[str, ...] = ("xla", "callback")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The MinAtar study of docs/results/minatar, cell by cell (hours of CPU; about 1-3 h per DQN or
+# DSQN cell of 3 seeds x 1M agent steps on 2 cores). Resumable: run it again after an
+# interruption and every unfinished cell continues from its last checkpoint.
+#
+#   bash experiments/minatar.sh [ROOT] [OUT]      (defaults: runs/minatar docs/results/minatar)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=${1:-runs/minatar}
+OUT=${2:-docs/results/minatar}
+grid() { python experiments/grid.py --suite minatar --root "$ROOT" "$@"; }
+
+# DQN and DSQN (T = 8) on Breakout, SpaceInvaders and Asterix, seeds 0 1 2.
+grid --games Breakout SpaceInvaders Asterix --algorithms minatar-dqn minatar-dsqn
+# The silent-start remedy beside the untouched network (README: MinAtar).
+grid --games Breakout --algorithms minatar-dsqn --tag vth0.1 -- --network.v_threshold 0.1
+# T = 4 and 16 on Breakout, one run each (T = 8 is the cell above); T shapes the program.
+for T in 4 16; do
+  grid --games Breakout --algorithms minatar-dsqn --seeds 0 --tag "T$T" -- --network.time_steps "$T"
+done
+# A vectorised sweep of the membrane time constant, in one process.
+grid --games Breakout --algorithms minatar-dsqn --seeds 0 --sweep network.tau 1.5 2 4
+python experiments/minatar_results.py "$ROOT" --out "$OUT"
