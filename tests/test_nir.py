@@ -15,7 +15,7 @@ import pytest
 
 nir = pytest.importorskip("nir")
 
-from dsqn import conversion, spiking  # noqa: E402
+from dsqn import cli, conversion, spiking  # noqa: E402
 from dsqn import nir as dn  # noqa: E402
 from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter  # noqa: E402
 
@@ -295,3 +295,12 @@ def test_unsupported_nodes_and_cycles_are_refused():
     )  # fmt: skip
     with pytest.raises(ValueError, match="cycle"):
         dn.from_nir(loop)
+
+
+def test_export_refuses_a_relu_network_and_writes_nothing(tiny_cartpole_dqn_run, tmp_path, capsys):
+    out = tmp_path / "agent.nir"
+    assert cli.main(["export", str(tiny_cartpole_dqn_run), "--out", str(out)]) == 2
+    assert "'fc1' is followed by a ReLU" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.iterdir())
+    assert cli.main(["export", str(tiny_cartpole_dqn_run), "--out", str(out), "--dt", "0"]) == 2
+    assert "--dt must be a finite number > 0, got 0.0" in capsys.readouterr().err
