@@ -15,8 +15,10 @@ import pytest
 
 nir = pytest.importorskip("nir")
 
+import dsqn  # noqa: E402
 from dsqn import cli, conversion, spiking  # noqa: E402
 from dsqn import nir as dn  # noqa: E402
+from dsqn.envs import make_seed_pool  # noqa: E402
 from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter  # noqa: E402
 
 # ----------------------------------------------------------------------------- NIR's equations
@@ -175,11 +177,15 @@ def perturbed(params, key):
     return jax.tree_util.tree_map_with_path(move, params)
 
 
-def spike_counts(network, params, obs):
-    _, state = jax.jit(network.apply, static_argnames="mutable")(
+def q_and_spike_counts(network, params, obs):
+    """The flax network's Q-values and per-layer spike counts, from one jitted call."""
+    q, state = jax.jit(network.apply, static_argnames="mutable")(
         {"params": params}, obs, mutable=("intermediates",)
     )
-    return {k.removeprefix("spikes_"): np.asarray(v[0]) for k, v in state["intermediates"].items()}
+    counts = {
+        k.removeprefix("spikes_"): np.asarray(v[0]) for k, v in state["intermediates"].items()
+    }
+    return np.asarray(q), counts
 
 
 @pytest.mark.parametrize("options", MLP_VARIANTS, ids=lambda o: "-".join(map(str, o.values())))
@@ -191,11 +197,11 @@ def test_round_trip_of_mlps(options, tmp_path):
     params = perturbed(network.init(jax.random.key(0), obs)["params"], jax.random.key(2))
     nir.write(tmp_path / "net.nir", dn.to_nir(network, params))
     imported = dn.from_nir(tmp_path / "net.nir")
-    q = jax.jit(network.apply)({"params": params}, obs)
-    np.testing.assert_allclose(imported.q(obs), q, rtol=1e-5, atol=1e-6)
+    q, counts = q_and_spike_counts(network, params, obs)
     apply = jax.jit(imported.apply, static_argnames=("time_steps", "spikes"))
-    _, trains = apply(imported.params, obs, time_steps=10, spikes=True)
-    counts = spike_counts(network, params, obs)
+    outputs, trains = apply(imported.params, obs, time_steps=10, spikes=True)
+    readout = imported.metadata["dsqn_readout"]
+    np.testing.assert_allclose(dn.decode(outputs, readout), q, rtol=1e-5, atol=1e-6)
     assert counts["fc1"].sum() > 0 and counts["fc2"].sum() > 0
     for layer, count in counts.items():
         kind = "if" if network.neuron == "if" else "lif"
@@ -235,7 +241,7 @@ def dsqn_case():
     }
     for layer, count in counts.items():
         assert count.mean() > 0.1, layer
-    return network, params, np.asarray(obs), np.asarray(q), counts
+    return network, params, np.asarray(obs), q, counts
 
 
 def channels_last(counts: np.ndarray) -> np.ndarray:
@@ -304,3 +310,132 @@ def test_export_refuses_a_relu_network_and_writes_nothing(tiny_cartpole_dqn_run,
     assert not out.exists() and not list(tmp_path.iterdir())
     assert cli.main(["export", str(tiny_cartpole_dqn_run), "--out", str(out), "--dt", "0"]) == 2
     assert "--dt must be a finite number > 0, got 0.0" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- another simulator
+#
+# A trained agent leaves JAX: ``dsqn export`` writes its NIR graph, and snnTorch, through its
+# own NIR importer (``snntorch.import_nir.import_from_nir``), runs it to dsqn's spikes and
+# Q-values.
+#
+# snnTorch 1.0's importer discretises NIR's LIF with a fixed ``dt = 1e-4`` (``beta = 1 - dt /
+# tau``) and, for ``r dt / tau != 1``, divides the threshold by it instead of scaling the input;
+# its neuron (``Leaky``, reset to zero, ``reset_delay=False``) is ``U[t] = beta U[t-1] + I[t]``,
+# spike where ``U[t] > threshold``, then ``U = 0``. A graph exported with ``dt = 1e-4`` is then
+# dsqn's LIF exactly, with the membrane scaled by ``tau`` for decay_input (threshold ``tau V_th``).
+# Its importer reads NIR's ``IF`` as a leaky neuron (``beta = 0.9``, reset by subtraction), so the
+# IF ablation is not checked here. Its ``Flatten`` passes NIR's per-sample ``start_dim`` to torch,
+# which counts the batch axis: the Atari graph is run on one unbatched frame at a time.
+
+SNNTORCH_DT = 1e-4
+
+TINY_CARTPOLE_DSQN = [
+    "train", "cartpole-dsqn", "--seeds", "0",
+    "--run.total_agent_steps", "600",
+    "--run.log_period_agent_steps", "300",
+    "--run.checkpoint_period_agent_steps", "300",
+    "--eval.period_agent_steps", "300",
+    "--eval.episodes", "2",
+    "--eval.max_episode_agent_steps", "30",
+    "--learner.warmup_agent_steps", "100",
+    "--learner.replay_capacity_transitions", "1000",
+    "--network.hidden_sizes", "32", "32",
+    "--no-progress",
+]  # fmt: skip
+
+
+def run_snntorch(graph, frames: np.ndarray, time_steps: int, *, batched: bool = True):
+    """``graph`` imported by snnTorch, each observation presented for ``time_steps`` steps:
+    outputs ``[B, T, ...]`` and every ``Leaky`` layer's spike counts ``{node: [B, ...]}``."""
+    snn = pytest.importorskip("snntorch")
+    torch = pytest.importorskip("torch")
+    import_nir = pytest.importorskip("snntorch.import_nir")
+    net = import_nir.import_from_nir(graph)
+    leaky = {n: m for n, m in net.named_modules() if isinstance(m, snn.Leaky)}
+    spikes: dict[str, list] = {}
+    for name, module in leaky.items():
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: spikes.setdefault(name, []).append(out.detach())
+        )
+    batches = [frames] if batched else [f for f in frames]  # noqa: C416
+    outputs, counts = [], {n: [] for n in leaky}
+    with torch.no_grad():
+        for batch in batches:
+            for module in leaky.values():  # a new state for every batch
+                module.mem = torch.zeros(0)
+            spikes.clear()
+            x = torch.from_numpy(np.asarray(batch, np.float32))
+            steps = [net(x) for _ in range(time_steps)]
+            outputs.append(torch.stack([s[0] if isinstance(s, tuple) else s for s in steps], -2))
+            for name in leaky:
+                counts[name].append(torch.stack(spikes[name]).sum(0))
+    join = (lambda xs: torch.cat(xs)) if batched else (lambda xs: torch.stack(xs))
+    return join(outputs).numpy(), {n: join(c).numpy() for n, c in counts.items()}
+
+
+@pytest.fixture(scope="module")
+def trained_agent(tmp_path_factory):
+    """A real, tiny `cartpole-dsqn` run (one seed, 600 agent steps), exported by the CLI, and
+    observations recorded from its agent playing."""
+    run_dir = tmp_path_factory.mktemp("nir-runs") / "dsqn"
+    assert cli.main([*TINY_CARTPOLE_DSQN, "--run-dir", str(run_dir)]) == 0
+    out = run_dir.parent / "agent.nir"
+    args = ["export", str(run_dir), "--checkpoint", "final", "--dt", str(SNNTORCH_DT)]
+    assert cli.main([*args, "--out", str(out)]) == 0
+    agent = dsqn.load_agent(run_dir, "final")
+    env = make_seed_pool(agent.config, 8, [agent.seed], train=False)
+    obs, _ = env.reset()
+    frames = []
+    for _ in range(8):
+        frames.append(obs)
+        obs, *_ = env.step(np.asarray(agent.act(obs)))
+    env.close()
+    frames = np.concatenate(frames)
+    q, counts = q_and_spike_counts(agent.network, agent.params, jnp.asarray(frames))
+    return agent, out, frames, q, counts
+
+
+def test_snntorch_runs_an_exported_cartpole_agent_to_its_q_values(trained_agent):
+    """The trained agent's graph, read from the file ``dsqn export`` wrote, run by snnTorch
+    on recorded observations: every layer's spike counts equal dsqn's, and the mean output
+    over the T steps is the agent's Q (float32 rounding: 1e-5)."""
+    agent, path, frames, q, expected = trained_agent
+    graph = nir.read(path)
+    time_steps = int(graph.metadata["dsqn_time_steps"])
+    outputs, counts = run_snntorch(graph, frames, time_steps)
+    assert set(counts) == {f"{layer}_lif" for layer in expected}
+    for layer, count in expected.items():
+        assert 0.05 < count.mean() / time_steps < 0.95, layer  # the layers fire, not always
+        np.testing.assert_array_equal(counts[f"{layer}_lif"], count)
+    np.testing.assert_allclose(q, agent.q(frames), rtol=1e-6)
+    np.testing.assert_allclose(outputs.mean(axis=1), q, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(outputs.mean(axis=1).argmax(-1), np.asarray(agent.act(frames)))
+    # ... and dsqn's own importer reads the file back to the agent.
+    imported = dn.from_nir(path)
+    np.testing.assert_allclose(imported.q(frames), q, rtol=1e-5, atol=1e-6)
+
+
+def test_a_wrong_mapping_changes_snntorchs_spikes(trained_agent):
+    """The check above fails on a wrong mapping: tau written as 1/tau (or in steps, not in
+    units of dt) gives snnTorch other spikes."""
+    _, path, frames, _, counts = trained_agent
+    time_steps = int(nir.read(path).metadata["dsqn_time_steps"])
+    expected = counts["fc1"]
+    for wrong in (lambda tau: 1 / tau, lambda tau: tau / SNNTORCH_DT):
+        broken = nir.read(path)
+        broken.nodes["fc1_lif"].tau = wrong(broken.nodes["fc1_lif"].tau).astype(np.float32)
+        _, counts = run_snntorch(broken, frames, time_steps)
+        assert not np.array_equal(counts["fc1_lif"], expected)
+
+
+def test_snntorch_runs_an_exported_dsqn(dsqn_case):
+    """The Atari DSQN's graph (Conv2d, Flatten, Affine, LIF; dueling head folded) run by
+    snnTorch frame by frame: dsqn's spike counts in every layer and its Q-values."""
+    network, params, obs, q, expected = dsqn_case
+    graph = dn.to_nir(network, params, dt=SNNTORCH_DT)
+    outputs, counts = run_snntorch(graph, obs, network.time_steps, batched=False)
+    for layer, count in expected.items():
+        got = counts[f"{layer}_lif"]
+        got = got.transpose(0, 2, 3, 1) if got.ndim == 4 else got
+        np.testing.assert_array_equal(got, count)
+    np.testing.assert_allclose(outputs.mean(axis=1), q, rtol=1e-5, atol=1e-5)
