@@ -439,3 +439,42 @@ def test_snntorch_runs_an_exported_dsqn(dsqn_case):
         got = got.transpose(0, 2, 3, 1) if got.ndim == 4 else got
         np.testing.assert_array_equal(got, count)
     np.testing.assert_allclose(outputs.mean(axis=1), q, rtol=1e-5, atol=1e-5)
+
+
+def test_a_graph_written_by_snntorch_runs_on_dsqn():
+    """snnTorch's ``export_to_nir`` of a network of its own (Leaky neurons reset to zero, one
+    time constant per neuron, written at its dt = 1e-4): dsqn's ``from_nir`` gives the spikes
+    snnTorch itself computes, in both layers."""
+    torch = pytest.importorskip("torch")
+    snn = pytest.importorskip("snntorch")
+    export_nir = pytest.importorskip("snntorch.export_nir")
+    torch.manual_seed(0)
+
+    def leaky(n, beta, threshold, **options):
+        return snn.Leaky(
+            beta=torch.full((n,), beta), threshold=torch.full((n,), threshold),
+            reset_mechanism="zero", reset_delay=False, init_hidden=True, **options,
+        )  # fmt: skip
+
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 16), leaky(16, 0.8, 1.0), torch.nn.Linear(16, 3),
+        leaky(3, 0.6, 0.5, output=True),
+    )  # fmt: skip
+    with torch.no_grad():
+        net[2].weight *= 3
+    x = torch.randn(30, 5, 4) * 2
+    graph = export_nir.export_to_nir(net, x[0, 0])
+    hidden = []
+    net[1].register_forward_hook(lambda _m, _i, out: hidden.append(out.detach()))
+    with torch.no_grad():
+        out = torch.stack([net(x_t)[0] for x_t in x]).numpy()
+    hidden = torch.stack(hidden).numpy()
+    assert 0.05 < hidden.mean() < 0.95 and 0.05 < out.mean() < 0.95
+
+    imported = dn.from_nir(graph, dt=1e-4)
+    assert [type(graph.nodes[n]).__name__ for n in imported.order] == [
+        "Input", "Affine", "LIF", "Affine", "LIF", "Output"
+    ]  # fmt: skip
+    outputs, trains = imported.apply(imported.params, jnp.asarray(x.numpy()), spikes=True)
+    np.testing.assert_array_equal(np.asarray(outputs), out)
+    np.testing.assert_array_equal(np.asarray(trains["1"]), hidden)
