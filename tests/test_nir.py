@@ -255,7 +255,7 @@ def test_round_trip_of_a_dsqn(dsqn_case):
     network, params, obs, q, counts = dsqn_case
     imported = dn.from_nir(dn.to_nir(network, params))
     apply = jax.jit(imported.apply, static_argnums=(2, 3))
-    outputs, trains = apply(imported.params, jnp.asarray(obs, jnp.float32), 4, True)
+    outputs, trains = apply(imported.params, jnp.asarray(obs), 4, True)  # uint8 frames
     np.testing.assert_allclose(dn.decode(outputs), q, rtol=1e-5, atol=1e-5)
     for layer, count in counts.items():
         got = channels_last(np.asarray(trains[f"{layer}_lif"].sum(0)))

@@ -671,7 +671,10 @@ def from_nir(graph: nir.NIRGraph | str, *, dt: float | None = None) -> Imported:
         for name in order:
             node = nodes[name]
             if name == inputs[0]:
-                values[name] = (jnp.asarray(x), constant)
+                x = jnp.asarray(x)
+                if not jnp.issubdtype(x.dtype, jnp.floating):  # e.g. uint8 frames
+                    x = x.astype(jnp.float32)
+                values[name] = (x, constant)
                 continue
             parts = [values[p] for p in preds[name]]
             is_const = all(c for _, c in parts)
