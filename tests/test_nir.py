@@ -478,3 +478,26 @@ def test_a_graph_written_by_snntorch_runs_on_dsqn():
     outputs, trains = imported.apply(imported.params, jnp.asarray(x.numpy()), spikes=True)
     np.testing.assert_array_equal(np.asarray(outputs), out)
     np.testing.assert_array_equal(np.asarray(trains["1"]), hidden)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"neuron": "plif", "tau": 3.0, "learn_threshold": True, "head": "dueling"},
+        {"decay_input": False, "readout": "spike_rate", "head": "dueling"},
+    ],
+    ids=["plif-learned-threshold-dueling", "no-decay-input-spike-rate-dueling"],
+)
+def test_snntorch_runs_plif_and_the_other_readouts(options):
+    """Learned time constants and thresholds (their values, one per layer), decay_input=False
+    (r = tau) and the spiking readout with the dueling map as a Linear node after it."""
+    network = MLPDSQN(3, hidden_sizes=(16, 12), time_steps=10, **options)
+    obs = jax.random.normal(jax.random.key(1), (32, 4)) * 2
+    params = perturbed(network.init(jax.random.key(0), obs)["params"], jax.random.key(2))
+    q, expected = q_and_spike_counts(network, params, obs)
+    graph = dn.to_nir(network, params, dt=SNNTORCH_DT)
+    outputs, counts = run_snntorch(graph, np.asarray(obs), network.time_steps)
+    for layer, count in expected.items():
+        assert count.sum() > 0, layer
+        np.testing.assert_array_equal(counts[f"{layer}_lif"], count)
+    np.testing.assert_allclose(outputs.mean(axis=1), q, rtol=1e-5, atol=1e-5)
