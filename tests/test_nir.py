@@ -150,6 +150,31 @@ def test_a_wrong_mapping_is_seen_by_the_equations():
     assert not np.array_equal(euler_neuron(at_threshold, currents), spikes)
 
 
+@pytest.mark.parametrize("r_is_tau", [False, True], ids=["r-free", "r-equals-tau"])
+def test_from_nir_runs_nirs_lif_equations(r_is_tau):
+    """A LIF node of per-neuron values dsqn never writes (v_leak != v_reset, any r, dt = 0.5),
+    run by ``from_nir``, fires where NIR's Euler equations do."""
+    rng = np.random.default_rng(0)
+    n, f = 6, np.float32
+    tau = rng.uniform(1.0, 4.0, n).astype(f)
+    node = nir.LIF(
+        tau=tau, r=tau / f(0.5) if r_is_tau else rng.uniform(0.5, 2.0, n).astype(f),
+        v_leak=rng.uniform(-0.2, 0.4, n).astype(f), v_threshold=rng.uniform(0.8, 1.2, n).astype(f),
+        v_reset=rng.uniform(-0.3, 0.1, n).astype(f),
+    )  # fmt: skip
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input({"input": np.array([n])}), "lif": node,
+               "output": nir.Output({"output": np.array([n])})},
+        edges=[("input", "lif"), ("lif", "output")],
+    )  # fmt: skip
+    currents = rng.uniform(-0.5, 1.5, (60, 3, n)).astype(f)
+    expected = euler_neuron(node, currents, dt=0.5)
+    assert 0.1 < expected.mean() < 0.9
+    imported = dn.from_nir(graph, dt=0.5)
+    spikes = imported.apply(imported.params, jnp.asarray(currents))
+    np.testing.assert_array_equal(np.asarray(spikes), expected)
+
+
 # ----------------------------------------------------------------------------- round trip
 
 MLP_VARIANTS = [  # every neuron, readout and head, few compilations

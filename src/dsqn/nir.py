@@ -519,15 +519,17 @@ def _node_params(name: str, node: nir.NIRNode, dt: float) -> tuple[dict[str, Any
         r = np.asarray(node.r, np.float32)
         v_leak = np.asarray(node.v_leak, np.float32)
         v_reset = np.asarray(node.v_reset, np.float32)
-        # H = V + (v_leak - V + r I) / tau: with r == tau (dsqn's decay_input=False) the input
-        # is not divided by tau; otherwise the input current is r I + v_leak - v_reset.
+        # H = V + (v_leak - V + r I) / tau, the engine's leak pulling towards v_reset: with
+        # r == tau (dsqn's decay_input=False) the input is I + (v_leak - v_reset) / tau, not
+        # divided by tau; otherwise (decay_input) it is r I + v_leak - v_reset.
         no_decay = bool(np.allclose(r, tau, rtol=1e-6, atol=0))
+        offset = (v_leak - v_reset) / tau if no_decay else v_leak - v_reset
         arrays = {
             "tau": f32(tau),
             "v_threshold": f32(dsqn_threshold(node.v_threshold)),
             "v_reset": f32(v_reset),
             "gain": f32(np.ones_like(r) if no_decay else r),
-            "offset": f32(v_leak - v_reset),
+            "offset": f32(offset),
         }
         return arrays, dict(decay_input=not no_decay)
     if isinstance(node, nir.IF):
