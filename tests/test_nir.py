@@ -177,9 +177,10 @@ def test_from_nir_runs_nirs_lif_equations(r_is_tau):
 
 # ----------------------------------------------------------------------------- round trip
 
+PER_NEURON = {"tau": np.linspace(1.5, 4.0, 16), "v_threshold": np.linspace(0.6, 1.2, 16)}
 MLP_VARIANTS = [  # every neuron, readout and head, few compilations
     {},
-    {"decay_input": False, "head": "dueling"},
+    {"decay_input": False, "head": "dueling", **PER_NEURON},
     {"neuron": "plif", "tau": 3.0, "learn_threshold": True, "head": "shared_bias"},
     {"readout": "spike_rate", "head": "dueling", "v_threshold": 0.7},
     {"readout": "membrane_max", "neuron": "plif"},
@@ -213,14 +214,26 @@ def q_and_spike_counts(network, params, obs):
     return np.asarray(q), counts
 
 
-@pytest.mark.parametrize("options", MLP_VARIANTS, ids=lambda o: "-".join(map(str, o.values())))
+@pytest.mark.parametrize(
+    "options",
+    MLP_VARIANTS,
+    ids=["paper", "no-decay-per-neuron-dueling", "plif-threshold-shared-bias",
+         "spike-rate-dueling", "membrane-max-plif", "membrane-last-if-dueling"],
+)  # fmt: skip
 def test_round_trip_of_mlps(options, tmp_path):
     """``from_nir(to_nir(network))`` (through a .nir file) gives the network's Q-values and
-    every layer's spike counts."""
-    network = MLPDSQN(3, hidden_sizes=(16, 12), time_steps=10, **options)
+    every layer's spike counts; per-neuron parameters are written per neuron."""
+    network = MLPDSQN(3, hidden_sizes=(16, 16), time_steps=10, **options)
     obs = jax.random.normal(jax.random.key(1), (32, 4)) * 2
     params = perturbed(network.init(jax.random.key(0), obs)["params"], jax.random.key(2))
-    nir.write(tmp_path / "net.nir", dn.to_nir(network, params))
+    graph = dn.to_nir(network, params)
+    if np.ndim(network.tau) == 1:  # per neuron: one value per neuron in the graph
+        np.testing.assert_allclose(graph.nodes["fc2_lif"].tau, network.tau, rtol=1e-7)
+        np.testing.assert_array_equal(graph.nodes["fc1_lif"].r, np.float32(network.tau))
+        np.testing.assert_array_equal(
+            graph.nodes["fc2_lif"].v_threshold, dn.nir_threshold(network.v_threshold)
+        )
+    nir.write(tmp_path / "net.nir", graph)
     imported = dn.from_nir(tmp_path / "net.nir")
     q, counts = q_and_spike_counts(network, params, obs)
     apply = jax.jit(imported.apply, static_argnames=("time_steps", "spikes"))
