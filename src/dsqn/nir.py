@@ -74,7 +74,8 @@ over the T steps, recorded in the graph's metadata (``dsqn_readout``, ``dsqn_tim
 
 :func:`decode` applies that step. Floats: the folded conv1 and output weights, and summing the
 output over time after the output layer rather than before, change float32 rounding only
-(relative differences near 1e-7).
+(relative differences near 1e-7). Parameters are written in float32, whatever the network's
+compute dtype (a bfloat16 network's graph computes in float32).
 """
 
 from __future__ import annotations
