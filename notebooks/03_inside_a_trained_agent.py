@@ -518,3 +518,49 @@ plt.show()
 # What to look for with a trained agent (`DSQN_RUN_DIR`): whether the conv1 spike maps follow the
 # ball and the paddles, whether the Q-values anticipate points, and how far the firing rates lift
 # the energy per decision above the conv1 floor.
+
+# %% [markdown]
+# ## 6. The agent outside JAX: a NIR graph
+#
+# `agent.to_nir()` writes the Q-network as a graph of NIR (the Neuromorphic Intermediate
+# Representation), which other SNN simulators and neuromorphic toolchains read: `Conv2d`,
+# `Flatten` and `Affine` nodes for the layers and a `LIF` node per neuron layer, with the
+# discrete neuron mapped exactly onto NIR's continuous-time one at dt = 1 (the equations are in
+# the docstring of `dsqn.nir`). The graph's input is the observation, presented at each of the
+# $T$ steps; Q is the mean of its output over the $T$ steps, the one step left to the reader.
+# `dsqn export RUN_DIR --out agent.nir` writes the same file from the command line.
+#
+# `dsqn.nir.from_nir` reads a graph back and runs it on the toolkit's engine. Here it plays the
+# recorded game again from the file: its Q-values and every layer's spike counts are the
+# network's. The README (section "Leaving JAX") shows the same graph simulated by snnTorch.
+
+# %%
+try:
+    import nir
+
+    from dsqn import nir as dsqn_nir
+except ImportError:  # the nir package comes with pip install -e ".[nir]"
+    nir = None
+    print('NIR export needs the nir package: pip install -e ".[nir]"')
+
+if nir is not None:
+    nir_path = Path(tempfile.mkdtemp(prefix="nir-")) / "agent.nir"
+    nir.write(nir_path, agent.to_nir())
+    imported = dsqn_nir.from_nir(nir_path)  # reads the file
+    print(f"{nir_path}:", " -> ".join(imported.order))
+    replay = jax.jit(lambda p, x: imported.apply(p, x, time_steps=T, spikes=True))
+    same_counts, total = 0, 0
+    for start in range(0, num_steps, 16):
+        outputs, trains = replay(imported.params, jnp.asarray(frames[start : start + 16]))
+        q_nir = dsqn_nir.decode(outputs, imported.metadata["dsqn_readout"])
+        np.testing.assert_allclose(q_nir, q_trace[start : start + 16], rtol=1e-5, atol=1e-5)
+        for layer in LAYERS:
+            neuron = "if" if config.network.neuron == "if" else "lif"
+            counts = np.asarray(trains[f"{layer}_{neuron}"].sum(0))
+            if counts.ndim == 4:  # NIR is channels-first, the network channels-last
+                counts = counts.transpose(0, 2, 3, 1)
+            same_counts += int((counts == layer_counts[layer][start : start + 16]).sum())
+            total += counts.size
+    print(f"Q-values of {num_steps} decisions equal; spike counts equal for "
+          f"{same_counts / total:.4%} of the neurons")  # fmt: skip
+    assert same_counts / total > 0.999

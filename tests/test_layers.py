@@ -18,7 +18,7 @@ ROOT = "dsqn"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("dsqn.spiking", "dsqn.convolution"),
-    ("dsqn.networks", "dsqn.conversion", "dsqn.scores"),
+    ("dsqn.networks", "dsqn.conversion", "dsqn.scores", "dsqn.nir"),
     (
         "dsqn.config",
         "dsqn.prng",

@@ -15,6 +15,8 @@
     dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
     dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
     dsqn robustness RUN_DIR... --out DIR [--noise 0 0.01 ...] [--fgsm 0 0.001 ...]
+    dsqn export RUN_DIR --out agent.nir [--checkpoint best|final|STEP] [--seed S] [--dt DT]
+                                              the agent's Q-network as a NIR graph (dsqn.nir)
     dsqn versions [--constraints]             the software environment (JSON), or the pins of
                                               constraints.txt
 
@@ -230,7 +232,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fgsm", type=float, nargs="+", default=[0.0, 0.001, 0.005, 0.01])
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
+
+    p = sub.add_parser("export", help="the agent's Q-network as a NIR graph (dsqn.nir)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="the graph's file (HDF5, .nir)")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
+    p.add_argument("--seed", type=int, help="the training seed (default: the run's first)")
+    p.add_argument(
+        "--dt",
+        type=float,
+        default=1.0,
+        help="one step in the graph's time unit: tau is written as tau * dt (default 1: in "
+        "steps; snnTorch 1.0's importer assumes 1e-4)",
+    )
     return parser
+
+
+def _cmd_export(args) -> int:
+    import os
+
+    import nir
+
+    from dsqn.trained import load_agent
+
+    agent = load_agent(args.run_dir, args.checkpoint, seed=args.seed)
+    graph = agent.to_nir(dt=args.dt)  # refuses before anything is written
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.name + ".partial")
+    nir.write(partial, graph)
+    os.replace(partial, args.out)
+    meta = graph.metadata
+    print(
+        f"seed {agent.seed}, checkpoint {agent.checkpoint} (agent step {agent.agent_steps}): "
+        f"{len(graph.nodes)} nodes, T = {meta['dsqn_time_steps']}, Q = the "
+        f"{meta['dsqn_readout']} of the output over the T steps -> {args.out}"
+    )
+    return 0
 
 
 def _cmd_convert(args, argv: list[str]) -> int:
@@ -493,6 +530,7 @@ _VALID_VALUES: dict[str, tuple[Any, str]] = {
     "pj_per_mac": (lambda v: v > 0 and _finite(v), "a finite number > 0 (picojoules)"),
     "noise": (lambda v: v >= 0 and _finite(v), "finite numbers >= 0"),
     "fgsm": (lambda v: v >= 0 and _finite(v), "finite numbers >= 0"),
+    "dt": (lambda v: v > 0 and _finite(v), "a finite number > 0"),
 }
 # Arguments that name existing run directories (read, never created), per command; report's
 # may also be roots that hold run directories.
@@ -502,6 +540,7 @@ _EXISTING_RUNS = {
     "convert": "dqn_run_dir",
     "robustness": "runs",
     "report": "runs",
+    "export": "run_dir",
 }
 
 
@@ -579,6 +618,10 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 parser.error(f"unexpected arguments {extra}")
             return _cmd_report(args)
+        if args.command == "export":
+            if extra:
+                parser.error(f"unexpected arguments {extra}")
+            return _cmd_export(args)
     except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as err:
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
@@ -586,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
-        if err.name not in ("envpool", "wandb", "imageio"):
+        if err.name not in ("envpool", "wandb", "imageio", "nir"):
             raise
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2

@@ -129,6 +129,13 @@ class Agent:
         with matmul_precision(self.config.run.matmul_precision):
             return self.network.apply({"params": params}, obs)
 
+    def to_nir(self, *, dt: float = 1.0):
+        """The Q-network as a NIR graph (:func:`dsqn.nir.to_nir`: the mapping, what is written
+        and what is refused); needs the ``nir`` package."""
+        from dsqn import nir as dsqn_nir
+
+        return dsqn_nir.to_nir(self.network, self.params, dt=dt)
+
     @functools.cached_property
     def _q(self):
         return jax.jit(self._apply)
