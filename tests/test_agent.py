@@ -1,5 +1,7 @@
 """dsqn.agent: exploration schedule, action selection, one update, target sync, network choice."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -468,3 +470,49 @@ def test_neuron_learning_rate_scale_scales_only_the_neuron_parameters_steps():
         np.testing.assert_allclose(updates["v_threshold_fc2"], 0.1 * adam(0.25), rtol=2e-5)
     same = first_step(1.0)
     np.testing.assert_allclose(same["plif_w_fc1"], adam(-1.5), rtol=2e-5)
+
+
+def _atari_replay(num: int = 12, actions: int = 3) -> replay.ReplayState:
+    """A one-env replay of random Atari frames, random actions and rewards."""
+    rng = np.random.default_rng(5)
+    state = replay.init(2 * num, 1, np.zeros((4, 84, 84), np.uint8), num_actions=actions)
+    for _ in range(num):
+        state = replay.add(
+            state,
+            jnp.asarray(rng.integers(0, 256, (1, 4, 84, 84)), jnp.uint8),
+            jnp.asarray(rng.integers(0, actions, 1), jnp.int32),
+            jnp.asarray(rng.normal(size=1), jnp.float32),
+            jnp.zeros(1, bool),
+            jnp.zeros(1, bool),
+            jnp.zeros(1, bool),
+        )
+    return state
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_dueling_dqn_streams_stay_apart_through_training(joined):
+    """Wang & Ueda's DuelingDQN masks the gradient of fc2's cross-stream blocks (advantages
+    <- value stream, value <- advantage stream) for the whole run: after several C-DQN updates
+    with their optimiser (Adam eps 5e-5, clip 10, double Q) those weights are still exactly
+    zero while the stream blocks moved. ``dueling_joined`` trains them (the check can fail)."""
+    network = NetworkConfig(kind="dqn", head="dueling", dueling_joined=joined)
+    net = agent.make_network(network, 3, (4, 84, 84))
+    cfg = dataclasses.replace(
+        C.preset("cdqn").learner, batch_size=4, replay_sampling="uniform", learning_rate=1e-3
+    )
+    opt = agent.make_optimizer(cfg)
+    state = agent.init_train_state(jax.random.key(0), net, opt, jnp.zeros((1, 4, 84, 84)))
+    rep = _atari_replay()
+    step = jax.jit(lambda s: agent.update(s, rep, network=net, optimizer=opt, config=cfg)[0])
+    kernel0 = np.asarray(state.params["fc2"]["kernel"])
+    for _ in range(3):
+        state = step(state)
+    kernel = np.asarray(state.params["fc2"]["kernel"])
+    cross = np.concatenate([kernel[512:, :3].ravel(), kernel[:512, 3].ravel()])
+    assert not np.concatenate([kernel0[512:, :3].ravel(), kernel0[:512, 3].ravel()]).any()
+    assert (kernel[:512, :3] != kernel0[:512, :3]).any()
+    assert (kernel[512:, 3] != kernel0[512:, 3]).any()
+    if joined:
+        assert cross.any()
+    else:
+        assert not cross.any()

@@ -364,7 +364,7 @@ def test_dueling_q_by_hand():
 
 
 def test_dueling_dqn_is_v_plus_a_minus_mean_a(atari_obs):
-    """Wang & Ueda's DuelingDQN: fc1 holds two streams of 512 units, fc2 starts block-diagonal
+    """Wang & Ueda's DuelingDQN: fc1 holds two streams of 512 units, fc2 is block-diagonal
     (advantages from the first 512, the value from the last 512); Q = V + A - mean(A),
     recomputed here from the layer's own outputs."""
     net = DQN(5, head="dueling")
@@ -382,6 +382,20 @@ def test_dueling_dqn_is_v_plus_a_minus_mean_a(atari_obs):
     outputs = hidden @ p["fc2"]["kernel"] + p["fc2"]["bias"][None]
     advantage, value = outputs[:, :5], outputs[:, 5:]
     np.testing.assert_allclose(q, value + advantage - advantage.mean(1, keepdims=True), rtol=1e-5)
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_dueling_dqn_output_ignores_cross_stream_weights(atari_obs, joined):
+    """The stream mask acts in the forward pass: weights placed in fc2's cross-stream blocks
+    change no Q-value (Wang & Ueda's streams), unless ``dueling_joined``."""
+    net = DQN(5, head="dueling", dueling_joined=joined)
+    params = net.init(jax.random.key(0), atari_obs)
+    q = net.apply(params, atari_obs)
+    crossed = jax.tree.map(lambda x: x, params)
+    kernel = params["params"]["fc2"]["kernel"]
+    crossed["params"]["fc2"]["kernel"] = kernel.at[512:, :5].set(0.5).at[:512, 5].set(-0.5)
+    moved = np.abs(np.asarray(net.apply(crossed, atari_obs) - q)).max()
+    assert (moved > 1e-3) if joined else (moved == 0)
 
 
 def test_dueling_dsqn_reads_value_and_advantages_from_the_fc1_rate(atari_obs):

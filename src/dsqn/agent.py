@@ -82,7 +82,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
     if config.kind == "dqn":
         ann = dict(param_init=config.param_init, head=config.head, dtype=dtype)
         if image:
-            return DQN(num_actions, **ann)
+            return DQN(num_actions, dueling_joined=config.dueling_joined, **ann)
         return MLPDQN(num_actions, config.hidden_sizes, **ann)
     if config.kind != "dsqn":
         raise ValueError(f"unknown network kind {config.kind!r}; valid: ['dsqn', 'dqn']")

@@ -73,6 +73,10 @@ class NetworkConfig:
         value and the advantages are read out from the same fc1 rate) or ``"shared_bias"`` (one
         output bias for all actions, van Hasselt et al. 2016's tuned Double DQN); see
         :mod:`dsqn.networks`.
+      dueling_joined: the dueling DQN's (ReLU, two 512-unit streams) output layer: ``False``
+        (Wang & Ueda 2022): the weights between the streams are held at zero for the whole run
+        (their gradient hook); ``True``: they start at zero and are trained with the rest (a
+        deviation; the behaviour of runs saved before this field). Other networks ignore it.
       neuron_backend: how the neuron layers run (spiking only): ``"scan"`` (one ``lax.scan``
         step per time step, the reference) or ``"pallas"`` (one fused kernel per layer forward
         and one backward; the same spikes, gradients equal up to float rounding; see
@@ -95,6 +99,7 @@ class NetworkConfig:
     readout: str = "rate"
     learn_threshold: bool = False
     head: str = "linear"
+    dueling_joined: bool = False
     neuron_backend: str = "scan"
     param_init: str = "torch"
     hidden_sizes: tuple[int, ...] = (128, 128)
@@ -531,7 +536,13 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "cdqn": (
         "C-DQN with Wang & Ueda 2022's Atari configuration (10M agent steps, as the paper)",
         dict(
-            network=dict(kind="dqn", **_WANG_UEDA_NETWORK),
+            network=dict(
+                kind="dqn",
+                **_WANG_UEDA_NETWORK,
+                dueling_joined=Cited(
+                    False, f"{_WU}: model.py DuelingDQN, grad_mask hook on fc[2].weight"
+                ),
+            ),
             env=_WANG_UEDA_ENV,
             learner=_WANG_UEDA_LEARNER,
             run=_CDQN_RUN,

@@ -42,11 +42,14 @@ Output heads (:data:`HEADS`, every network): ``"linear"`` (the paper: one output
 ``Q = V + A - mean_a A`` (:func:`dueling_q`); ``"shared_bias"`` (van Hasselt et al. 2016's tuned
 Double DQN): one bias shared by all actions (parameter ``<output>_bias``). In :class:`DQN` the
 dueling streams are those of Wang & Ueda's ``DuelingDQN``: ``fc1`` holds both streams' 512 units
-(1024) and ``fc2`` starts block-diagonal (advantages from the first 512, the value from the last
-512) and is trained whole, as theirs. In the spiking networks (and the MLPs) the value and the
-advantages are read out from the same last hidden layer: ``fc2`` has ``|A| + 1`` outputs, decoded
-by the configured readout (the rate readout: ``fc2((1/T) sum_t S_fc1[t])``), so that the spiking
-layers and their spike counts stay the paper's.
+(1024) and ``fc2`` is block-diagonal (advantages from the first 512, the value from the last
+512) for the whole run: its kernel is used times the stream mask, so the cross-stream weights
+get no gradient and stay zero, as their gradient hook keeps them (``dueling_joined``, a
+deviation, trains them too: they only start at zero). In the spiking networks (and the MLPs)
+the value and the advantages are read out from the same last hidden layer: ``fc2`` has
+``|A| + 1`` outputs, decoded by the configured readout (the rate readout:
+``fc2((1/T) sum_t S_fc1[t])``), so that the spiking layers and their spike counts stay the
+paper's.
 
 Spike counts summed over time, per sample and neuron, are sown into the ``intermediates``
 collection as ``spikes_conv1``, ``spikes_conv2``, ``spikes_conv3``, ``spikes_fc1`` (and
@@ -63,6 +66,7 @@ observations (``float [B, D]``), with layers ``fc1 .. fcN`` hidden and ``out`` a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -166,15 +170,48 @@ def dueling_q(outputs: jax.Array) -> jax.Array:
     return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
 
 
+def dueling_stream_mask(num_actions: int, width: int, dtype=jnp.float32) -> jax.Array:
+    """The ``[2 width, A + 1]`` mask of the dueling DQN's output kernel: 1 where a stream feeds
+    its own outputs (rows ``:width`` -> the advantages, rows ``width:`` -> the value), 0 on the
+    two blocks that would join the streams (Wang & Ueda's ``grad_mask``)."""
+    mask = jnp.zeros((2 * width, num_actions + 1), dtype)
+    return mask.at[:width, :-1].set(1).at[width:, -1].set(1)
+
+
 def _block_diagonal(kernel_init, num_actions: int, width: int):
     """A kernel ``[2 width, A + 1]`` drawn by ``kernel_init`` with the blocks that join the two
-    streams zeroed: advantages from rows ``:width``, the value from rows ``width:``."""
+    streams zeroed (:func:`dueling_stream_mask`)."""
 
     def init(key, shape, dtype=jnp.float32):
-        mask = jnp.zeros(shape, dtype).at[:width, :num_actions].set(1).at[width:, -1].set(1)
-        return kernel_init(key, shape, dtype) * mask
+        return kernel_init(key, shape, dtype) * dueling_stream_mask(num_actions, width, dtype)
 
     return init
+
+
+class _StreamDense(nn.Module):
+    """The dueling DQN's output layer ``y = x (W * M) + b`` with ``M`` the stream mask
+    (:func:`dueling_stream_mask`): the advantages see only the first stream, the value only the
+    second. Since ``dy/dW = x^T dy * M``, the cross-stream weights get a zero gradient, and
+    from their zero initialisation they stay exactly zero under Adam and global-norm clipping:
+    Wang & Ueda's gradient hook (``grad_mask * grad`` on ``fc[2].weight``) for the whole run.
+    With ``joined`` the kernel is used whole (``M = 1``; the cross blocks only start at zero)."""
+
+    num_actions: int
+    width: int
+    kernel_init: Any
+    bias_init: Any
+    joined: bool = False
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (2 * self.width, self.num_actions + 1)
+        kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
+        bias = self.param("bias", self.bias_init, (self.num_actions + 1,), jnp.float32)
+        if not self.joined:
+            kernel = kernel * dueling_stream_mask(self.num_actions, self.width)
+        y = x @ kernel.astype(self.dtype)
+        return y + bias.astype(self.dtype).reshape((1,) * (y.ndim - 1) + (-1,))
 
 
 def _output_layer(
@@ -187,10 +224,12 @@ def _output_layer(
     fan_in: int,
     *,
     dueling_streams: bool = False,
+    dueling_joined: bool = False,
 ):
     """The output layer for ``head`` (:data:`HEADS`): features -> ``[.., A]`` outputs, or
     ``[.., A + 1]`` (advantages, then the value) for ``"dueling"``; ``dueling_streams``: the
-    input holds two streams of ``DUELING_STREAM_WIDTH`` units (the dueling DQN)."""
+    input holds two streams of ``DUELING_STREAM_WIDTH`` units (the dueling DQN), kept apart
+    (:class:`_StreamDense`) unless ``dueling_joined``."""
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; valid: {HEADS}")
     if head == "linear":
@@ -200,8 +239,15 @@ def _output_layer(
             return _dense(num_actions + 1, name, dtype, init, fan_in)
         options = _initializers(init, DUELING_STREAM_WIDTH)
         kernel = options.get("kernel_init", nn.initializers.lecun_normal())
-        options["kernel_init"] = _block_diagonal(kernel, num_actions, DUELING_STREAM_WIDTH)
-        return nn.Dense(num_actions + 1, name=name, dtype=dtype, **options)
+        return _StreamDense(
+            num_actions,
+            DUELING_STREAM_WIDTH,
+            _block_diagonal(kernel, num_actions, DUELING_STREAM_WIDTH),
+            options.get("bias_init", nn.initializers.zeros),
+            joined=dueling_joined,
+            name=name,
+            dtype=dtype,
+        )
     options = _initializers(init, fan_in)
     bias_init = options.pop("bias_init", nn.initializers.zeros)
     dense = nn.Dense(num_actions, use_bias=False, name=name, dtype=dtype, **options)
@@ -219,11 +265,12 @@ class DQN(nn.Module):
     """The Nature DQN with ReLU hidden layers. ``obs: uint8 [B, 4, 84, 84] -> Q [B, A]``.
 
     ``head`` (:data:`HEADS`): ``"dueling"`` widens ``fc1`` to two streams of 512 units (module
-    docstring)."""
+    docstring); ``dueling_joined`` trains ``fc2``'s cross-stream weights too (a deviation)."""
 
     num_actions: int
     param_init: str = "torch"
     head: str = "linear"
+    dueling_joined: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -238,7 +285,15 @@ class DQN(nn.Module):
         hidden = 2 * DUELING_STREAM_WIDTH if streams else 512
         x = nn.relu(_dense(hidden, "fc1", d, i, 3136)(x))
         out = _output_layer(
-            self, self.head, self.num_actions, "fc2", d, i, hidden, dueling_streams=streams
+            self,
+            self.head,
+            self.num_actions,
+            "fc2",
+            d,
+            i,
+            hidden,
+            dueling_streams=streams,
+            dueling_joined=self.dueling_joined,
         )
         return _q(self.head, out(x))
 
