@@ -9,7 +9,7 @@ import optax
 import pytest
 from jaxprs import loops_and_kernels
 
-from dsqn import agent, replay
+from dsqn import agent, losses, replay
 from dsqn import config as C
 from dsqn.config import LearnerConfig, NetworkConfig
 from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
@@ -516,3 +516,70 @@ def test_dueling_dqn_streams_stay_apart_through_training(joined):
         assert cross.any()
     else:
         assert not cross.any()
+
+
+def _shapes(jaxpr) -> set[tuple[int, ...]]:
+    """Every shape a value of ``jaxpr`` takes, recursively through loops and custom rules."""
+    shapes = {tuple(getattr(v.aval, "shape", ())) for e in jaxpr.eqns for v in e.outvars}
+    for eqn in jaxpr.eqns:
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            shapes |= _shapes(sub)
+    return shapes
+
+
+def _sgd_state(net, params) -> agent.TrainState:
+    sgd = optax.sgd(1.0)
+    return agent.TrainState(
+        params=params,
+        target_params=jax.tree.map(lambda x: x * 0.9 + 0.01, params),
+        opt_state=sgd.init(params),
+        key=jax.random.key(4),
+        updates=jnp.zeros((), jnp.int32),
+        best_params=params,
+        best_return=jnp.full((), -jnp.inf),
+        best_agent_steps=jnp.full((), -1, jnp.int32),
+    )
+
+
+def test_double_q_argmax_forward_is_not_differentiated():
+    """Double DQN's online Q(s', .) only picks a*: the update computes it in a forward pass of
+    its own, and the gradient program never runs on the 2B batch [s; s'] (7 + 7 = 14 appears in
+    no shape of it), while the loss and the gradient equal those of the former path, one
+    differentiated forward over [s; s'] (rebuilt here). C-DQN still differentiates through
+    Q(s', .): its program has the 2B batch."""
+    batch_size = 7
+    net = MLPDSQN(3, time_steps=3, hidden_sizes=(16,), v_threshold=0.2)
+    cfg = LearnerConfig(loss="double", batch_size=batch_size)
+    rep = _filled_replay(num=32)
+    state = _sgd_state(net, net.init(jax.random.key(1), jnp.zeros((1, 4)))["params"])
+    new, _, metrics = agent.update(state, rep, network=net, optimizer=optax.sgd(1.0), config=cfg)
+
+    # The former path, on the minibatch the update draws.
+    _, sample_key = jax.random.split(state.key)
+    slot, env = replay.sample_indices(rep, sample_key, batch_size)
+    batch = replay.gather(rep, slot, env, bootstrap_truncated=False)
+
+    def former_loss(params):
+        q_next_target = net.apply({"params": state.target_params}, batch.next_obs)
+        both = net.apply({"params": params}, jnp.concatenate([batch.obs, batch.next_obs]))
+        q, q_next_online = jnp.split(both, 2)
+        args = (batch.action, batch.reward, batch.discount, q_next_target, q_next_online)
+        return losses.double_dqn_loss(q, *args, gamma=cfg.discount)[0]
+
+    loss, grads = jax.value_and_grad(former_loss)(state.params)
+    assert float(metrics["loss"]) == pytest.approx(float(loss), rel=1e-6) and float(loss) > 0
+    step = jax.tree.map(lambda a, b: a - b, state.params, new.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), step, grads)
+    assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
+
+    def gradient_program(loss_kind):
+        config = LearnerConfig(loss=loss_kind, batch_size=batch_size)
+
+        def grad(s):
+            return agent.update(s, rep, network=net, optimizer=optax.sgd(1.0), config=config)
+
+        return _shapes(jax.make_jaxpr(grad)(state).jaxpr)
+
+    doubled = [s for s in gradient_program("double") if 2 * batch_size in s]
+    assert not doubled, doubled
+    assert any(2 * batch_size in s for s in gradient_program("cdqn"))

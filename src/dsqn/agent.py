@@ -14,7 +14,9 @@ Everything here is a pure function of one seed's state; training vmaps it over t
   warm-up (``t < warmup_agent_steps``).
 - One update: sample a minibatch, compute the TD loss of :mod:`dsqn.losses` with the target
   network's ``Q_target(s', .)`` (no gradient) and, for Double DQN and C-DQN, the online
-  ``Q(s', .)``, then one Adam step (optionally after global-norm clipping); the learnable
+  ``Q(s', .)`` (Double DQN: a forward pass without gradient, only its argmax is used, so the
+  backward runs on the batch of ``s`` alone; C-DQN: differentiated, one forward and backward
+  over ``[s; s']``), then one Adam step (optionally after global-norm clipping); the learnable
   neuron parameters' step is scaled by ``neuron_learning_rate_scale`` (1 by default).
 - Target sync: ``target_params <- params`` (a hard copy).
 """
@@ -260,10 +262,16 @@ def _loss_fn(
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], jax.Array]]:
     apply = lambda p, x: network.apply({"params": p}, x)  # noqa: E731
     q_next_target = jax.lax.stop_gradient(apply(target_params, batch.next_obs))
-    if losses.needs_next_online(config.loss):
-        # One forward pass over s and s' together; the loss routes gradients through Q(s', .).
+    if losses.differentiates_next_online(config.loss):
+        # C-DQN: one forward pass over s and s' together; the loss routes gradients through
+        # Q(s', .), so the backward runs on both.
         both = apply(params, jnp.concatenate([batch.obs, batch.next_obs]))
         q, q_next_online = jnp.split(both, 2)
+    elif losses.needs_next_online(config.loss):
+        # Double DQN: Q(s', .) only picks the argmax, a separate forward outside the
+        # differentiated one, so that the backward runs on s alone.
+        q_next_online = jax.lax.stop_gradient(apply(jax.lax.stop_gradient(params), batch.next_obs))
+        q = apply(params, batch.obs)
     else:
         q, q_next_online = apply(params, batch.obs), None
     loss, aux = losses.td_loss(
