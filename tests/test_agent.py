@@ -583,3 +583,37 @@ def test_double_q_argmax_forward_is_not_differentiated():
     doubled = [s for s in gradient_program("double") if 2 * batch_size in s]
     assert not doubled, doubled
     assert any(2 * batch_size in s for s in gradient_program("cdqn"))
+
+
+@pytest.mark.parametrize("bootstraps", [False, True])
+def test_update_follows_truncation_bootstraps(bootstraps):
+    """A transition cut by the time limit bootstraps (discount 1) only with
+    learner.truncation_bootstraps; without it the target is its reward alone (the authors'
+    mask 0 at every done). The update equals the NumPy reference of that discount."""
+    kinds = ("nonterminal", "truncated")
+    online, target = _as_float32(_np_params(1)), _as_float32(_np_params(2))
+    t = _golden_transitions(kinds, online, target)  # truncated: discount 1
+    rep = _replay_of(t, kinds)
+    net = MLPDQN(ACTIONS, hidden_sizes=(HIDDEN,))
+    cfg = LearnerConfig(discount=GAMMA, batch_size=2, truncation_bootstraps=bootstraps)
+    sgd = optax.sgd(1.0)
+    state = agent.TrainState(
+        params=_to_jax(online),
+        target_params=_to_jax(target),
+        opt_state=sgd.init(_to_jax(online)),
+        key=jax.random.key(3),  # draws both transitions (as the golden test)
+        updates=jnp.zeros((), jnp.int32),
+        best_params=_to_jax(online),
+        best_return=jnp.full((), -jnp.inf),
+        best_agent_steps=jnp.full((), -1, jnp.int32),
+    )
+    _, _, metrics = agent.update(state, rep, network=net, optimizer=sgd, config=cfg)
+    t64 = jax.tree.map(lambda x: x.astype(np.float64) if x.dtype.kind == "f" else x, t)
+    want = {
+        bootstrap: _np_update(
+            "dqn", online, target, dict(t64, discount=np.array([1.0, float(bootstrap)]))
+        )["loss"]
+        for bootstrap in (False, True)
+    }
+    assert want[False] != pytest.approx(want[True], rel=1e-3)
+    assert float(metrics["loss"]) == pytest.approx(want[bootstraps], rel=1e-5)
