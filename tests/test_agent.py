@@ -617,3 +617,19 @@ def test_update_follows_truncation_bootstraps(bootstraps):
     }
     assert want[False] != pytest.approx(want[True], rel=1e-3)
     assert float(metrics["loss"]) == pytest.approx(want[bootstraps], rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cdqn", "cdsqn"])
+def test_cdqn_presets_stop_their_50m_schedules_at_10m(name):
+    """The README's figures: Wang & Ueda's schedules are written for 50M steps, the presets run
+    10M agent steps with the warm-up inside them, so the last step has beta 0.52 and epsilon
+    0.1 - 0.09 x 9 / 39 = 0.079; their evaluation games are capped at their 20,000 steps."""
+    config = C.preset(name)
+    assert agent.schedule_offset(config.learner) == 0
+    last = config.run.total_agent_steps
+    assert last == 10_000_000
+    beta = agent.importance_exponent_at(config.learner, last, config.run.total_agent_steps)
+    assert float(beta) == pytest.approx(0.52)
+    assert float(agent.epsilon_at(config.learner, last)) == pytest.approx(0.0792308, rel=1e-5)
+    assert config.eval.max_episode_agent_steps is None
+    assert config.env.max_episode_agent_steps == 20_000  # the evaluation pools' fallback
