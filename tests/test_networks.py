@@ -12,7 +12,7 @@ from jaxprs import loops_and_kernels
 from dsqn import convolution, spiking
 from dsqn.conversion import ConvertedMLPSNN, ConvertedSNN
 from dsqn.convolution import CPU_CONV_BLOCK
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, dueling_q
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, SPIKE_TRAINS, dueling_q
 
 
 @pytest.fixture(scope="module")
@@ -410,6 +410,42 @@ def test_dueling_dsqn_reads_value_and_advantages_from_the_fc1_rate(atari_obs):
     outputs = rate @ p["fc2"]["kernel"] + p["fc2"]["bias"][None]
     expected = outputs[:, -1:] + outputs[:, :4] - outputs[:, :4].mean(1, keepdims=True)
     np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["max", "max_abs", "mean", "last"])
+def test_membrane_readouts_decode_the_output_neuron_by_hand(decoder):
+    """Chen et al.'s membrane decoders in the network: the output layer's currents ``W S[t] + b``
+    of the last hidden layer's spikes drive a non-spiking LIF (tau 2, decay_input)
+    ``V[t] = V[t-1] + (X[t] - V[t-1]) / 2``, recomputed here in NumPy, then max, max-abs,
+    mean or last over t. The rate readout (Chen et al.'s fr-mlp) is ``W mean_t S[t] + b``."""
+    obs = jnp.asarray([[0.3, -1.0, 2.0, 0.5], [1.0, 0.2, -0.4, 0.9]])
+    net = MLPDSQN(
+        3, time_steps=6, hidden_sizes=(8,), v_threshold=0.3, readout=f"membrane_{decoder}"
+    )
+    params = net.init(jax.random.key(2), obs)
+    q, state = net.apply(params, obs, mutable=[SPIKE_TRAINS])
+    spikes = np.asarray(state[SPIKE_TRAINS]["spikes_fc1"][0], np.float64)  # [T, B, 8]
+    assert 0 < spikes.mean() < 1
+    out = params["params"]["out"]
+    currents = spikes @ np.asarray(out["kernel"], np.float64) + np.asarray(out["bias"])
+    v, trace = np.zeros(currents.shape[1:]), []
+    for x in currents:
+        v = v + (x - v) / 2.0
+        trace.append(v)
+    trace = np.stack(trace)
+    high, low = trace.max(0), trace.min(0)
+    want = {
+        "max": high,
+        "max_abs": np.where(np.abs(high) > np.abs(low), high, low),
+        "mean": trace.mean(0),
+        "last": trace[-1],
+    }[decoder]
+    np.testing.assert_allclose(np.asarray(q), want, rtol=1e-5, atol=1e-6)
+    if decoder == "max_abs":
+        assert (np.abs(low) > np.abs(high)).any()  # the case where the minimum wins occurs
+    rate = net.clone(readout="rate")
+    expected = spikes.mean(0) @ np.asarray(out["kernel"]) + np.asarray(out["bias"])
+    np.testing.assert_allclose(np.asarray(rate.apply(params, obs)), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("net", [DQN(3, head="shared_bias"), MLPDQN(3, head="shared_bias")])

@@ -65,7 +65,10 @@ class NetworkConfig:
       detach_reset: stop gradients through the reset. Paper: False.
       surrogate: surrogate derivative (atan, sigmoid, piecewise_quadratic, fast_sigmoid).
       surrogate_alpha: its sharpness. Paper: atan with alpha 2.0.
-      readout: rate (paper), spike_rate, membrane_max, membrane_mean, membrane_last.
+      readout: rate (paper; Chen et al. 2022's "fr-mlp"), spike_rate, or a non-spiking
+        output neuron decoded by Chen et al.'s membrane decoders: membrane_max ("max-mem"),
+        membrane_max_abs ("max-abs-mem"), membrane_mean ("mean-mem"), membrane_last
+        ("last-mem"); see :mod:`dsqn.spiking.readout`.
       learn_threshold: learn one firing threshold per spiking layer, starting from
         ``v_threshold``. Paper: False (fixed thresholds).
       head: the output head: ``"linear"`` (paper), ``"dueling"`` (Wang et al. 2016's dueling

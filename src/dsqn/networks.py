@@ -27,10 +27,12 @@ neuron dynamics of their own.
   configured one; ``learn_threshold`` likewise learns one ``V_th`` per layer
   (``v_threshold_<layer>``);
 - readout ``"rate"`` (the paper): ``Q = fc2((1/T) sum_t S_fc1[t])``. Ablations: ``"spike_rate"``
-  (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" | "membrane_mean"
-  | "membrane_last"`` (fc2 drives a non-spiking output neuron of the same kind, leaky for
-  LIF/PLIF and integrating for IF, decoded by the max, mean or last membrane potential; Chen et
-  al. 2022's "max-mem").
+  (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" |
+  "membrane_max_abs" | "membrane_mean" | "membrane_last"`` (fc2 drives a non-spiking output
+  neuron of the same kind, leaky for LIF/PLIF and integrating for IF, decoded by the max, the
+  largest-magnitude, the mean or the last membrane potential: Chen et al. 2022's "max-mem",
+  "max-abs-mem", "mean-mem" and "last-mem", equations in :mod:`dsqn.spiking.readout`). Chen et
+  al.'s "fr-mlp" decoder is ``"rate"`` itself.
 
 The neuron parameters (``tau``, ``v_threshold``, ``surrogate_alpha``) are values: they may be
 traced, so that a network can be built inside ``jax.vmap`` over them (a hyperparameter sweep in
@@ -94,7 +96,14 @@ ATARI_OBS_SHAPE = (4, 84, 84)
 NEURONS = ("lif", "if", "plif")
 SPIKE_TRAINS = "spike_trains"
 """The flax collection of every spiking layer's spikes over time, ``[T, B, ...]``."""
-READOUTS = ("rate", "spike_rate", "membrane_max", "membrane_mean", "membrane_last")
+READOUTS = (
+    "rate",
+    "spike_rate",
+    "membrane_max",
+    "membrane_max_abs",
+    "membrane_mean",
+    "membrane_last",
+)
 HEADS = ("linear", "dueling", "shared_bias")
 NEURON_PARAMETER_PREFIXES = ("plif_w_", "v_threshold_")
 """Name prefixes of the learnable neuron parameters: PLIF's ``w`` and learned thresholds, one
