@@ -633,3 +633,38 @@ def test_cdqn_presets_stop_their_50m_schedules_at_10m(name):
     assert float(agent.epsilon_at(config.learner, last)) == pytest.approx(0.0792308, rel=1e-5)
     assert config.eval.max_episode_agent_steps is None
     assert config.env.max_episode_agent_steps == 20_000  # the evaluation pools' fallback
+
+
+def test_weight_decay_is_adamw():
+    """With learner.weight_decay lambda, the first step is AdamW's (torch.optim.AdamW):
+    ``-lr (g / (|g| + eps) + lambda theta)``; lambda 0 is plain Adam."""
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    g = np.array([0.5, -2.0, 0.0])
+    for decay in (0.0, 0.1):
+        opt = agent.make_optimizer(
+            LearnerConfig(learning_rate=0.25, adam_eps=0.5, weight_decay=decay)
+        )
+        updates, _ = opt.update({"w": jnp.asarray(g)}, opt.init(params), params)
+        want = -0.25 * (g / (np.abs(g) + 0.5) + decay * np.asarray(params["w"]))
+        np.testing.assert_allclose(updates["w"], want, rtol=2e-5)
+
+
+def test_pl_sdqn_preset_is_sun_et_al():
+    """The pl-sdqn preset builds PL-SDQN: PopNorm, T = 16, tau 2, piecewise-quadratic surrogate
+    (alpha 2), detached hard reset, rate readout, AdamW lr 1e-4 with decay 0.01; every value
+    it sets is cited to their code."""
+    config = C.validate(C.preset("pl-sdqn"))
+    net = agent.make_network(config.network, 6, (4, 84, 84))
+    assert isinstance(net, DSQN)
+    assert (net.norm, net.time_steps, net.tau, net.surrogate, net.surrogate_alpha) == (
+        "popnorm",
+        16,
+        2.0,
+        "piecewise_quadratic",
+        2.0,
+    )
+    assert net.detach_reset and net.v_reset == 0.0 and net.readout == "rate"
+    assert (config.learner.learning_rate, config.learner.weight_decay) == (1e-4, 0.01)
+    sources = C.preset_sources("pl-sdqn")
+    assert all("Sun et al. 2022" in source for source in sources.values())
+    assert {"network.norm", "network.time_steps", "learner.weight_decay"} <= set(sources)

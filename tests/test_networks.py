@@ -448,6 +448,59 @@ def test_membrane_readouts_decode_the_output_neuron_by_hand(decoder):
     np.testing.assert_allclose(np.asarray(rate.apply(params, obs)), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_popnorm_layer_by_hand():
+    """PL-SDQN's PopNorm before a spiking layer, recomputed in NumPy: fc1's currents
+    ``z = x W + b`` of each sample normalised over its neurons, ``(z - mean) / sqrt(var + 1e-5)``
+    times ``gamma`` plus ``beta`` (initialised to V_th - V_reset and V_reset, here perturbed),
+    drive a LIF (tau 2, decay_input, hard reset to 0) for T steps: the same spikes."""
+    obs = jnp.asarray([[0.3, -1.0, 2.0, 0.5], [1.0, 0.2, -0.4, 0.9], [-2.0, 0.1, 0.0, 1.5]])
+    net = MLPDSQN(2, time_steps=5, hidden_sizes=(16,), v_threshold=0.8, norm="popnorm")
+    params = net.init(jax.random.key(3), obs)
+    norm = params["params"]["popnorm_fc1"]
+    np.testing.assert_array_equal(norm["scale"], np.full(16, 0.8, np.float32))
+    np.testing.assert_array_equal(norm["bias"], np.zeros(16, np.float32))
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(lambda x: x, params)
+    gamma = 0.8 + 0.3 * rng.normal(size=16)
+    beta = 0.2 * rng.normal(size=16)
+    params["params"]["popnorm_fc1"] = {"scale": jnp.asarray(gamma), "bias": jnp.asarray(beta)}
+    _, state = net.apply(params, obs, mutable=[SPIKE_TRAINS])
+    spikes = np.asarray(state[SPIKE_TRAINS]["spikes_fc1"][0])
+    fc1 = params["params"]["fc1"]
+    z = np.asarray(obs, np.float64) @ np.asarray(fc1["kernel"]) + np.asarray(fc1["bias"])
+    y = (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-5) * gamma + beta
+    v, want = np.zeros_like(y), []
+    for _ in range(5):
+        v = v + (y - v) / 2.0
+        s = (v >= 0.8).astype(np.float64)
+        v = v * (1 - s)
+        want.append(s)
+    np.testing.assert_array_equal(spikes, np.stack(want))
+    assert 0 < spikes.mean() < 1
+    without = net.clone(norm="none")
+    assert "popnorm_fc1" not in without.init(jax.random.key(3), obs)["params"]
+    # In a sweep the threshold is traced: each agent's gamma starts at its own V_th - V_reset.
+    thresholds = jnp.array([0.5, 1.25])
+    scales = jax.vmap(
+        lambda v: net.clone(v_threshold=v).init(jax.random.key(3), obs)["params"]["popnorm_fc1"]
+    )(thresholds)["scale"]
+    np.testing.assert_array_equal(scales, np.repeat([[0.5], [1.25]], 16, axis=1))
+
+
+def test_popnorm_in_dsqn_normalises_the_convolutional_layers(atari_obs):
+    """As BrainCog's SpikingDQN: PopNorm before conv1-3's neurons (one gamma and beta per neuron,
+    starting at V_th - V_reset and V_reset), none before fc1's; PLIF neurons compose."""
+    net = DSQN(3, time_steps=2, neuron="plif", v_threshold=1.5, v_reset=-0.5, norm="popnorm")
+    p = net.init(jax.random.key(0), atari_obs)["params"]
+    shapes = {"conv1": (20, 20, 32), "conv2": (9, 9, 64), "conv3": (7, 7, 64)}
+    assert {k for k in p if k.startswith("popnorm_")} == {f"popnorm_{k}" for k in shapes}
+    for layer, shape in shapes.items():
+        np.testing.assert_array_equal(p[f"popnorm_{layer}"]["scale"], np.full(shape, 2.0))
+        np.testing.assert_array_equal(p[f"popnorm_{layer}"]["bias"], np.full(shape, -0.5))
+    q = net.apply({"params": p}, atari_obs)
+    assert q.shape == (2, 3) and bool(jnp.all(jnp.isfinite(q)))
+
+
 @pytest.mark.parametrize("net", [DQN(3, head="shared_bias"), MLPDQN(3, head="shared_bias")])
 def test_shared_bias_is_one_bias_for_every_action(atari_obs, net):
     obs = atari_obs if isinstance(net, DQN) else jnp.ones((2, 4))

@@ -101,6 +101,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         readout=config.readout,
         learn_threshold=config.learn_threshold,
         head=config.head,
+        norm=config.norm,
         neuron_backend=config.neuron_backend,
         param_init=config.param_init,
         dtype=dtype,
@@ -112,16 +113,21 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
 
 def make_optimizer(config: LearnerConfig) -> optax.GradientTransformation:
     """Adam (eps from the config, betas 0.9, 0.999, the step size of
-    :func:`learning_rate_schedule`), after an optional global-norm clip; the learnable neuron
-    parameters' steps times ``neuron_learning_rate_scale``.
+    :func:`learning_rate_schedule`), or with ``weight_decay`` lambda > 0 AdamW (Loshchilov &
+    Hutter 2019, as ``torch.optim.AdamW``: ``theta <- theta - lr (adam_step + lambda theta)``),
+    after an optional global-norm clip; the learnable neuron parameters' steps times
+    ``neuron_learning_rate_scale``.
 
     The scale may be traced (a sweep's value per agent); the optimizer state is Adam's either
     way, so checkpoints do not depend on it, and a scale of 1 changes no bit.
     """
-    adam = _scale_neuron_steps(
-        optax.adam(learning_rate_schedule(config), eps=config.adam_eps),
-        config.neuron_learning_rate_scale,
-    )
+    if config.weight_decay:
+        inner = optax.adamw(
+            learning_rate_schedule(config), eps=config.adam_eps, weight_decay=config.weight_decay
+        )
+    else:
+        inner = optax.adam(learning_rate_schedule(config), eps=config.adam_eps)
+    adam = _scale_neuron_steps(inner, config.neuron_learning_rate_scale)
     if config.max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)

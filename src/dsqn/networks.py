@@ -34,6 +34,18 @@ neuron dynamics of their own.
   "max-abs-mem", "mean-mem" and "last-mem", equations in :mod:`dsqn.spiking.readout`). Chen et
   al.'s "fr-mlp" decoder is ``"rate"`` itself.
 
+Normalisation (:data:`NORMS`): ``"none"`` (the paper) or ``"popnorm"``, the potential-based
+layer normalisation of PL-SDQN (Sun et al. 2022, BrainCog's ``PopNorm``): a layer's input
+currents ``x`` (per sample, over all its neurons) are normalised before its neurons charge,
+
+    y = (x - mean(x)) / sqrt(var(x) + 1e-5) * gamma + beta,
+
+with one ``gamma`` and ``beta`` per neuron (parameters ``popnorm_<layer>``), initialised to
+``V_th - V_reset`` and ``V_reset`` (``V_reset = 0`` for soft reset): normalised currents start
+spread over the range between reset and threshold. As in their ``SpikingDQN``, the Atari
+networks normalise the three convolutional spiking layers and not ``fc1``; the MLP normalises
+every hidden layer.
+
 The neuron parameters (``tau``, ``v_threshold``, ``surrogate_alpha``) are values: they may be
 traced, so that a network can be built inside ``jax.vmap`` over them (a hyperparameter sweep in
 one program).
@@ -84,6 +96,7 @@ __all__ = [
     "NEURONS",
     "READOUTS",
     "HEADS",
+    "NORMS",
     "INITS",
     "dueling_q",
     "ATARI_OBS_SHAPE",
@@ -105,6 +118,8 @@ READOUTS = (
     "membrane_last",
 )
 HEADS = ("linear", "dueling", "shared_bias")
+NORMS = ("none", "popnorm")
+POPNORM_EPSILON = 1e-5  # torch.nn.functional.layer_norm's default, as Sun et al.'s PopNorm
 NEURON_PARAMETER_PREFIXES = ("plif_w_", "v_threshold_")
 """Name prefixes of the learnable neuron parameters: PLIF's ``w`` and learned thresholds, one
 scalar per spiking layer."""
@@ -354,6 +369,8 @@ class _SpikingQNetwork(nn.Module):
       readout: how Q is decoded (:data:`READOUTS`).
       learn_threshold: learn one threshold per spiking layer (parameter ``v_threshold_<layer>``).
       head: the output head (:data:`HEADS`); value and advantages share the readout.
+      norm: ``"popnorm"`` normalises the input currents of spiking layers (PL-SDQN, module
+        docstring); ``"none"`` (the paper) does not.
       neuron_backend: the toolkit engine's backend for every neuron layer
         (:data:`dsqn.spiking.BACKENDS`): ``"scan"`` (the reference) or ``"pallas"`` (one fused
         kernel per layer forward and one backward; same spikes, reverse-mode gradients only).
@@ -374,6 +391,7 @@ class _SpikingQNetwork(nn.Module):
     readout: str = "rate"
     learn_threshold: bool = False
     head: str = "linear"
+    norm: str = "none"
     neuron_backend: str = "scan"
     param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
@@ -385,6 +403,8 @@ class _SpikingQNetwork(nn.Module):
             raise ValueError(f"unknown neuron {self.neuron!r}; valid: {NEURONS}")
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; valid: {READOUTS}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; valid: {NORMS}")
         if self.neuron_backend not in spiking.BACKENDS:
             raise ValueError(
                 f"unknown neuron_backend {self.neuron_backend!r}; valid: {spiking.BACKENDS}"
@@ -398,6 +418,25 @@ class _SpikingQNetwork(nn.Module):
             NEURON_PARAMETER_PREFIXES[0] + name, _constant(spiking.plif_weight(self.tau)), ()
         )
         return spiking.plif_tau(w)
+
+    def _normalize(self, x: jax.Array, name: str, features: int) -> jax.Array:
+        """PL-SDQN's potential-based layer normalisation of a layer's currents ``x`` (``[..., *F]``
+        with ``features`` trailing neuron axes), or ``x`` itself without ``norm`` (module
+        docstring)."""
+        if self.norm == "none":
+            return x
+        v_reset = 0.0 if self.v_reset is None else self.v_reset
+        axes = tuple(range(-features, 0))
+        return nn.LayerNorm(
+            epsilon=POPNORM_EPSILON,
+            dtype=self.dtype,
+            use_fast_variance=False,
+            reduction_axes=axes,
+            feature_axes=axes,
+            scale_init=_constant(self.v_threshold - v_reset),
+            bias_init=_constant(v_reset),
+            name=f"popnorm_{name}",
+        )(x)
 
     def _fire(self, x: jax.Array, name: str, time_steps: int | None = None) -> jax.Array:
         """A spiking neuron layer, through the toolkit: currents ``[T, ...]`` (or one current
@@ -454,9 +493,12 @@ class DSQN(_SpikingQNetwork):
         self._check_options()
         d, i = self.dtype, self.param_init
         x = _atari_input(obs, d)
-        s = self._fire(_conv(32, 8, 4, "conv1", d, i, 4)(x), "conv1", self.time_steps)
-        s = self._fire(spiking.over_time(_conv(64, 4, 2, "conv2", d, i, 32), s), "conv2")
-        s = self._fire(spiking.over_time(_conv(64, 3, 1, "conv3", d, i, 64), s), "conv3")
+        x = self._normalize(_conv(32, 8, 4, "conv1", d, i, 4)(x), "conv1", 3)
+        s = self._fire(x, "conv1", self.time_steps)
+        x = spiking.over_time(_conv(64, 4, 2, "conv2", d, i, 32), s)
+        s = self._fire(self._normalize(x, "conv2", 3), "conv2")
+        x = spiking.over_time(_conv(64, 3, 1, "conv3", d, i, 64), s)
+        s = self._fire(self._normalize(x, "conv3", 3), "conv3")
         s = s.reshape(*s.shape[:2], -1)
         s = self._fire(spiking.over_time(_dense(512, "fc1", d, i, 3136), s), "fc1")
         fc2 = _output_layer(self, self.head, self.num_actions, "fc2", d, i, 512)
@@ -479,10 +521,10 @@ class MLPDSQN(_SpikingQNetwork):
             raise ValueError("MLPDSQN needs at least one hidden layer")
         x = obs.astype(self.dtype)
         fc1 = _dense(self.hidden_sizes[0], "fc1", self.dtype, self.param_init, x.shape[-1])
-        s = self._fire(fc1(x), "fc1", self.time_steps)
+        s = self._fire(self._normalize(fc1(x), "fc1", 1), "fc1", self.time_steps)
         for i, width in enumerate(self.hidden_sizes[1:], start=2):
             dense = _dense(width, f"fc{i}", self.dtype, self.param_init, s.shape[-1])
-            s = self._fire(spiking.over_time(dense, s), f"fc{i}")
+            s = self._fire(self._normalize(spiking.over_time(dense, s), f"fc{i}", 1), f"fc{i}")
         out = _output_layer(
             self, self.head, self.num_actions, "out", self.dtype, self.param_init, s.shape[-1]
         )
