@@ -156,6 +156,13 @@ def forward_flops(kind: str, time_steps: int, batch: int, num_actions: int = PON
     return batch * (c1 + repeated + fc2)
 
 
-def update_flops(kind: str, time_steps: int, batch: int) -> int:
-    """FLOPs of one update: target forward + online forward + backward (~2x forward) = 4x."""
-    return 4 * forward_flops(kind, time_steps, batch)
+UPDATE_FORWARDS = {"dqn": 4, "double": 5, "cdqn": 7}
+"""Forward passes of batch B an update costs, by loss: target forward + online forward +
+backward (~2 forwards) = 4; Double DQN adds an online forward on s' (no gradient) = 5; C-DQN
+runs the online forward and backward on s and s' together = 1 + 2 x 3 = 7."""
+
+
+def update_flops(kind: str, time_steps: int, batch: int, loss: str = "dqn") -> int:
+    """FLOPs of one update of network ``kind`` with TD loss ``loss`` (:data:`UPDATE_FORWARDS`
+    forward passes)."""
+    return UPDATE_FORWARDS[loss] * forward_flops(kind, time_steps, batch)

@@ -1,5 +1,7 @@
 """dsqn.agent: exploration schedule, action selection, one update, target sync, network choice."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,7 @@ import optax
 import pytest
 from jaxprs import loops_and_kernels
 
-from dsqn import agent, replay
+from dsqn import agent, losses, replay
 from dsqn import config as C
 from dsqn.config import LearnerConfig, NetworkConfig
 from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
@@ -468,3 +470,201 @@ def test_neuron_learning_rate_scale_scales_only_the_neuron_parameters_steps():
         np.testing.assert_allclose(updates["v_threshold_fc2"], 0.1 * adam(0.25), rtol=2e-5)
     same = first_step(1.0)
     np.testing.assert_allclose(same["plif_w_fc1"], adam(-1.5), rtol=2e-5)
+
+
+def _atari_replay(num: int = 12, actions: int = 3) -> replay.ReplayState:
+    """A one-env replay of random Atari frames, random actions and rewards."""
+    rng = np.random.default_rng(5)
+    state = replay.init(2 * num, 1, np.zeros((4, 84, 84), np.uint8), num_actions=actions)
+    for _ in range(num):
+        state = replay.add(
+            state,
+            jnp.asarray(rng.integers(0, 256, (1, 4, 84, 84)), jnp.uint8),
+            jnp.asarray(rng.integers(0, actions, 1), jnp.int32),
+            jnp.asarray(rng.normal(size=1), jnp.float32),
+            jnp.zeros(1, bool),
+            jnp.zeros(1, bool),
+            jnp.zeros(1, bool),
+        )
+    return state
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_dueling_dqn_streams_stay_apart_through_training(joined):
+    """Wang & Ueda's DuelingDQN masks the gradient of fc2's cross-stream blocks (advantages
+    <- value stream, value <- advantage stream) for the whole run: after several C-DQN updates
+    with their optimiser (Adam eps 5e-5, clip 10, double Q) those weights are still exactly
+    zero while the stream blocks moved. ``dueling_joined`` trains them (the check can fail)."""
+    network = NetworkConfig(kind="dqn", head="dueling", dueling_joined=joined)
+    net = agent.make_network(network, 3, (4, 84, 84))
+    cfg = dataclasses.replace(
+        C.preset("cdqn").learner, batch_size=4, replay_sampling="uniform", learning_rate=1e-3
+    )
+    opt = agent.make_optimizer(cfg)
+    state = agent.init_train_state(jax.random.key(0), net, opt, jnp.zeros((1, 4, 84, 84)))
+    rep = _atari_replay()
+    step = jax.jit(lambda s: agent.update(s, rep, network=net, optimizer=opt, config=cfg)[0])
+    kernel0 = np.asarray(state.params["fc2"]["kernel"])
+    for _ in range(3):
+        state = step(state)
+    kernel = np.asarray(state.params["fc2"]["kernel"])
+    cross = np.concatenate([kernel[512:, :3].ravel(), kernel[:512, 3].ravel()])
+    assert not np.concatenate([kernel0[512:, :3].ravel(), kernel0[:512, 3].ravel()]).any()
+    assert (kernel[:512, :3] != kernel0[:512, :3]).any()
+    assert (kernel[512:, 3] != kernel0[512:, 3]).any()
+    if joined:
+        assert cross.any()
+    else:
+        assert not cross.any()
+
+
+def _shapes(jaxpr) -> set[tuple[int, ...]]:
+    """Every shape a value of ``jaxpr`` takes, recursively through loops and custom rules."""
+    shapes = {tuple(getattr(v.aval, "shape", ())) for e in jaxpr.eqns for v in e.outvars}
+    for eqn in jaxpr.eqns:
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            shapes |= _shapes(sub)
+    return shapes
+
+
+def _sgd_state(net, params) -> agent.TrainState:
+    sgd = optax.sgd(1.0)
+    return agent.TrainState(
+        params=params,
+        target_params=jax.tree.map(lambda x: x * 0.9 + 0.01, params),
+        opt_state=sgd.init(params),
+        key=jax.random.key(4),
+        updates=jnp.zeros((), jnp.int32),
+        best_params=params,
+        best_return=jnp.full((), -jnp.inf),
+        best_agent_steps=jnp.full((), -1, jnp.int32),
+    )
+
+
+def test_double_q_argmax_forward_is_not_differentiated():
+    """Double DQN's online Q(s', .) only picks a*: the update computes it in a forward pass of
+    its own, and the gradient program never runs on the 2B batch [s; s'] (7 + 7 = 14 appears in
+    no shape of it), while the loss and the gradient equal those of the former path, one
+    differentiated forward over [s; s'] (rebuilt here). C-DQN still differentiates through
+    Q(s', .): its program has the 2B batch."""
+    batch_size = 7
+    net = MLPDSQN(3, time_steps=3, hidden_sizes=(16,), v_threshold=0.2)
+    cfg = LearnerConfig(loss="double", batch_size=batch_size)
+    rep = _filled_replay(num=32)
+    state = _sgd_state(net, net.init(jax.random.key(1), jnp.zeros((1, 4)))["params"])
+    new, _, metrics = agent.update(state, rep, network=net, optimizer=optax.sgd(1.0), config=cfg)
+
+    # The former path, on the minibatch the update draws.
+    _, sample_key = jax.random.split(state.key)
+    slot, env = replay.sample_indices(rep, sample_key, batch_size)
+    batch = replay.gather(rep, slot, env, bootstrap_truncated=False)
+
+    def former_loss(params):
+        q_next_target = net.apply({"params": state.target_params}, batch.next_obs)
+        both = net.apply({"params": params}, jnp.concatenate([batch.obs, batch.next_obs]))
+        q, q_next_online = jnp.split(both, 2)
+        args = (batch.action, batch.reward, batch.discount, q_next_target, q_next_online)
+        return losses.double_dqn_loss(q, *args, gamma=cfg.discount)[0]
+
+    loss, grads = jax.value_and_grad(former_loss)(state.params)
+    assert float(metrics["loss"]) == pytest.approx(float(loss), rel=1e-6) and float(loss) > 0
+    step = jax.tree.map(lambda a, b: a - b, state.params, new.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), step, grads)
+    assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads))
+
+    def gradient_program(loss_kind):
+        config = LearnerConfig(loss=loss_kind, batch_size=batch_size)
+
+        def grad(s):
+            return agent.update(s, rep, network=net, optimizer=optax.sgd(1.0), config=config)
+
+        return _shapes(jax.make_jaxpr(grad)(state).jaxpr)
+
+    doubled = [s for s in gradient_program("double") if 2 * batch_size in s]
+    assert not doubled, doubled
+    assert any(2 * batch_size in s for s in gradient_program("cdqn"))
+
+
+@pytest.mark.parametrize("bootstraps", [False, True])
+def test_update_follows_truncation_bootstraps(bootstraps):
+    """A transition cut by the time limit bootstraps (discount 1) only with
+    learner.truncation_bootstraps; without it the target is its reward alone (the authors'
+    mask 0 at every done). The update equals the NumPy reference of that discount."""
+    kinds = ("nonterminal", "truncated")
+    online, target = _as_float32(_np_params(1)), _as_float32(_np_params(2))
+    t = _golden_transitions(kinds, online, target)  # truncated: discount 1
+    rep = _replay_of(t, kinds)
+    net = MLPDQN(ACTIONS, hidden_sizes=(HIDDEN,))
+    cfg = LearnerConfig(discount=GAMMA, batch_size=2, truncation_bootstraps=bootstraps)
+    sgd = optax.sgd(1.0)
+    state = agent.TrainState(
+        params=_to_jax(online),
+        target_params=_to_jax(target),
+        opt_state=sgd.init(_to_jax(online)),
+        key=jax.random.key(3),  # draws both transitions (as the golden test)
+        updates=jnp.zeros((), jnp.int32),
+        best_params=_to_jax(online),
+        best_return=jnp.full((), -jnp.inf),
+        best_agent_steps=jnp.full((), -1, jnp.int32),
+    )
+    _, _, metrics = agent.update(state, rep, network=net, optimizer=sgd, config=cfg)
+    t64 = jax.tree.map(lambda x: x.astype(np.float64) if x.dtype.kind == "f" else x, t)
+    want = {
+        bootstrap: _np_update(
+            "dqn", online, target, dict(t64, discount=np.array([1.0, float(bootstrap)]))
+        )["loss"]
+        for bootstrap in (False, True)
+    }
+    assert want[False] != pytest.approx(want[True], rel=1e-3)
+    assert float(metrics["loss"]) == pytest.approx(want[bootstraps], rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cdqn", "cdsqn"])
+def test_cdqn_presets_stop_their_50m_schedules_at_10m(name):
+    """The README's figures: Wang & Ueda's schedules are written for 50M steps, the presets run
+    10M agent steps with the warm-up inside them, so the last step has beta 0.52 and epsilon
+    0.1 - 0.09 x 9 / 39 = 0.079; their evaluation games are capped at their 20,000 steps."""
+    config = C.preset(name)
+    assert agent.schedule_offset(config.learner) == 0
+    last = config.run.total_agent_steps
+    assert last == 10_000_000
+    beta = agent.importance_exponent_at(config.learner, last, config.run.total_agent_steps)
+    assert float(beta) == pytest.approx(0.52)
+    assert float(agent.epsilon_at(config.learner, last)) == pytest.approx(0.0792308, rel=1e-5)
+    assert config.eval.max_episode_agent_steps is None
+    assert config.env.max_episode_agent_steps == 20_000  # the evaluation pools' fallback
+
+
+def test_weight_decay_is_adamw():
+    """With learner.weight_decay lambda, the first step is AdamW's (torch.optim.AdamW):
+    ``-lr (g / (|g| + eps) + lambda theta)``; lambda 0 is plain Adam."""
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    g = np.array([0.5, -2.0, 0.0])
+    for decay in (0.0, 0.1):
+        opt = agent.make_optimizer(
+            LearnerConfig(learning_rate=0.25, adam_eps=0.5, weight_decay=decay)
+        )
+        updates, _ = opt.update({"w": jnp.asarray(g)}, opt.init(params), params)
+        want = -0.25 * (g / (np.abs(g) + 0.5) + decay * np.asarray(params["w"]))
+        np.testing.assert_allclose(updates["w"], want, rtol=2e-5)
+
+
+def test_pl_sdqn_preset_is_sun_et_al():
+    """The pl-sdqn preset builds PL-SDQN: PopNorm, T = 16, tau 2, piecewise-quadratic surrogate
+    (alpha 2), detached hard reset, rate readout, AdamW lr 1e-4 with decay 0.01; every value
+    it sets is cited to their code."""
+    config = C.validate(C.preset("pl-sdqn"))
+    net = agent.make_network(config.network, 6, (4, 84, 84))
+    assert isinstance(net, DSQN)
+    assert (net.norm, net.time_steps, net.tau, net.surrogate, net.surrogate_alpha) == (
+        "popnorm",
+        16,
+        2.0,
+        "piecewise_quadratic",
+        2.0,
+    )
+    assert net.detach_reset and net.v_reset == 0.0 and net.readout == "rate"
+    assert (config.learner.learning_rate, config.learner.weight_decay) == (1e-4, 0.01)
+    sources = C.preset_sources("pl-sdqn")
+    assert all("Sun et al. 2022" in source for source in sources.values())
+    assert {"network.norm", "network.time_steps", "learner.weight_decay"} <= set(sources)

@@ -157,6 +157,10 @@ def test_override_errors_name_the_field(overrides, needle):
             {"network.neuron": "plif", "learner.neuron_learning_rate_scale": "0"},
             "learner.neuron_learning_rate_scale",
         ),
+        ({"network.readout": "max_abs_mem"}, "network.readout.*membrane_max_abs"),
+        ({"network.norm": "batchnorm"}, "network.norm"),
+        ({"network.kind": "dqn", "network.norm": "popnorm"}, "normalises spiking layers"),
+        ({"learner.weight_decay": "-0.01"}, "learner.weight_decay must be >= 0"),
     ],
 )
 def test_validation_rejects_impossible_values(overrides, needle):

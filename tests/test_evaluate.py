@@ -147,3 +147,17 @@ def test_max_q_of_real_games(setup):
     assert np.any(greedy.max_q > greedy.mean_max_q + 1e-4)
     random = Evaluator(cfg, net, [0, 1], epsilon=1.0)(params, keys)
     assert np.all(np.isnan(random.max_q)) and np.all(np.isfinite(random.mean_max_q))
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 1.0])
+def test_an_evaluator_without_an_epsilon_plays_the_configured_one(setup, epsilon):
+    """Training-time evaluations and conversion build their Evaluator without an epsilon: it
+    plays eval.epsilon. At 1 every action is drawn at random (no greedy step: the paper's max Q
+    is NaN); at 0 every action is greedy."""
+    cfg, net, params = setup
+    cfg = C.apply_overrides(cfg, {"eval.epsilon": str(epsilon)})
+    ev = Evaluator(cfg, net, [0, 1])
+    assert ev.epsilon == epsilon
+    out = ev(params, jnp.stack([jax.random.key(1), jax.random.key(2)]))
+    assert np.all(np.isnan(out.max_q)) == (epsilon == 1.0)
+    assert np.all(np.isfinite(out.max_q)) == (epsilon == 0.0)

@@ -12,7 +12,7 @@ from jaxprs import loops_and_kernels
 from dsqn import convolution, spiking
 from dsqn.conversion import ConvertedMLPSNN, ConvertedSNN
 from dsqn.convolution import CPU_CONV_BLOCK
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, dueling_q
+from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, SPIKE_TRAINS, dueling_q
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +364,7 @@ def test_dueling_q_by_hand():
 
 
 def test_dueling_dqn_is_v_plus_a_minus_mean_a(atari_obs):
-    """Wang & Ueda's DuelingDQN: fc1 holds two streams of 512 units, fc2 starts block-diagonal
+    """Wang & Ueda's DuelingDQN: fc1 holds two streams of 512 units, fc2 is block-diagonal
     (advantages from the first 512, the value from the last 512); Q = V + A - mean(A),
     recomputed here from the layer's own outputs."""
     net = DQN(5, head="dueling")
@@ -384,6 +384,20 @@ def test_dueling_dqn_is_v_plus_a_minus_mean_a(atari_obs):
     np.testing.assert_allclose(q, value + advantage - advantage.mean(1, keepdims=True), rtol=1e-5)
 
 
+@pytest.mark.parametrize("joined", [False, True])
+def test_dueling_dqn_output_ignores_cross_stream_weights(atari_obs, joined):
+    """The stream mask acts in the forward pass: weights placed in fc2's cross-stream blocks
+    change no Q-value (Wang & Ueda's streams), unless ``dueling_joined``."""
+    net = DQN(5, head="dueling", dueling_joined=joined)
+    params = net.init(jax.random.key(0), atari_obs)
+    q = net.apply(params, atari_obs)
+    crossed = jax.tree.map(lambda x: x, params)
+    kernel = params["params"]["fc2"]["kernel"]
+    crossed["params"]["fc2"]["kernel"] = kernel.at[512:, :5].set(0.5).at[:512, 5].set(-0.5)
+    moved = np.abs(np.asarray(net.apply(crossed, atari_obs) - q)).max()
+    assert (moved > 1e-3) if joined else (moved == 0)
+
+
 def test_dueling_dsqn_reads_value_and_advantages_from_the_fc1_rate(atari_obs):
     """DSQN's dueling head: one output layer of |A| + 1 on the fc1 spike rate (the sown fc1
     counts / T), Q = V + A - mean(A)."""
@@ -396,6 +410,95 @@ def test_dueling_dsqn_reads_value_and_advantages_from_the_fc1_rate(atari_obs):
     outputs = rate @ p["fc2"]["kernel"] + p["fc2"]["bias"][None]
     expected = outputs[:, -1:] + outputs[:, :4] - outputs[:, :4].mean(1, keepdims=True)
     np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["max", "max_abs", "mean", "last"])
+def test_membrane_readouts_decode_the_output_neuron_by_hand(decoder):
+    """Chen et al.'s membrane decoders in the network: the output layer's currents ``W S[t] + b``
+    of the last hidden layer's spikes drive a non-spiking LIF (tau 2, decay_input)
+    ``V[t] = V[t-1] + (X[t] - V[t-1]) / 2``, recomputed here in NumPy, then max, max-abs,
+    mean or last over t. The rate readout (Chen et al.'s fr-mlp) is ``W mean_t S[t] + b``."""
+    obs = jnp.asarray([[0.3, -1.0, 2.0, 0.5], [1.0, 0.2, -0.4, 0.9]])
+    net = MLPDSQN(
+        3, time_steps=6, hidden_sizes=(8,), v_threshold=0.3, readout=f"membrane_{decoder}"
+    )
+    params = net.init(jax.random.key(2), obs)
+    q, state = net.apply(params, obs, mutable=[SPIKE_TRAINS])
+    spikes = np.asarray(state[SPIKE_TRAINS]["spikes_fc1"][0], np.float64)  # [T, B, 8]
+    assert 0 < spikes.mean() < 1
+    out = params["params"]["out"]
+    currents = spikes @ np.asarray(out["kernel"], np.float64) + np.asarray(out["bias"])
+    v, trace = np.zeros(currents.shape[1:]), []
+    for x in currents:
+        v = v + (x - v) / 2.0
+        trace.append(v)
+    trace = np.stack(trace)
+    high, low = trace.max(0), trace.min(0)
+    want = {
+        "max": high,
+        "max_abs": np.where(np.abs(high) > np.abs(low), high, low),
+        "mean": trace.mean(0),
+        "last": trace[-1],
+    }[decoder]
+    np.testing.assert_allclose(np.asarray(q), want, rtol=1e-5, atol=1e-6)
+    if decoder == "max_abs":
+        assert (np.abs(low) > np.abs(high)).any()  # the case where the minimum wins occurs
+    rate = net.clone(readout="rate")
+    expected = spikes.mean(0) @ np.asarray(out["kernel"]) + np.asarray(out["bias"])
+    np.testing.assert_allclose(np.asarray(rate.apply(params, obs)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_popnorm_layer_by_hand():
+    """PL-SDQN's PopNorm before a spiking layer, recomputed in NumPy: fc1's currents
+    ``z = x W + b`` of each sample normalised over its neurons, ``(z - mean) / sqrt(var + 1e-5)``
+    times ``gamma`` plus ``beta`` (initialised to V_th - V_reset and V_reset, here perturbed),
+    drive a LIF (tau 2, decay_input, hard reset to 0) for T steps: the same spikes."""
+    obs = jnp.asarray([[0.3, -1.0, 2.0, 0.5], [1.0, 0.2, -0.4, 0.9], [-2.0, 0.1, 0.0, 1.5]])
+    net = MLPDSQN(2, time_steps=5, hidden_sizes=(16,), v_threshold=0.8, norm="popnorm")
+    params = net.init(jax.random.key(3), obs)
+    norm = params["params"]["popnorm_fc1"]
+    np.testing.assert_array_equal(norm["scale"], np.full(16, 0.8, np.float32))
+    np.testing.assert_array_equal(norm["bias"], np.zeros(16, np.float32))
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(lambda x: x, params)
+    gamma = 0.8 + 0.3 * rng.normal(size=16)
+    beta = 0.2 * rng.normal(size=16)
+    params["params"]["popnorm_fc1"] = {"scale": jnp.asarray(gamma), "bias": jnp.asarray(beta)}
+    _, state = net.apply(params, obs, mutable=[SPIKE_TRAINS])
+    spikes = np.asarray(state[SPIKE_TRAINS]["spikes_fc1"][0])
+    fc1 = params["params"]["fc1"]
+    z = np.asarray(obs, np.float64) @ np.asarray(fc1["kernel"]) + np.asarray(fc1["bias"])
+    y = (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-5) * gamma + beta
+    v, want = np.zeros_like(y), []
+    for _ in range(5):
+        v = v + (y - v) / 2.0
+        s = (v >= 0.8).astype(np.float64)
+        v = v * (1 - s)
+        want.append(s)
+    np.testing.assert_array_equal(spikes, np.stack(want))
+    assert 0 < spikes.mean() < 1
+    without = net.clone(norm="none")
+    assert "popnorm_fc1" not in without.init(jax.random.key(3), obs)["params"]
+    # In a sweep the threshold is traced: each agent's gamma starts at its own V_th - V_reset.
+    thresholds = jnp.array([0.5, 1.25])
+    scales = jax.vmap(
+        lambda v: net.clone(v_threshold=v).init(jax.random.key(3), obs)["params"]["popnorm_fc1"]
+    )(thresholds)["scale"]
+    np.testing.assert_array_equal(scales, np.repeat([[0.5], [1.25]], 16, axis=1))
+
+
+def test_popnorm_in_dsqn_normalises_the_convolutional_layers(atari_obs):
+    """As BrainCog's SpikingDQN: PopNorm before conv1-3's neurons (one gamma and beta per neuron,
+    starting at V_th - V_reset and V_reset), none before fc1's; PLIF neurons compose."""
+    net = DSQN(3, time_steps=2, neuron="plif", v_threshold=1.5, v_reset=-0.5, norm="popnorm")
+    p = net.init(jax.random.key(0), atari_obs)["params"]
+    shapes = {"conv1": (20, 20, 32), "conv2": (9, 9, 64), "conv3": (7, 7, 64)}
+    assert {k for k in p if k.startswith("popnorm_")} == {f"popnorm_{k}" for k in shapes}
+    for layer, shape in shapes.items():
+        np.testing.assert_array_equal(p[f"popnorm_{layer}"]["scale"], np.full(shape, 2.0))
+        np.testing.assert_array_equal(p[f"popnorm_{layer}"]["bias"], np.full(shape, -0.5))
+    q = net.apply({"params": p}, atari_obs)
+    assert q.shape == (2, 3) and bool(jnp.all(jnp.isfinite(q)))
 
 
 @pytest.mark.parametrize("net", [DQN(3, head="shared_bias"), MLPDQN(3, head="shared_bias")])

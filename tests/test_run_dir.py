@@ -136,6 +136,8 @@ def test_a_run_older_than_a_field_reads_as_it_was_trained(tmp_path: Path) -> Non
     assert config.network.head == "linear" and config.network.neuron_backend == "scan"
     assert config.run.matmul_precision == "default" and config.sweep == C.SweepConfig()
     assert config.learner.neuron_learning_rate_scale == 1.0
+    assert config.network.dueling_joined is True  # fc2 was trained whole
+    assert config.network.norm == "none" and config.learner.weight_decay == 0.0
 
 
 FIELDS_OF_THE_FIRST_RUNS = frozenset(

@@ -471,6 +471,13 @@ def test_readouts():
     assert float(spiking.membrane(x, decoder="max")) == 1.0
     assert float(spiking.membrane(x, decoder="last")) == 0.25
     np.testing.assert_allclose(float(spiking.membrane(x, decoder="mean")), 1.75 / 3)
+    # max-abs-mem: the membrane of largest magnitude (IF: V = -2, 1, -4 -> -4; V = 3, 2, 2.5
+    # -> 3); on a tie |max| = |min| the minimum (V = 2, -2, -1 -> -2).
+    for currents, want in (([-2.0, 3.0, -5.0], -4.0), ([3.0, -1.0, 0.5], 3.0), ([2, -4, 1], -2)):
+        got = spiking.membrane(jnp.array(currents, jnp.float32), decoder="max_abs", neuron="if")
+        assert float(got) == want
+    v = jnp.array([[0.5, -3.0], [-2.0, 1.0], [1.5, 2.0]])  # [T, 2]: per neuron
+    np.testing.assert_array_equal(np.asarray(spiking.max_abs(v)), [-2.0, -3.0])
     with pytest.raises(ValueError, match="decoder"):
         spiking.membrane(x, decoder="min")
     with pytest.raises(ValueError, match="membrane neuron"):

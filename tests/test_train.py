@@ -164,6 +164,51 @@ def test_prioritized_replay_inside_the_chunk():
     assert not np.array_equal(priority[0], priority[1])
 
 
+def test_the_chunk_weights_by_the_scheduled_importance_exponent():
+    """The chunk's updates use beta(t) of the schedule: starting at beta 1 or at beta 0 (annealed
+    over the run's 50,000 steps, so about 0 here) trains differently; a fixed exponent would
+    give both runs the same parameters."""
+    runs = []
+    for start in ("1.0", "0.0"):
+        cfg = small(
+            **{
+                "learner.replay_sampling": "proportional",
+                "learner.importance_exponent_start": start,
+                "run.seeds": "0",
+            }
+        )
+        _, carry, (m,) = run_chunks(cfg, 150)
+        assert int(carry.train.updates[0]) == 25
+        runs.append(carry.train.params)
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), *runs)
+    assert max(jax.tree.leaves(moved)) > 1e-4
+
+
+def test_the_chunk_explores_with_the_configured_epsilon():
+    """After the warm-up, with no update yet (the parameters are the initial ones), the chunk's
+    stored actions are its own network's greedy ones at epsilon 0, while at epsilon about 1
+    (a sweep's other agent: 1 -> 0 over 8,000 steps) about half of them (2 actions) are not."""
+    cfg = small(
+        **{
+            "learner.warmup_agent_steps": "20",
+            "learner.update_period_agent_steps": "100000",
+            "learner.epsilon_end": "0.0",
+            "run.seeds": "0",
+            "sweep.learner_epsilon_start": "0 1",
+        }
+    )
+    exp, carry, _ = run_chunks(cfg, 60)  # 2 envs: iterations 10-59 act after the warm-up
+    assert np.asarray(carry.train.updates).tolist() == [0, 0]
+    obs = np.asarray(carry.replay.obs)[:, 10:60].reshape(2, -1, 4)
+    actions = np.asarray(carry.replay.action)[:, 10:60].reshape(2, -1)
+    shares = {}
+    for i, spec in enumerate(exp.agents):
+        params = jax.tree.map(lambda x, i=i: x[i], carry.train.params)
+        q = exp.network.apply({"params": params}, jnp.asarray(obs[i]))
+        shares[dict(spec.values)["learner.epsilon_start"]] = np.mean(q.argmax(-1) == actions[i])
+    assert shares[0.0] == 1.0 and shares[1.0] < 0.8
+
+
 def test_spiking_chunk_reports_spike_counts():
     exp, carry, (m,) = run_chunks(small("cartpole-dsqn"), 150)
     assert set(exp.layer_neurons) == {"fc1"}

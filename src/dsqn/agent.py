@@ -14,7 +14,9 @@ Everything here is a pure function of one seed's state; training vmaps it over t
   warm-up (``t < warmup_agent_steps``).
 - One update: sample a minibatch, compute the TD loss of :mod:`dsqn.losses` with the target
   network's ``Q_target(s', .)`` (no gradient) and, for Double DQN and C-DQN, the online
-  ``Q(s', .)``, then one Adam step (optionally after global-norm clipping); the learnable
+  ``Q(s', .)`` (Double DQN: a forward pass without gradient, only its argmax is used, so the
+  backward runs on the batch of ``s`` alone; C-DQN: differentiated, one forward and backward
+  over ``[s; s']``), then one Adam step (optionally after global-norm clipping); the learnable
   neuron parameters' step is scaled by ``neuron_learning_rate_scale`` (1 by default).
 - Target sync: ``target_params <- params`` (a hard copy).
 """
@@ -95,7 +97,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         if minatar:
             return MinAtarDQN(num_actions, **ann)
         if image:
-            return DQN(num_actions, **ann)
+            return DQN(num_actions, dueling_joined=config.dueling_joined, **ann)
         return MLPDQN(num_actions, config.hidden_sizes, **ann)
     if config.kind != "dsqn":
         raise ValueError(f"unknown network kind {config.kind!r}; valid: ['dsqn', 'dqn']")
@@ -112,6 +114,7 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
         readout=config.readout,
         learn_threshold=config.learn_threshold,
         head=config.head,
+        norm=config.norm,
         neuron_backend=config.neuron_backend,
         param_init=config.param_init,
         dtype=dtype,
@@ -125,16 +128,21 @@ def make_network(config: NetworkConfig, num_actions: int, obs_shape: tuple[int, 
 
 def make_optimizer(config: LearnerConfig) -> optax.GradientTransformation:
     """Adam (eps from the config, betas 0.9, 0.999, the step size of
-    :func:`learning_rate_schedule`), after an optional global-norm clip; the learnable neuron
-    parameters' steps times ``neuron_learning_rate_scale``.
+    :func:`learning_rate_schedule`), or with ``weight_decay`` lambda > 0 AdamW (Loshchilov &
+    Hutter 2019, as ``torch.optim.AdamW``: ``theta <- theta - lr (adam_step + lambda theta)``),
+    after an optional global-norm clip; the learnable neuron parameters' steps times
+    ``neuron_learning_rate_scale``.
 
     The scale may be traced (a sweep's value per agent); the optimizer state is Adam's either
     way, so checkpoints do not depend on it, and a scale of 1 changes no bit.
     """
-    adam = _scale_neuron_steps(
-        optax.adam(learning_rate_schedule(config), eps=config.adam_eps),
-        config.neuron_learning_rate_scale,
-    )
+    if config.weight_decay:
+        inner = optax.adamw(
+            learning_rate_schedule(config), eps=config.adam_eps, weight_decay=config.weight_decay
+        )
+    else:
+        inner = optax.adam(learning_rate_schedule(config), eps=config.adam_eps)
+    adam = _scale_neuron_steps(inner, config.neuron_learning_rate_scale)
     if config.max_grad_norm is None:
         return adam
     return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adam)
@@ -275,10 +283,16 @@ def _loss_fn(
 ) -> tuple[jax.Array, tuple[dict[str, jax.Array], jax.Array]]:
     apply = lambda p, x: network.apply({"params": p}, x)  # noqa: E731
     q_next_target = jax.lax.stop_gradient(apply(target_params, batch.next_obs))
-    if losses.needs_next_online(config.loss):
-        # One forward pass over s and s' together; the loss routes gradients through Q(s', .).
+    if losses.differentiates_next_online(config.loss):
+        # C-DQN: one forward pass over s and s' together; the loss routes gradients through
+        # Q(s', .), so the backward runs on both.
         both = apply(params, jnp.concatenate([batch.obs, batch.next_obs]))
         q, q_next_online = jnp.split(both, 2)
+    elif losses.needs_next_online(config.loss):
+        # Double DQN: Q(s', .) only picks the argmax, a separate forward outside the
+        # differentiated one, so that the backward runs on s alone.
+        q_next_online = jax.lax.stop_gradient(apply(jax.lax.stop_gradient(params), batch.next_obs))
+        q = apply(params, batch.obs)
     else:
         q, q_next_online = apply(params, batch.obs), None
     loss, aux = losses.td_loss(

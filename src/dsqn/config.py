@@ -65,7 +65,10 @@ class NetworkConfig:
       detach_reset: stop gradients through the reset. Paper: False.
       surrogate: surrogate derivative (atan, sigmoid, piecewise_quadratic, fast_sigmoid).
       surrogate_alpha: its sharpness. Paper: atan with alpha 2.0.
-      readout: rate (paper), spike_rate, membrane_max, membrane_mean, membrane_last.
+      readout: rate (paper; Chen et al. 2022's "fr-mlp"), spike_rate, or a non-spiking
+        output neuron decoded by Chen et al.'s membrane decoders: membrane_max ("max-mem"),
+        membrane_max_abs ("max-abs-mem"), membrane_mean ("mean-mem"), membrane_last
+        ("last-mem"); see :mod:`dsqn.spiking.readout`.
       learn_threshold: learn one firing threshold per spiking layer, starting from
         ``v_threshold``. Paper: False (fixed thresholds).
       head: the output head: ``"linear"`` (paper), ``"dueling"`` (Wang et al. 2016's dueling
@@ -73,6 +76,15 @@ class NetworkConfig:
         value and the advantages are read out from the same fc1 rate) or ``"shared_bias"`` (one
         output bias for all actions, van Hasselt et al. 2016's tuned Double DQN); see
         :mod:`dsqn.networks`.
+      dueling_joined: the dueling DQN's (ReLU, two 512-unit streams) output layer: ``False``
+        (Wang & Ueda 2022): the weights between the streams are held at zero for the whole run
+        (their gradient hook); ``True``: they start at zero and are trained with the rest (a
+        deviation; the behaviour of runs saved before this field). Other networks ignore it.
+      norm: ``"none"`` (paper) or ``"popnorm"``: PL-SDQN's potential-based layer normalisation
+        (Sun et al. 2022) of a spiking layer's input currents, per sample over its neurons, with
+        a learned scale and shift per neuron starting at ``v_threshold - v_reset`` and
+        ``v_reset``; on Atari before the three convolutional spiking layers (as their code), in
+        the MLP before every hidden layer (spiking only; see :mod:`dsqn.networks`).
       neuron_backend: how the neuron layers run (spiking only): ``"scan"`` (one ``lax.scan``
         step per time step, the reference) or ``"pallas"`` (one fused kernel per layer forward
         and one backward; the same spikes, gradients equal up to float rounding; see
@@ -95,6 +107,8 @@ class NetworkConfig:
     readout: str = "rate"
     learn_threshold: bool = False
     head: str = "linear"
+    dueling_joined: bool = False
+    norm: str = "none"
     neuron_backend: str = "scan"
     param_init: str = "torch"
     hidden_sizes: tuple[int, ...] = (128, 128)
@@ -153,6 +167,8 @@ class LearnerConfig:
       learning_rate_decay_agent_steps: agent steps of learning (after the warm-up) over which
         the step size decays to learning_rate_end; set both or neither.
       adam_eps: Adam epsilon. Paper: PyTorch's default 1e-8.
+      weight_decay: decoupled weight decay lambda of AdamW (``torch.optim.AdamW``), on every
+        parameter; 0 (paper): plain Adam. Sun et al. 2022 (PL-SDQN): AdamW's default 0.01.
       neuron_learning_rate_scale: the learnable neuron parameters' step size (PLIF's ``w``,
         learned thresholds), as a multiple of ``learning_rate``. 1.0 (default): one Adam step
         size for every parameter, as Fang et al. 2021 and spikingjelly train PLIF. Each such
@@ -228,6 +244,7 @@ class LearnerConfig:
     learning_rate_end: float | None = None
     learning_rate_decay_agent_steps: int | None = None
     adam_eps: float = 1e-8
+    weight_decay: float = 0.0
     neuron_learning_rate_scale: float = 1.0
     max_grad_norm: float | None = None
     batch_size: int = 32
@@ -444,6 +461,28 @@ _DOUBLE_RUN = dict(
     total_agent_steps=Cited(1_000_000, "Liu et al. 2022: Double variants trained for 1M steps")
 )
 
+_SUN = "Sun et al. 2022 (PL-SDQN), github.com/BrainCog-X/Brain-Cog examples/decision_making/RL/sdqn"
+# PL-SDQN's network and optimiser (their network.py, normalization.py, main.py) on the paper's
+# protocol; their tianshou loop (10 envs, 3-step returns, an update per 10 env steps, 100k
+# replay) is not taken, and their bias-free output layer is the paper's rate readout with a bias.
+_SUN_NETWORK = dict(
+    time_steps=Cited(16, f"{_SUN}: --time-window 16 (main.py)"),
+    tau=Cited(2.0, f"{_SUN}: BrainCog LIFNode tau 2 (decay 0.5, network.py)"),
+    v_threshold=Cited(1.0, f"{_SUN}: threshold 1.0 (network.py)"),
+    v_reset=Cited(0.0, f"{_SUN}: v_reset 0.0 (network.py)"),
+    decay_input=Cited(True, f"{_SUN}: LIFNode mem += (x - mem) / tau"),
+    detach_reset=Cited(True, f"{_SUN}: LIFNode mem *= 1 - spike.detach()"),
+    surrogate=Cited("piecewise_quadratic", f"{_SUN}: LIFNode act_fun QGateGrad"),
+    surrogate_alpha=Cited(2.0, f"{_SUN}: QGateGrad alpha 2"),
+    readout=Cited("rate", f"{_SUN}: Q = mean over T of Linear(512, A) on fc1's spikes"),
+    norm=Cited("popnorm", f"{_SUN}: PopNorm(threshold, v_reset) before conv1-3's LIF layers"),
+)
+_SUN_LEARNER = dict(
+    learning_rate=Cited(1e-4, f"{_SUN}: --lr 0.0001 (main.py)"),
+    weight_decay=Cited(0.01, f"{_SUN}: torch.optim.AdamW(net.parameters(), lr), default 0.01"),
+    adam_eps=Cited(1e-8, f"{_SUN}: AdamW's default eps"),
+)
+
 # CartPole settings in the spirit of rl-baselines3-zoo's tuned DQN: a replay ratio of 0.5
 # updates per agent step and a target refreshed every 256 agent steps.
 _CARTPOLE_LEARNER = dict(
@@ -588,7 +627,13 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "cdqn": (
         "C-DQN with Wang & Ueda 2022's Atari configuration (10M agent steps, as the paper)",
         dict(
-            network=dict(kind="dqn", **_WANG_UEDA_NETWORK),
+            network=dict(
+                kind="dqn",
+                **_WANG_UEDA_NETWORK,
+                dueling_joined=Cited(
+                    False, f"{_WU}: model.py DuelingDQN, grad_mask hook on fc[2].weight"
+                ),
+            ),
             env=_WANG_UEDA_ENV,
             learner=_WANG_UEDA_LEARNER,
             run=_CDQN_RUN,
@@ -610,6 +655,12 @@ _PRESETS: dict[str, tuple[str, dict]] = {
     "dsqn-maxmem": (
         "Chen et al. 2022: T=8, non-spiking output neuron decoded by max membrane, detached reset",
         dict(network=dict(time_steps=8, readout="membrane_max", detach_reset=True)),
+    ),
+    "pl-sdqn": (
+        "PL-SDQN (Sun et al. 2022): potential-based layer normalisation (PopNorm), T = 16, "
+        "piecewise-quadratic surrogate, detached reset, AdamW; their network and optimiser on "
+        "the paper's protocol",
+        dict(network=_SUN_NETWORK, learner=_SUN_LEARNER),
     ),
     "atari-smoke": (
         "small CPU check of the Atari pipeline, not a result: DSQN (T = 8) on Breakout, "
@@ -978,7 +1029,7 @@ def _unused_sweep(config: Config, path: str) -> str | None:
 
 
 def _check_network(n: NetworkConfig) -> None:
-    from dsqn.networks import HEADS, INITS, NEURONS, READOUTS
+    from dsqn.networks import HEADS, INITS, NEURONS, NORMS, READOUTS
     from dsqn.spiking import BACKENDS, SURROGATES
 
     _choice("network.kind", n.kind, ("dsqn", "dqn"))
@@ -997,6 +1048,11 @@ def _check_network(n: NetworkConfig) -> None:
     _choice("network.neuron_backend", n.neuron_backend, BACKENDS)
     _choice("network.param_init", n.param_init, INITS)
     _choice("network.head", n.head, HEADS)
+    _choice("network.norm", n.norm, NORMS)
+    if n.norm != "none" and n.kind != "dsqn":
+        raise ConfigError(
+            f"network.norm {n.norm!r} normalises spiking layers; network.kind is {n.kind!r}"
+        )
     _choice("network.compute_dtype", n.compute_dtype, ("float32", "bfloat16"))
     if not n.hidden_sizes or any(h <= 0 for h in n.hidden_sizes):
         raise ConfigError(f"network.hidden_sizes must be positive widths, got {n.hidden_sizes!r}")
@@ -1036,6 +1092,7 @@ def _check_learner(learner: LearnerConfig, e: EnvConfig) -> None:
     _positive("learner.learning_rate", learner.learning_rate)
     _check_learning_rate_decay(learner)
     _positive("learner.adam_eps", learner.adam_eps)
+    _positive("learner.weight_decay", learner.weight_decay, allow_zero=True)
     _positive("learner.neuron_learning_rate_scale", learner.neuron_learning_rate_scale)
     if learner.max_grad_norm is not None:
         _positive("learner.max_grad_norm", learner.max_grad_norm)

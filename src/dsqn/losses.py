@@ -245,6 +245,14 @@ def needs_next_online(kind: str) -> bool:
     return kind != "dqn"
 
 
+def differentiates_next_online(kind: str) -> bool:
+    """Whether loss ``kind``'s gradient flows through the online Q(s', .): C-DQN's residual
+    term does; Double DQN only takes its argmax (no gradient), so callers may compute it
+    outside the differentiated forward pass."""
+    get_loss(kind)
+    return kind == "cdqn"
+
+
 def td_loss(
     kind: str,
     q: jax.Array,

@@ -27,10 +27,24 @@ neuron dynamics of their own.
   configured one; ``learn_threshold`` likewise learns one ``V_th`` per layer
   (``v_threshold_<layer>``);
 - readout ``"rate"`` (the paper): ``Q = fc2((1/T) sum_t S_fc1[t])``. Ablations: ``"spike_rate"``
-  (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" | "membrane_mean"
-  | "membrane_last"`` (fc2 drives a non-spiking output neuron of the same kind, leaky for
-  LIF/PLIF and integrating for IF, decoded by the max, mean or last membrane potential; Chen et
-  al. 2022's "max-mem").
+  (fc2 is a spiking layer too, ``Q = (1/T) sum_t S_fc2[t]``) and ``"membrane_max" |
+  "membrane_max_abs" | "membrane_mean" | "membrane_last"`` (fc2 drives a non-spiking output
+  neuron of the same kind, leaky for LIF/PLIF and integrating for IF, decoded by the max, the
+  largest-magnitude, the mean or the last membrane potential: Chen et al. 2022's "max-mem",
+  "max-abs-mem", "mean-mem" and "last-mem", equations in :mod:`dsqn.spiking.readout`). Chen et
+  al.'s "fr-mlp" decoder is ``"rate"`` itself.
+
+Normalisation (:data:`NORMS`): ``"none"`` (the paper) or ``"popnorm"``, the potential-based
+layer normalisation of PL-SDQN (Sun et al. 2022, BrainCog's ``PopNorm``): a layer's input
+currents ``x`` (per sample, over all its neurons) are normalised before its neurons charge,
+
+    y = (x - mean(x)) / sqrt(var(x) + 1e-5) * gamma + beta,
+
+with one ``gamma`` and ``beta`` per neuron (parameters ``popnorm_<layer>``), initialised to
+``V_th - V_reset`` and ``V_reset`` (``V_reset = 0`` for soft reset): normalised currents start
+spread over the range between reset and threshold. As in their ``SpikingDQN``, the Atari
+networks normalise the three convolutional spiking layers and not ``fc1``; the MLP normalises
+every hidden layer.
 
 The neuron parameters (``tau``, ``v_threshold``, ``surrogate_alpha``) are values: they may be
 traced, so that a network can be built inside ``jax.vmap`` over them (a hyperparameter sweep in
@@ -42,11 +56,14 @@ Output heads (:data:`HEADS`, every network): ``"linear"`` (the paper: one output
 ``Q = V + A - mean_a A`` (:func:`dueling_q`); ``"shared_bias"`` (van Hasselt et al. 2016's tuned
 Double DQN): one bias shared by all actions (parameter ``<output>_bias``). In :class:`DQN` the
 dueling streams are those of Wang & Ueda's ``DuelingDQN``: ``fc1`` holds both streams' 512 units
-(1024) and ``fc2`` starts block-diagonal (advantages from the first 512, the value from the last
-512) and is trained whole, as theirs. In the spiking networks (and the MLPs) the value and the
-advantages are read out from the same last hidden layer: ``fc2`` has ``|A| + 1`` outputs, decoded
-by the configured readout (the rate readout: ``fc2((1/T) sum_t S_fc1[t])``), so that the spiking
-layers and their spike counts stay the paper's.
+(1024) and ``fc2`` is block-diagonal (advantages from the first 512, the value from the last
+512) for the whole run: its kernel is used times the stream mask, so the cross-stream weights
+get no gradient and stay zero, as their gradient hook keeps them (``dueling_joined``, a
+deviation, trains them too: they only start at zero). In the spiking networks (and the MLPs)
+the value and the advantages are read out from the same last hidden layer: ``fc2`` has
+``|A| + 1`` outputs, decoded by the configured readout (the rate readout:
+``fc2((1/T) sum_t S_fc1[t])``), so that the spiking layers and their spike counts stay the
+paper's.
 
 Spike counts summed over time, per sample and neuron, are sown into the ``intermediates``
 collection as ``spikes_conv1``, ``spikes_conv2``, ``spikes_conv3``, ``spikes_fc1`` (and
@@ -70,6 +87,7 @@ encoding), ``fc1`` over all T steps at once, then the configured readout into ``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -89,6 +107,7 @@ __all__ = [
     "NEURONS",
     "READOUTS",
     "HEADS",
+    "NORMS",
     "INITS",
     "dueling_q",
     "ATARI_OBS_SHAPE",
@@ -118,8 +137,17 @@ def _minatar_input(obs: jax.Array, dtype: jnp.dtype) -> jax.Array:
 NEURONS = ("lif", "if", "plif")
 SPIKE_TRAINS = "spike_trains"
 """The flax collection of every spiking layer's spikes over time, ``[T, B, ...]``."""
-READOUTS = ("rate", "spike_rate", "membrane_max", "membrane_mean", "membrane_last")
+READOUTS = (
+    "rate",
+    "spike_rate",
+    "membrane_max",
+    "membrane_max_abs",
+    "membrane_mean",
+    "membrane_last",
+)
 HEADS = ("linear", "dueling", "shared_bias")
+NORMS = ("none", "popnorm")
+POPNORM_EPSILON = 1e-5  # torch.nn.functional.layer_norm's default, as Sun et al.'s PopNorm
 NEURON_PARAMETER_PREFIXES = ("plif_w_", "v_threshold_")
 """Name prefixes of the learnable neuron parameters: PLIF's ``w`` and learned thresholds, one
 scalar per spiking layer."""
@@ -194,15 +222,48 @@ def dueling_q(outputs: jax.Array) -> jax.Array:
     return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
 
 
+def dueling_stream_mask(num_actions: int, width: int, dtype=jnp.float32) -> jax.Array:
+    """The ``[2 width, A + 1]`` mask of the dueling DQN's output kernel: 1 where a stream feeds
+    its own outputs (rows ``:width`` -> the advantages, rows ``width:`` -> the value), 0 on the
+    two blocks that would join the streams (Wang & Ueda's ``grad_mask``)."""
+    mask = jnp.zeros((2 * width, num_actions + 1), dtype)
+    return mask.at[:width, :-1].set(1).at[width:, -1].set(1)
+
+
 def _block_diagonal(kernel_init, num_actions: int, width: int):
     """A kernel ``[2 width, A + 1]`` drawn by ``kernel_init`` with the blocks that join the two
-    streams zeroed: advantages from rows ``:width``, the value from rows ``width:``."""
+    streams zeroed (:func:`dueling_stream_mask`)."""
 
     def init(key, shape, dtype=jnp.float32):
-        mask = jnp.zeros(shape, dtype).at[:width, :num_actions].set(1).at[width:, -1].set(1)
-        return kernel_init(key, shape, dtype) * mask
+        return kernel_init(key, shape, dtype) * dueling_stream_mask(num_actions, width, dtype)
 
     return init
+
+
+class _StreamDense(nn.Module):
+    """The dueling DQN's output layer ``y = x (W * M) + b`` with ``M`` the stream mask
+    (:func:`dueling_stream_mask`): the advantages see only the first stream, the value only the
+    second. Since ``dy/dW = x^T dy * M``, the cross-stream weights get a zero gradient, and
+    from their zero initialisation they stay exactly zero under Adam and global-norm clipping:
+    Wang & Ueda's gradient hook (``grad_mask * grad`` on ``fc[2].weight``) for the whole run.
+    With ``joined`` the kernel is used whole (``M = 1``; the cross blocks only start at zero)."""
+
+    num_actions: int
+    width: int
+    kernel_init: Any
+    bias_init: Any
+    joined: bool = False
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (2 * self.width, self.num_actions + 1)
+        kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
+        bias = self.param("bias", self.bias_init, (self.num_actions + 1,), jnp.float32)
+        if not self.joined:
+            kernel = kernel * dueling_stream_mask(self.num_actions, self.width)
+        y = x @ kernel.astype(self.dtype)
+        return y + bias.astype(self.dtype).reshape((1,) * (y.ndim - 1) + (-1,))
 
 
 def _output_layer(
@@ -215,10 +276,12 @@ def _output_layer(
     fan_in: int,
     *,
     dueling_streams: bool = False,
+    dueling_joined: bool = False,
 ):
     """The output layer for ``head`` (:data:`HEADS`): features -> ``[.., A]`` outputs, or
     ``[.., A + 1]`` (advantages, then the value) for ``"dueling"``; ``dueling_streams``: the
-    input holds two streams of ``DUELING_STREAM_WIDTH`` units (the dueling DQN)."""
+    input holds two streams of ``DUELING_STREAM_WIDTH`` units (the dueling DQN), kept apart
+    (:class:`_StreamDense`) unless ``dueling_joined``."""
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; valid: {HEADS}")
     if head == "linear":
@@ -228,8 +291,15 @@ def _output_layer(
             return _dense(num_actions + 1, name, dtype, init, fan_in)
         options = _initializers(init, DUELING_STREAM_WIDTH)
         kernel = options.get("kernel_init", nn.initializers.lecun_normal())
-        options["kernel_init"] = _block_diagonal(kernel, num_actions, DUELING_STREAM_WIDTH)
-        return nn.Dense(num_actions + 1, name=name, dtype=dtype, **options)
+        return _StreamDense(
+            num_actions,
+            DUELING_STREAM_WIDTH,
+            _block_diagonal(kernel, num_actions, DUELING_STREAM_WIDTH),
+            options.get("bias_init", nn.initializers.zeros),
+            joined=dueling_joined,
+            name=name,
+            dtype=dtype,
+        )
     options = _initializers(init, fan_in)
     bias_init = options.pop("bias_init", nn.initializers.zeros)
     dense = nn.Dense(num_actions, use_bias=False, name=name, dtype=dtype, **options)
@@ -247,11 +317,12 @@ class DQN(nn.Module):
     """The Nature DQN with ReLU hidden layers. ``obs: uint8 [B, 4, 84, 84] -> Q [B, A]``.
 
     ``head`` (:data:`HEADS`): ``"dueling"`` widens ``fc1`` to two streams of 512 units (module
-    docstring)."""
+    docstring); ``dueling_joined`` trains ``fc2``'s cross-stream weights too (a deviation)."""
 
     num_actions: int
     param_init: str = "torch"
     head: str = "linear"
+    dueling_joined: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -266,7 +337,15 @@ class DQN(nn.Module):
         hidden = 2 * DUELING_STREAM_WIDTH if streams else 512
         x = nn.relu(_dense(hidden, "fc1", d, i, 3136)(x))
         out = _output_layer(
-            self, self.head, self.num_actions, "fc2", d, i, hidden, dueling_streams=streams
+            self,
+            self.head,
+            self.num_actions,
+            "fc2",
+            d,
+            i,
+            hidden,
+            dueling_streams=streams,
+            dueling_joined=self.dueling_joined,
         )
         return _q(self.head, out(x))
 
@@ -338,6 +417,8 @@ class _SpikingQNetwork(nn.Module):
       readout: how Q is decoded (:data:`READOUTS`).
       learn_threshold: learn one threshold per spiking layer (parameter ``v_threshold_<layer>``).
       head: the output head (:data:`HEADS`); value and advantages share the readout.
+      norm: ``"popnorm"`` normalises the input currents of spiking layers (PL-SDQN, module
+        docstring); ``"none"`` (the paper) does not.
       neuron_backend: the toolkit engine's backend for every neuron layer
         (:data:`dsqn.spiking.BACKENDS`): ``"scan"`` (the reference) or ``"pallas"`` (one fused
         kernel per layer forward and one backward; same spikes, reverse-mode gradients only).
@@ -358,6 +439,7 @@ class _SpikingQNetwork(nn.Module):
     readout: str = "rate"
     learn_threshold: bool = False
     head: str = "linear"
+    norm: str = "none"
     neuron_backend: str = "scan"
     param_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
@@ -369,6 +451,8 @@ class _SpikingQNetwork(nn.Module):
             raise ValueError(f"unknown neuron {self.neuron!r}; valid: {NEURONS}")
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; valid: {READOUTS}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; valid: {NORMS}")
         if self.neuron_backend not in spiking.BACKENDS:
             raise ValueError(
                 f"unknown neuron_backend {self.neuron_backend!r}; valid: {spiking.BACKENDS}"
@@ -382,6 +466,25 @@ class _SpikingQNetwork(nn.Module):
             NEURON_PARAMETER_PREFIXES[0] + name, _constant(spiking.plif_weight(self.tau)), ()
         )
         return spiking.plif_tau(w)
+
+    def _normalize(self, x: jax.Array, name: str, features: int) -> jax.Array:
+        """PL-SDQN's potential-based layer normalisation of a layer's currents ``x`` (``[..., *F]``
+        with ``features`` trailing neuron axes), or ``x`` itself without ``norm`` (module
+        docstring)."""
+        if self.norm == "none":
+            return x
+        v_reset = 0.0 if self.v_reset is None else self.v_reset
+        axes = tuple(range(-features, 0))
+        return nn.LayerNorm(
+            epsilon=POPNORM_EPSILON,
+            dtype=self.dtype,
+            use_fast_variance=False,
+            reduction_axes=axes,
+            feature_axes=axes,
+            scale_init=_constant(self.v_threshold - v_reset),
+            bias_init=_constant(v_reset),
+            name=f"popnorm_{name}",
+        )(x)
 
     def _fire(self, x: jax.Array, name: str, time_steps: int | None = None) -> jax.Array:
         """A spiking neuron layer, through the toolkit: currents ``[T, ...]`` (or one current
@@ -438,9 +541,12 @@ class DSQN(_SpikingQNetwork):
         self._check_options()
         d, i = self.dtype, self.param_init
         x = _atari_input(obs, d)
-        s = self._fire(_conv(32, 8, 4, "conv1", d, i, 4)(x), "conv1", self.time_steps)
-        s = self._fire(spiking.over_time(_conv(64, 4, 2, "conv2", d, i, 32), s), "conv2")
-        s = self._fire(spiking.over_time(_conv(64, 3, 1, "conv3", d, i, 64), s), "conv3")
+        x = self._normalize(_conv(32, 8, 4, "conv1", d, i, 4)(x), "conv1", 3)
+        s = self._fire(x, "conv1", self.time_steps)
+        x = spiking.over_time(_conv(64, 4, 2, "conv2", d, i, 32), s)
+        s = self._fire(self._normalize(x, "conv2", 3), "conv2")
+        x = spiking.over_time(_conv(64, 3, 1, "conv3", d, i, 64), s)
+        s = self._fire(self._normalize(x, "conv3", 3), "conv3")
         s = s.reshape(*s.shape[:2], -1)
         s = self._fire(spiking.over_time(_dense(512, "fc1", d, i, 3136), s), "fc1")
         fc2 = _output_layer(self, self.head, self.num_actions, "fc2", d, i, 512)
@@ -485,10 +591,10 @@ class MLPDSQN(_SpikingQNetwork):
             raise ValueError("MLPDSQN needs at least one hidden layer")
         x = obs.astype(self.dtype)
         fc1 = _dense(self.hidden_sizes[0], "fc1", self.dtype, self.param_init, x.shape[-1])
-        s = self._fire(fc1(x), "fc1", self.time_steps)
+        s = self._fire(self._normalize(fc1(x), "fc1", 1), "fc1", self.time_steps)
         for i, width in enumerate(self.hidden_sizes[1:], start=2):
             dense = _dense(width, f"fc{i}", self.dtype, self.param_init, s.shape[-1])
-            s = self._fire(spiking.over_time(dense, s), f"fc{i}")
+            s = self._fire(self._normalize(spiking.over_time(dense, s), f"fc{i}", 1), f"fc{i}")
         out = _output_layer(
             self, self.head, self.num_actions, "out", self.dtype, self.param_init, s.shape[-1]
         )

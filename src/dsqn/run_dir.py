@@ -117,11 +117,15 @@ ADDED_FIELDS: dict[str, Any] = {
     "learner.neuron_learning_rate_scale": 1.0,
     "learner.learning_rate_end": None,
     "learner.learning_rate_decay_agent_steps": None,
+    "network.dueling_joined": True,
+    "network.norm": "none",
+    "learner.weight_decay": 0.0,
     **{f"sweep.{f.name}": [] for f in dataclasses.fields(SweepConfig)},
 }
 """Config fields newer than some saved runs, with the behaviour those runs had (envpool's frame
 stack across a life loss, a linear output layer, the scan neuron engine, the default matmul
-precision, one step size for every parameter, a constant step size, no sweep): a
+precision, one step size for every parameter, a constant step size, no sweep, a dueling DQN
+whose output layer was trained whole, no normalisation, plain Adam): a
 ``config.json`` or checkpoint that lacks one reads as holding that value, so older runs resume,
 load and re-evaluate as they were trained."""
 

@@ -30,6 +30,7 @@ from dsqn.spiking.neurons import (
 from dsqn.spiking.readout import (
     MEMBRANE_DECODERS,
     MEMBRANE_NEURONS,
+    max_abs,
     membrane,
     membrane_trace,
     spike_rate,
@@ -62,6 +63,7 @@ __all__ = [
     "integrate_and_fire",
     "lif",
     "lif_step",
+    "max_abs",
     "membrane",
     "membrane_trace",
     "over_time",

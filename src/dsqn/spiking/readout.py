@@ -8,8 +8,18 @@ r"""Decoders that turn an output layer's activity over time into Q-values.
 
   .. math::  V[t] = V[t-1] + (X[t] - V[t-1]) / \tau, \qquad V[-1] = 0
 
-  or not (IF: ``V[t] = V[t-1] + X[t]``), decoded as ``max_t V[t]`` ("max-mem"), ``mean_t V[t]``
-  or ``V[T-1]``.
+  or not (IF: ``V[t] = V[t-1] + X[t]``), decoded (Chen et al. 2022's decoders, as
+  spikingjelly's ``NonSpikingLIFNode(decode=...)`` of its DSQN example) as
+
+  - ``"max"`` ("max-mem"): ``Q = max_t V[t]``;
+  - ``"max_abs"`` ("max-abs-mem"): the membrane of largest magnitude, with ``M = max_t V[t]``
+    and ``m = min_t V[t]``: ``Q = M if |M| > |m| else m`` (a tie goes to ``m``);
+  - ``"mean"`` ("mean-mem"): ``Q = (1/T) sum_t V[t]``;
+  - ``"last"`` ("last-mem"): ``Q = V[T-1]``.
+
+Chen et al.'s fifth decoder, "fr-mlp", is no membrane: the firing rate of the last hidden layer
+into a linear layer, ``Q = W (1/T) sum_t S[t] + b``, which is :func:`spike_rate` followed by a
+dense layer (the paper's and dsqn's ``"rate"`` readout of :mod:`dsqn.networks`).
 
 The non-spiking neuron is the toolkit's own :func:`~dsqn.spiking.lif` /
 :func:`~dsqn.spiking.integrate_and_fire` with an unreachable threshold (``V_th = +inf``: it never
@@ -24,15 +34,30 @@ import jax.numpy as jnp
 
 from dsqn.spiking.neurons import Param, integrate_and_fire, lif
 
-__all__ = ["spike_rate", "membrane_trace", "membrane", "MEMBRANE_DECODERS", "MEMBRANE_NEURONS"]
+__all__ = [
+    "spike_rate",
+    "max_abs",
+    "membrane_trace",
+    "membrane",
+    "MEMBRANE_DECODERS",
+    "MEMBRANE_NEURONS",
+]
 
-MEMBRANE_DECODERS = ("max", "mean", "last")
+MEMBRANE_DECODERS = ("max", "max_abs", "mean", "last")
 MEMBRANE_NEURONS = ("lif", "if")
 
 
 def spike_rate(spikes: jax.Array) -> jax.Array:
     """Mean over the leading time axis: ``[T, ...] -> [...]``."""
     return jnp.mean(spikes, axis=0)
+
+
+def max_abs(v: jax.Array) -> jax.Array:
+    """The value of largest magnitude over the leading time axis, ``[T, ...] -> [...]``:
+    ``M if |M| > |m| else m`` with ``M = max_t v[t]``, ``m = min_t v[t]`` (a tie goes to ``m``,
+    as spikingjelly's "max-abs-mem")."""
+    high, low = jnp.max(v, axis=0), jnp.min(v, axis=0)
+    return jnp.where(jnp.abs(high) > jnp.abs(low), high, low)
 
 
 def membrane_trace(
@@ -66,7 +91,8 @@ def membrane(
     v_init: Param = 0.0,
     backend: str = "scan",
 ) -> jax.Array:
-    """Decodes a non-spiking output neuron, ``[T, ...] -> [...]``, by max, mean or last."""
+    """Decodes a non-spiking output neuron, ``[T, ...] -> [...]``, by ``decoder``
+    (:data:`MEMBRANE_DECODERS`: max, max_abs, mean or last; equations in the module docstring)."""
     if decoder not in MEMBRANE_DECODERS:
         raise ValueError(f"unknown membrane decoder {decoder!r}; valid: {MEMBRANE_DECODERS}")
     v = membrane_trace(
@@ -74,6 +100,8 @@ def membrane(
     )
     if decoder == "max":
         return jnp.max(v, axis=0)
+    if decoder == "max_abs":
+        return max_abs(v)
     if decoder == "mean":
         return jnp.mean(v, axis=0)
     return v[-1]
