@@ -567,7 +567,8 @@ class MinAtarDSQN(_SpikingQNetwork):
         d, i = self.dtype, self.param_init
         x = _minatar_input(obs, d)
         conv1 = _conv(MINATAR_FILTERS, 3, 1, "conv1", d, i, x.shape[-1])
-        s = self._fire(conv1(x), "conv1", self.time_steps)
+        # PL-SDQN's normalisation (``norm``) before the conv layer's neurons, as in DSQN
+        s = self._fire(self._normalize(conv1(x), "conv1", 3), "conv1", self.time_steps)
         s = s.reshape(*s.shape[:2], -1)
         fc1 = _dense(MINATAR_HIDDEN, "fc1", d, i, s.shape[-1])
         s = self._fire(spiking.over_time(fc1, s), "fc1")
