@@ -3,14 +3,18 @@
 Atari Pong with the paper's learner (DQN and DSQN T = 64): one seed, 8 envs, one update every 4
 agent steps (2 updates per loop iteration), warm-up 0 so that every iteration acts greedily and
 learns, replay of 4,096 transitions. Also the ``cartpole-dqn`` and ``cartpole-dsqn`` presets
-(3 seeds x 4 envs) with warm-up 0. For each: a chunk that fills the replay until a minibatch
-can be sampled (so that the timed chunk learns at every due step; a timed chunk without updates
-is an error), one chunk call to compile and warm up, then one timed chunk of the same length;
+(3 seeds x 4 envs) and the ``minatar-dqn`` and ``minatar-dsqn`` presets on MinAtar Breakout
+(3 seeds x 1 env, one update every 4 agent steps; DSQN T = 8), with warm-up 0. For each: a
+chunk that fills the replay until a minibatch can be sampled (so that the timed chunk learns at
+every due step; a timed chunk without updates is an error), one chunk call to compile and warm
+up, then one timed chunk of the same length;
 agent steps per second count one seed's agent steps (``iterations x envs_per_seed``), summed over
 seeds in ``all_seeds_agent_steps_per_s``.
 
 Usage: python -m benchmarks.train [--pong-iterations 4] [--cartpole-iterations 500]
-       [--cases pong-dqn pong-dsqn cartpole-dqn cartpole-dsqn] [--quick] [--smoke]
+       [--minatar-iterations 4000]
+       [--cases pong-dqn pong-dsqn cartpole-dqn cartpole-dsqn minatar-dqn minatar-dsqn]
+       [--quick] [--smoke]
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from benchmarks import common  # noqa: E402
 from dsqn.config import Config, apply_overrides, preset  # noqa: E402
 from dsqn.train import make_train  # noqa: E402
 
-CASES = ("pong-dqn", "pong-dsqn", "cartpole-dqn", "cartpole-dsqn")
+CASES = ("pong-dqn", "pong-dsqn", "cartpole-dqn", "cartpole-dsqn", "minatar-dqn", "minatar-dsqn")
 
 
 def pong_config(kind: str, time_steps: int, batch: int) -> Config:
@@ -46,7 +50,7 @@ def pong_config(kind: str, time_steps: int, batch: int) -> Config:
 
 
 def cartpole_config(name: str, time_steps: int | None) -> Config:
-    """A CartPole preset learning from the first step."""
+    """A CartPole (or MinAtar) preset learning from the first step."""
     overrides = {"learner.warmup_agent_steps": 0}
     if time_steps is not None and preset(name).network.kind == "dsqn":
         overrides["network.time_steps"] = time_steps
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = common.parser(__doc__)
     p.add_argument("--pong-iterations", type=int, default=4, help="loop iterations, Pong")
     p.add_argument("--cartpole-iterations", type=int, default=500, help="iterations, CartPole")
+    p.add_argument("--minatar-iterations", type=int, default=4000, help="iterations, MinAtar")
     p.add_argument(
         "--cases",
         nargs="+",
@@ -97,11 +102,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     time_steps, batch = common.PAPER_TIME_STEPS, common.PAPER_BATCH
     pong, cartpole = args.pong_iterations, args.cartpole_iterations
+    minatar = args.minatar_iterations
     cartpole_t = None
     if args.quick:
-        pong, cartpole = 2, 200
+        pong, cartpole, minatar = 2, 200, 1000
     if args.smoke:
-        time_steps, batch, pong, cartpole, cartpole_t = 2, 4, 1, 2, 2
+        time_steps, batch, pong, cartpole, cartpole_t, minatar = 2, 4, 1, 2, 2, 8
     result = {
         "benchmark": "train",
         "machine": common.machine_info(),
@@ -115,6 +121,11 @@ def main(argv: list[str] | None = None) -> dict:
         "cartpole": {
             name: steps_per_second(cartpole_config(name, cartpole_t), cartpole)
             for name in ("cartpole-dqn", "cartpole-dsqn")
+            if name in args.cases
+        },
+        "minatar_breakout": {
+            name: steps_per_second(cartpole_config(name, cartpole_t), minatar)
+            for name in ("minatar-dqn", "minatar-dsqn")
             if name in args.cases
         },
     }
