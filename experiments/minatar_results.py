@@ -15,7 +15,9 @@ Reads every run directory under the roots (``config.json`` + ``evaluations.csv``
   MINATAR_RANDOM_SCORES`), and the interquartile mean with its 95% stratified-bootstrap interval
   of the DQN-normalised scores, (score - random) / (DQN - random), where DQN is the study's own
   ``minatar-dqn`` mean final score on that game (100% = this study's DQN, under the same budget
-  and seeds); then the firing rates.
+  and seeds); the mean over seeds of the evaluation at the largest number of agent steps that
+  every run of the game reached (the comparison at equal experience while runs are unfinished);
+  then the firing rates.
 - ``curves_<game>.png``: the evaluation score against agent steps, the mean over seeds with a
   min-max band, one line per algorithm, the random policy dashed.
 """
@@ -91,6 +93,7 @@ def seed_records(run_dir: Path) -> list[dict]:
             "final": scores[int(np.argmax(steps))],
             "best": max(scores),
             "run_dir": str(run_dir),
+            "curve": dict(points),
         }
         if finished is not None:
             entry = finished[str(seed)]
@@ -140,9 +143,12 @@ def markdown(records: list[dict]) -> str:
         "with its 95% stratified-bootstrap interval (50,000 replicates).",
         "",
         "| game | algorithm | seeds | agent steps | final | best | random | "
-        "final, DQN-normalised IQM [95% CI] |",
-        "|---|---|---|---|---|---|---|---|",
+        "final, DQN-normalised IQM [95% CI] | at the steps all runs reached |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    common = defaultdict(lambda: float("inf"))
+    for r in records:
+        common[r["game"]] = min(common[r["game"]], max(r["curve"]))
     for (game, algo), rs in sorted(groups.items()):
         random = MINATAR_RANDOM_SCORES[game]
         reached = min(r["agent_steps"] for r in rs)
@@ -161,9 +167,11 @@ def markdown(records: list[dict]) -> str:
                     f"{100 * interval.value:.0f}% [{100 * interval.low:.0f}%, "
                     f"{100 * interval.high:.0f}%]"
                 )
+        at = [r["curve"][common[game]] for r in rs if common[game] in r["curve"]]
+        matched = f"{_mean_se(at)} at {common[game]:,}" if len(at) == len(rs) else "n/a"
         lines.append(
             f"| {game} | {algo} | {len(rs)} | {steps} | {_mean_se([r['final'] for r in rs])} | "
-            f"{_mean_se([r['best'] for r in rs])} | {random:.2f} | {iqm} |"
+            f"{_mean_se([r['best'] for r in rs])} | {random:.2f} | {iqm} | {matched} |"
         )
     lines += [
         "",
@@ -227,12 +235,13 @@ def main() -> None:
     if not dirs:
         parser.error(f"no run directory with evaluations.csv under {args.roots}")
     records = [r for d in dirs for r in seed_records(d)]
+    rows = [{k: v for k, v in r.items() if k != "curve"} for r in records]
     args.out.mkdir(parents=True, exist_ok=True)
-    fields = sorted({k for r in records for k in r}, key=lambda k: (k.startswith("rate_"), k))
+    fields = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("rate_"), k))
     with (args.out / "per_seed.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(rows)
     (args.out / "results.md").write_text(markdown(records))
     figures = plot_curves(dirs, args.out)
     print(f"{len(dirs)} runs, {len(records)} seeds -> {args.out} ({len(figures)} figures)")
