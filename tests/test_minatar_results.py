@@ -1,0 +1,75 @@
+"""experiments/minatar_results.py on run directories written by hand (values known here)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "experiments" / "minatar_results.py"
+_spec = importlib.util.spec_from_file_location("minatar_results", PATH)
+results = importlib.util.module_from_spec(_spec)
+sys.modules["minatar_results"] = results
+_spec.loader.exec_module(results)
+
+
+def _run(root: Path, name: str, curves: dict[int, list[float]], finished: dict | None = None):
+    run = root / "Breakout" / name
+    run.mkdir(parents=True)
+    config = {
+        "name": name,
+        "env": {"suite": "minatar", "game": "Breakout"},
+        "network": {"kind": "dsqn" if "dsqn" in name else "dqn", "time_steps": 8},
+        "run": {"total_agent_steps": 300},
+        "learner": {"schedule_counts_warmup": False, "warmup_agent_steps": 100},
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    with (run / "evaluations.csv").open("w") as f:
+        f.write("seed,agent_steps,return_mean\n")
+        for seed, values in curves.items():
+            for i, v in enumerate(values):
+                f.write(f"{seed},{100 * (i + 1)},{v}\n")
+    with (run / "metrics.csv").open("w") as f:
+        f.write("seed,agent_steps,firing_rate_conv1\n")
+        for seed in curves:
+            f.write(f"{seed},100,0.0\n{seed},200,0.25\n")
+    if finished is not None:
+        (run / "evaluation.json").write_text(json.dumps({"per_seed": finished}))
+
+
+def test_tables_normalise_by_the_studys_dqn_and_compare_at_common_steps(tmp_path, capsys):
+    dqn_final = {
+        str(s): {"final": {"mean": v}, "best": {"mean": v + 1}} for s, v in enumerate([4.4, 8.4])
+    }
+    _run(tmp_path, "minatar-dqn", {0: [1.0, 2.0, 3.0], 1: [1.0, 4.0, 5.0]}, dqn_final)
+    _run(tmp_path, "minatar-dsqn", {0: [0.5, 2.4], 1: [0.5, 4.4]})  # unfinished, at 200
+    sys.argv = ["minatar_results", str(tmp_path), "--out", str(tmp_path / "out")]
+    results.main()
+    rows = list(csv.DictReader((tmp_path / "out" / "per_seed.csv").open()))
+    by = {(r["algorithm"], r["seed"]): r for r in rows}
+    assert by[("minatar-dqn", "0")]["final"] == "4.4" and by[("minatar-dqn", "1")]["best"] == "9.4"
+    assert by[("minatar-dsqn", "1")]["final"] == "4.4"  # the latest evaluation while running
+    assert by[("minatar-dsqn", "0")]["finished"] == "False"
+    assert float(by[("minatar-dsqn", "0")]["rate_conv1_last"]) == 0.25
+    text = (tmp_path / "out" / "results.md").read_text()
+    dqn_line = next(line for line in text.splitlines() if "| minatar-dqn |" in line)
+    dsqn_line = next(line for line in text.splitlines() if "| minatar-dsqn |" in line)
+    # DQN's mean final is 6.4, random 0.416: DSQN's finals 2.4 and 4.4 normalise to
+    # (2.4 - 0.416) / (6.4 - 0.416) = 33% and 67%; with two seeds the IQM is their mean, 50%.
+    assert "| 100% [" in dqn_line and "| 50% [" in dsqn_line
+    assert "200 of 400 (running)" in dsqn_line
+    # At 200 agent steps (the most every run reached): DQN 2.0 and 4.0, DSQN 2.4 and 4.4.
+    assert "3.00 ± 1.00 at 200" in dqn_line and "3.40 ± 1.00 at 200" in dsqn_line
+    assert (tmp_path / "out" / "curves_Breakout.png").stat().st_size > 0
+    assert np.isclose(float(by[("minatar-dqn", "0")]["agent_steps"]), 300)
+
+
+def test_no_run_is_an_error(tmp_path):
+    sys.argv = ["minatar_results", str(tmp_path), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        results.main()
