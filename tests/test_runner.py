@@ -2,6 +2,7 @@
 bad input."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from processes import run as run_process
 from processes import spawn
 
 from dsqn import config as C
@@ -382,6 +384,69 @@ def test_sigkill_at_random_moments_loses_only_work_since_the_last_checkpoint(tmp
     assert _logged_steps(evals) == [800, 1600, 2400]
     assert _checkpoints(run) == ([1600, 2400], [])
     assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 2400
+
+
+def _files(run) -> dict[str, tuple[int, int]]:
+    """Every path under ``run`` with its size and modification time (to see that nothing
+    changed)."""
+    return {
+        str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns) for p in run.rglob("*")
+    }
+
+
+def _wait_for(proc, moment, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not moment():
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before the moment"
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_one_writer_per_run_directory(tmp_path):
+    """A live run (stopped with SIGSTOP, so that nothing moves) refuses a second `dsqn train`
+    on its directory, fresh or --resume, before it changes anything, naming the holder; readers
+    load and evaluate its checkpoints meanwhile; once the run is killed (-9), the next resume
+    takes its lock over and finishes."""
+    from dsqn import load_agent
+    from dsqn.run_lock import LOCK_FILE, read_holder
+
+    run = tmp_path / "run"
+    args = ["cartpole-dqn", "--run-dir", str(run), *KILL_RUN]
+    args[args.index("2400")] = "1000000"  # runs until killed
+    args[args.index("--run.checkpoint_period_agent_steps") + 1] = "400"
+    first = _start(run, args, tmp_path / "first.log")
+    _wait_for(first, lambda: _checkpoints(run)[0])
+    os.kill(first.pid, signal.SIGSTOP)
+    before = _files(run)
+    holder = read_holder(run / LOCK_FILE)
+    assert holder.pid == first.pid
+
+    cli = [sys.executable, "-m", "dsqn.cli", "train"]
+    for second in (["--resume", str(run)], args):
+        refused = run_process([*cli, *second, "--no-progress"], timeout=300)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        message = refused.stderr
+        assert "is being trained by another process" in message
+        assert f"PID {first.pid} on host {holder.host}, started {holder.started}" in message
+        assert f"dsqn train --resume {run}" in message and "Traceback" not in message
+        assert _files(run) == before  # the refused process changed nothing
+
+    # Readers need no lock and take none.
+    latest = _checkpoints(run)[0][-1]
+    assert load_agent(run, latest).agent_steps == latest
+    assert main(["evaluate", str(run), "--checkpoint", str(latest), "--episodes", "1"]) == 0
+    assert read_holder(run / LOCK_FILE) == holder
+
+    first.kill()  # -9 on the stopped process: a dead holder
+    first.wait()
+    resume = [*cli, "--resume", str(run), "--run.total_agent_steps", str(latest + 400)]
+    taken = run_process([*resume, "--no-progress"], timeout=600)
+    assert taken.returncode == 0, taken.stderr[-3000:]
+    assert f"taking over the lock of {run}" in taken.stderr
+    assert f"no process {first.pid} runs on this host" in taken.stderr
+    assert _logged_steps(run / "metrics.csv") == list(range(400, latest + 401, 400))
+    assert not (run / LOCK_FILE).exists()
 
 
 @pytest.mark.slow
