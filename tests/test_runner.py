@@ -499,6 +499,79 @@ def test_one_writer_per_run_directory(tmp_path):
     assert not (run / LOCK_FILE).exists()
 
 
+def _without_sps(path) -> list[dict[str, str]]:
+    """The rows of a finished CSV log less the timing column."""
+    return [{k: v for k, v in row.items() if k != "sps"} for row in read_csv(path)]
+
+
+def _whole_rows(path) -> list[str]:
+    """The lines of a CSV log, checked to be whole rows of the header's width."""
+    text = path.read_bytes().decode()
+    assert text.endswith("\r\n"), f"{path.name} ends in half a row: {text[-80:]!r}"
+    lines = text.splitlines()
+    width = len(lines[0].split(","))
+    assert all(len(line.split(",")) == width for line in lines), path.name
+    return lines
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(tmp_path, capsys):
+    """On a real small file system (tmpfs): a checkpoint that does not fit stops the run with
+    a message (what failed, the space needed and free, the resume command); the previous
+    checkpoint loads, the CSV logs hold whole rows; a full disk at the start stops it before
+    it changes anything; once space is freed, the resume continues exactly as a resume of a
+    copy of the run that never lacked space."""
+    from tmpfs import fill, small_tmpfs
+
+    from dsqn import load_agent
+
+    args = ["train", "cartpole-dqn", *TINY_CARTPOLE]
+    args[args.index("1200")] = "800"
+    args[args.index("--seeds") + 2 : args.index("--seeds") + 3] = []  # seed 0 only
+    resume = ["--run.total_agent_steps", "1600", "--no-progress"]
+    with small_tmpfs(tmp_path / "disk", "64m") as disk:
+        run = disk / "run"
+        assert main([*args, "--run-dir", str(run)]) == 0
+        reference = shutil.copytree(run, tmp_path / "reference")
+        size = sum(f.stat().st_size for f in (run / "checkpoints" / "800").rglob("*"))
+        # Room for the logs of the next chunk, not for the next checkpoint.
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (shutil.disk_usage(disk).free - size // 2))
+        before = {n: (run / n).read_bytes() for n in ("metrics.csv", "evaluations.csv")}
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), *resume]) == 2
+        err = capsys.readouterr().err
+        assert "writing the checkpoint at 1200 agent steps" in err and "No space left" in err
+        assert "It needs about" in err and "free on that file system" in err
+        assert "the previous checkpoint takes" in err
+        assert "latest complete checkpoint is 800 agent steps" in err
+        assert f"dsqn train --resume {run}" in err and "Traceback" not in err
+        assert _checkpoints(run) == ([400, 800], [])
+        assert load_agent(run, 800).agent_steps == 800
+        for name, text in before.items():  # the logs went on to 1200, whole rows only
+            assert (run / name).read_bytes().startswith(text)
+            _whole_rows(run / name)
+        assert _logged_steps(run / "metrics.csv") == [400, 800, 1200]
+
+        # A disk full to the last block: refused before anything changes.
+        fill(disk)
+        files = _files(run)
+        assert main(["train", "--resume", str(run), *resume]) == 2
+        err = capsys.readouterr().err
+        assert "No space left" in err and "Nothing was changed" in err and "Traceback" not in err
+        assert _files(run) == files
+
+        filler.unlink()
+        assert main(["train", "--resume", str(run), *resume]) == 0
+        assert main(["train", "--resume", str(reference), *resume]) == 0
+        for name in ("metrics.csv", "evaluations.csv"):
+            assert _without_sps(run / name) == _without_sps(reference / name), name
+            _whole_rows(run / name)
+        evaluation = json.loads((run / "evaluation.json").read_text())
+        assert evaluation == json.loads((reference / "evaluation.json").read_text())
+        assert evaluation["agent_steps"] == 1600
+
+
 @pytest.mark.slow
 def test_tiny_atari_run_end_to_end_and_resume(tmp_path):
     run = tmp_path / "atari"

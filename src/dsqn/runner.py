@@ -326,7 +326,8 @@ class _Run:
 
     @contextlib.contextmanager
     def writing(self, what: str, needed: int):
-        """Writes of ``what`` (about ``needed`` bytes): first checks that this process still
+        """Writes of ``what`` (``needed``: the bytes of a checkpoint's arrays, 0 for a log
+        row): first checks that this process still
         holds the lock; an OSError or a failed checkpoint save becomes a WriteFailed that says
         what failed, the space needed and free, what is safe, and how to resume."""
         if self.lock is not None:
@@ -338,19 +339,25 @@ class _Run:
 
     def write_failure(self, what: str, needed: int, error: Exception) -> str:
         try:
-            free = f"{_size(shutil.disk_usage(self.run_dir).free)} free"
+            space = f"{_size(shutil.disk_usage(self.run_dir).free)} free on that file system"
         except OSError:
-            free = "the free space is unknown"
-        need = f"it needs about {_size(needed)}, " if needed else ""
+            space = "the free space on that file system is unknown"
         latest = self.checkpointer.all_steps()
+        if needed:
+            need = f"It needs about {_size(needed)} for its arrays"
+            if latest:
+                previous = self.checkpointer.directory / str(latest[-1])
+                on_disk = sum(f.stat().st_size for f in previous.rglob("*") if f.is_file())
+                need += f" (the previous checkpoint takes {_size(on_disk)} on disk)"
+            space = f"{need}; {space}"
         kept = (
             f"the latest complete checkpoint is {latest[-1]} agent steps"
             if latest
             else "there is no checkpoint yet"
         )
         return (
-            f"writing {what} in {self.run_dir} failed: {type(error).__name__}: {error}\n"
-            f"  {need}{free} on that file system.\n"
+            f"writing {what} in {self.run_dir} failed: {_brief(error)}\n"
+            f"  {space[0].upper()}{space[1:]}.\n"
             f"  The run stopped. What was saved before is intact: {kept}; metrics.csv and "
             "evaluations.csv hold whole rows only.\n"
             f"  Free space (or raise the quota), then continue with: dsqn train --resume "
@@ -642,6 +649,16 @@ def _tree_bytes(*trees: Any) -> int:
     return total
 
 
+def _brief(error: Exception, limit: int = 600) -> str:
+    """``error`` as ``Type: message``, its middle cut out when longer than ``limit`` (orbax's
+    errors hold whole TensorStore specs; the cause, e.g. ``No space left on device``, stays)."""
+    text = f"{type(error).__name__}: {error}"
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} [...] {text[-half:]}"
+
+
 def _size(n: int) -> str:
     """``n`` bytes for people: ``512 B``, ``3.4 MB``, ``1.2 GB``."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -755,7 +772,7 @@ def run_training(
         # known to exist (make_train), so that a typo creates no directory.
         locked = run_dir.is_dir()
         if locked:
-            held.enter_context(lock)
+            _take(held, lock)
         if not resume:
             _refuse_a_run_with_checkpoints(run_dir)
         exp = make_train(config)  # rejects what validate cannot see (the game) before any write
@@ -763,7 +780,7 @@ def run_training(
         memory.check(budgets, refuse=config.run.check_memory)
         run_dir.mkdir(parents=True, exist_ok=True)
         if not locked:
-            held.enter_context(lock)
+            _take(held, lock)
         tracking = (track, wandb_project)
         run = _Run(
             config, run_dir, exp, progress, command, tracking=tracking, budgets=budgets, lock=lock
@@ -777,6 +794,19 @@ def run_training(
             raise
         run.close()
         return result
+
+
+def _take(held: contextlib.ExitStack, lock: RunLock) -> None:
+    """Hold ``lock`` until ``held`` closes; a lock file that cannot be written (a full disk)
+    stops the run before it changes anything."""
+    try:
+        held.enter_context(lock)
+    except OSError as e:
+        raise rd.WriteFailed(
+            f"creating the lock file {lock.path} failed: {type(e).__name__}: {e}\n"
+            "  Nothing was changed. Free space (or raise the quota), then run the command again"
+            f" (to continue the run: dsqn train --resume {lock.run_dir})"
+        ) from e
 
 
 def _check_finite(metrics: dict[str, np.ndarray], agents: list[sweep.AgentSpec], step: int) -> None:
