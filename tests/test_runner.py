@@ -157,22 +157,21 @@ def test_time_based_checkpoints_and_a_fresh_run_refuses_an_existing_run_dir(tmp_
     assert "--resume" in capsys.readouterr().err
 
 
-def test_corrupt_checkpoint_gets_a_clear_error(tmp_path, capsys):
-    run = tmp_path / "run"
-    args = ["train", "cartpole-dqn", "--run-dir", str(run), *TINY_CARTPOLE]
-    args[args.index("1200")] = "400"
-    assert main(args) == 0
-    step_dir = run / "checkpoints" / "400"
-    for f in step_dir.rglob("*"):
-        if f.is_file() and f.stat().st_size > 200 and "state" in str(f):
-            f.write_bytes(b"garbage" * 10)
+# After a failed read, orbax's background I/O may call back into its already closed event
+# loop; Python reports that as an unraisable exception at garbage collection.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_run_without_a_valid_checkpoint_gets_a_clear_error(
+    tiny_cartpole_dqn_run, tmp_path, capsys
+):
+    run = shutil.copytree(tiny_cartpole_dqn_run, tmp_path / "run")
+    for step in ("200", "400"):
+        _damage(run / "checkpoints" / step, "garble")
     capsys.readouterr()
-    assert (
-        main(["train", "--resume", str(run), "--run.total_agent_steps", "800", "--no-progress"])
-        == 2
-    )
+    resume = ["train", "--resume", str(run), "--run.total_agent_steps", "800", "--no-progress"]
+    assert main(resume) == 2
     err = capsys.readouterr().err
-    assert "400" in err and "Traceback" not in err
+    assert "no valid checkpoint is left" in err and "Traceback" not in err
+    assert "400.corrupt-" in err and "200.corrupt-" in err
 
 
 def _damage(step_dir, how: str) -> None:
@@ -192,36 +191,33 @@ def _damage(step_dir, how: str) -> None:
 # After a failed read, orbax's background I/O may call back into its already closed event
 # loop; Python reports that as an unraisable exception at garbage collection.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.slow
-def test_a_corrupt_latest_checkpoint_is_skipped_on_resume(tmp_path, capsys):
-    """Checkpoints 400, 800, 1200; 1200 truncated, 800 garbled. Loading and `dsqn evaluate`
-    name the corrupt one and list the valid one; the resume moves both aside (kept), warns,
-    and goes on from 400, which logs every point once."""
+@pytest.mark.parametrize("how", ["truncate", "garble"])
+def test_a_corrupt_latest_checkpoint_is_skipped_on_resume(
+    tiny_cartpole_dqn_run, tmp_path, how, capsys
+):
+    """A copy of a run with checkpoints 200 and 400, 400 damaged. Loading it and `dsqn evaluate`
+    name it and list the valid one; the resume moves it aside (kept), warns, and goes on from
+    200, logging every point once."""
     from dsqn import load_agent
 
-    run = tmp_path / "run"
-    args = ["train", "cartpole-dqn", "--run-dir", str(run), *TINY_CARTPOLE]
-    assert main([*args, "--run.keep_checkpoints", "3"]) == 0
-    _damage(run / "checkpoints" / "1200", "truncate")
-    _damage(run / "checkpoints" / "800", "garble")
-
-    with pytest.raises(CheckpointError, match=r"step 1200 .*corrupt.*valid checkpoints: \[400\]"):
+    run = shutil.copytree(tiny_cartpole_dqn_run, tmp_path / "run")
+    _damage(run / "checkpoints" / "400", how)
+    with pytest.raises(CheckpointError, match=r"step 400 .*corrupt.*valid checkpoints: \[200\]"):
         load_agent(run, "final")
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--checkpoint", "800", "--episodes", "1"]) == 2
+    assert main(["evaluate", str(run), "--checkpoint", "400", "--episodes", "1"]) == 2
     err = capsys.readouterr().err
-    assert "step 800" in err and "valid checkpoints: [400]" in err and "Traceback" not in err
+    assert "step 400" in err and "valid checkpoints: [200]" in err and "Traceback" not in err
 
-    resume = ["train", "--resume", str(run), "--run.total_agent_steps", "1600", "--no-progress"]
+    resume = ["train", "--resume", str(run), "--run.total_agent_steps", "600", "--no-progress"]
     assert main(resume) == 0
     err = capsys.readouterr().err
-    for step in (1200, 800):
-        assert f"checkpoint {step} does not read back, moved it to" in err
-    assert "resuming from the newest valid checkpoint, 400 agent steps" in err
+    assert "checkpoint 400 does not read back, moved it to" in err
+    assert "resuming from the newest valid checkpoint, 200 agent steps" in err
     names = [p.name for p in (run / "checkpoints").iterdir()]
-    assert sum(n.startswith(("800.corrupt-", "1200.corrupt-")) for n in names) == 2
-    assert _logged_steps(run / "metrics.csv") == [s for s in (400, 800, 1200, 1600) for _ in "01"]
-    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 1600
+    assert sum(n.startswith("400.corrupt-") for n in names) == 1
+    assert _logged_steps(run / "metrics.csv") == [200, 400, 600]
+    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 600
 
 
 @pytest.mark.slow
@@ -452,53 +448,6 @@ def _wait_for(proc, moment, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.slow
-def test_one_writer_per_run_directory(tmp_path):
-    """A live run (stopped with SIGSTOP, so that nothing moves) refuses a second `dsqn train`
-    on its directory, fresh or --resume, before it changes anything, naming the holder; readers
-    load and evaluate its checkpoints meanwhile; once the run is killed (-9), the next resume
-    takes its lock over and finishes."""
-    from dsqn import load_agent
-    from dsqn.run_lock import LOCK_FILE, read_holder
-
-    run = tmp_path / "run"
-    args = ["cartpole-dqn", "--run-dir", str(run), *KILL_RUN]
-    args[args.index("2400")] = "1000000"  # runs until killed
-    args[args.index("--run.checkpoint_period_agent_steps") + 1] = "400"
-    first = _start(run, args, tmp_path / "first.log")
-    _wait_for(first, lambda: _checkpoints(run)[0])
-    os.kill(first.pid, signal.SIGSTOP)
-    before = _files(run)
-    holder = read_holder(run / LOCK_FILE)
-    assert holder.pid == first.pid
-
-    cli = [sys.executable, "-m", "dsqn.cli", "train"]
-    for second in (["--resume", str(run)], args):
-        refused = run_process([*cli, *second, "--no-progress"], timeout=300)
-        assert refused.returncode == 2, refused.stderr[-3000:]
-        message = refused.stderr
-        assert "is being trained by another process" in message
-        assert f"PID {first.pid} on host {holder.host}, started {holder.started}" in message
-        assert f"dsqn train --resume {run}" in message and "Traceback" not in message
-        assert _files(run) == before  # the refused process changed nothing
-
-    # Readers need no lock and take none.
-    latest = _checkpoints(run)[0][-1]
-    assert load_agent(run, latest).agent_steps == latest
-    assert main(["evaluate", str(run), "--checkpoint", str(latest), "--episodes", "1"]) == 0
-    assert read_holder(run / LOCK_FILE) == holder
-
-    first.kill()  # -9 on the stopped process: a dead holder
-    first.wait()
-    resume = [*cli, "--resume", str(run), "--run.total_agent_steps", str(latest + 400)]
-    taken = run_process([*resume, "--no-progress"], timeout=600)
-    assert taken.returncode == 0, taken.stderr[-3000:]
-    assert f"taking over the lock of {run}" in taken.stderr
-    assert f"no process {first.pid} runs on this host" in taken.stderr
-    assert _logged_steps(run / "metrics.csv") == list(range(400, latest + 401, 400))
-    assert not (run / LOCK_FILE).exists()
-
-
 def _without_sps(path) -> list[dict[str, str]]:
     """The rows of a finished CSV log less the timing column."""
     return [{k: v for k, v in row.items() if k != "sps"} for row in read_csv(path)]
@@ -570,6 +519,70 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(tmp_
         evaluation = json.loads((run / "evaluation.json").read_text())
         assert evaluation == json.loads((reference / "evaluation.json").read_text())
         assert evaluation["agent_steps"] == 1600
+
+
+@pytest.mark.slow
+def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tmp_path, capsys):
+    """A sweep over two learning rates with two seeds (four agents), stopped (SIGSTOP) at a
+    random moment after its first checkpoint:
+    - a second `dsqn train` on its directory, --resume or fresh, is refused before it changes
+      anything, naming the holder; a reader loads a checkpoint meanwhile, taking no lock;
+    - SIGKILLed there, then resumed, which takes the dead holder's lock over, it ends bit for
+      bit as the same run stopped at that checkpoint and resumed (envpool's games restart on
+      every resume, so a run that was never stopped plays other games after that step): the
+      same logs, evaluation.json and final parameters of every agent."""
+    from dsqn import load_agent, load_agents
+    from dsqn.run_lock import LOCK_FILE, read_holder
+
+    rng = np.random.default_rng(25)
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    args = [*KILL_RUN, "--no-progress"]
+    args[args.index("--seeds") + 1 : args.index("--seeds") + 2] = ["0", "1"]
+    args[args.index("2400")] = "1600"
+    args += ["--sweep", "learner.learning_rate", "1e-3", "3e-4"]
+    fresh = ["cartpole-dqn", "--run-dir", str(killed), *args]
+    proc = _start(killed, fresh, tmp_path / "k.log")
+    _wait_for(proc, lambda: 800 in _checkpoints(killed)[0])
+    time.sleep(rng.uniform(0.0, 1.0))
+    os.kill(proc.pid, signal.SIGSTOP)
+    stopped_at = _checkpoints(killed)[0][-1]
+    assert stopped_at < 1600, "the run finished before the stop"
+
+    files, holder = _files(killed), read_holder(killed / LOCK_FILE)
+    assert holder.pid == proc.pid
+    cli = [sys.executable, "-m", "dsqn.cli", "train"]
+    for second in (["--resume", str(killed)], fresh):
+        refused = run_process([*cli, *second], timeout=300)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert "is being trained by another process" in refused.stderr
+        assert f"PID {proc.pid} on host {holder.host}, started {holder.started}" in refused.stderr
+        assert f"dsqn train --resume {killed}" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert _files(killed) == files  # the refused process changed nothing
+    assert load_agent(killed, stopped_at, seed=1, values={"learner.learning_rate": 3e-4})
+    assert read_holder(killed / LOCK_FILE) == holder
+
+    proc.kill()  # -9 on the stopped process
+    proc.wait()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(killed)]) == 0
+    assert f"no process {proc.pid} runs on this host" in capsys.readouterr().err
+    assert not (killed / LOCK_FILE).exists()
+
+    first = list(args)
+    first[first.index("1600")] = str(stopped_at)
+    assert main(["train", "cartpole-dqn", "--run-dir", str(reference), *first]) == 0
+    assert main(["train", "--resume", str(reference), "--run.total_agent_steps", "1600"]) == 0
+
+    for name in ("metrics.csv", "evaluations.csv"):
+        assert _without_sps(killed / name) == _without_sps(reference / name), name
+    evaluation = json.loads((killed / "evaluation.json").read_text())
+    assert evaluation == json.loads((reference / "evaluation.json").read_text())
+    assert len(evaluation["per_seed"]) == 4
+    for a, b in zip(load_agents(killed, "final"), load_agents(reference, "final"), strict=True):
+        assert (a.seed, a.values) == (b.seed, b.values)
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+            np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.slow
