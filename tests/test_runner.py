@@ -464,25 +464,23 @@ def _whole_rows(path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(tmp_path, capsys):
-    """On a real small file system (tmpfs): a checkpoint that does not fit stops the run with
-    a message (what failed, the space needed and free, the resume command); the previous
-    checkpoint loads, the CSV logs hold whole rows; a full disk at the start stops it before
-    it changes anything; once space is freed, the resume continues exactly as a resume of a
-    copy of the run that never lacked space."""
+def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(
+    tiny_cartpole_dqn_run, tmp_path, capsys
+):
+    """On a real small file system (tmpfs), a copy of a run with checkpoints 200 and 400: a
+    checkpoint that does not fit stops the resumed run with a message (what failed, the space
+    needed and free, the resume command); the previous checkpoint loads, the CSV logs hold
+    whole rows; a full disk at the start stops it before it changes anything; once space is
+    freed, the resume continues exactly as a resume of a copy that never lacked space."""
     from tmpfs import fill, small_tmpfs
 
     from dsqn import load_agent
 
-    args = ["train", "cartpole-dqn", *TINY_CARTPOLE]
-    args[args.index("1200")] = "800"
-    args[args.index("--seeds") + 2 : args.index("--seeds") + 3] = []  # seed 0 only
-    resume = ["--run.total_agent_steps", "1600", "--no-progress"]
+    resume = ["--run.total_agent_steps", "800", "--no-progress"]
+    reference = shutil.copytree(tiny_cartpole_dqn_run, tmp_path / "reference")
     with small_tmpfs(tmp_path / "disk", "64m") as disk:
-        run = disk / "run"
-        assert main([*args, "--run-dir", str(run)]) == 0
-        reference = shutil.copytree(run, tmp_path / "reference")
-        size = sum(f.stat().st_size for f in (run / "checkpoints" / "800").rglob("*"))
+        run = shutil.copytree(tiny_cartpole_dqn_run, disk / "run")
+        size = sum(f.stat().st_size for f in (run / "checkpoints" / "400").rglob("*"))
         # Room for the logs of the next chunk, not for the next checkpoint.
         filler = disk / "filler"
         filler.write_bytes(b"\0" * (shutil.disk_usage(disk).free - size // 2))
@@ -490,17 +488,17 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(tmp_
         capsys.readouterr()
         assert main(["train", "--resume", str(run), *resume]) == 2
         err = capsys.readouterr().err
-        assert "writing the checkpoint at 1200 agent steps" in err and "No space left" in err
+        assert "writing the checkpoint at 600 agent steps" in err and "No space left" in err
         assert "It needs about" in err and "free on that file system" in err
         assert "the previous checkpoint takes" in err
-        assert "latest complete checkpoint is 800 agent steps" in err
+        assert "latest complete checkpoint is 400 agent steps" in err
         assert f"dsqn train --resume {run}" in err and "Traceback" not in err
-        assert _checkpoints(run) == ([400, 800], [])
-        assert load_agent(run, 800).agent_steps == 800
-        for name, text in before.items():  # the logs went on to 1200, whole rows only
+        assert _checkpoints(run) == ([200, 400], [])
+        assert load_agent(run, 400).agent_steps == 400
+        for name, text in before.items():  # the logs went on to 600, whole rows only
             assert (run / name).read_bytes().startswith(text)
             _whole_rows(run / name)
-        assert _logged_steps(run / "metrics.csv") == [400, 800, 1200]
+        assert _logged_steps(run / "metrics.csv") == [200, 400, 600]
 
         # A disk full to the last block: refused before anything changes.
         fill(disk)
@@ -518,7 +516,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(tmp_
             _whole_rows(run / name)
         evaluation = json.loads((run / "evaluation.json").read_text())
         assert evaluation == json.loads((reference / "evaluation.json").read_text())
-        assert evaluation["agent_steps"] == 1600
+        assert evaluation["agent_steps"] == 800
 
 
 @pytest.mark.slow
