@@ -100,6 +100,8 @@ def test_heartbeat_and_a_lost_lock(tmp_path, monkeypatch):
         first = read_holder(tmp_path / LOCK_FILE).heartbeat
         time.sleep(0.3)
         assert read_holder(tmp_path / LOCK_FILE).heartbeat > first
+        monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 1000.0)
+        time.sleep(0.3)  # the beat in progress ends; the next is far away
         # Another process took the lock over (this one looked dead to it).
         _write_lock(tmp_path, pid=4242, token="theirs")
         with pytest.raises(LockLost, match="taken over by PID 4242"):

@@ -30,7 +30,10 @@ Mechanism: a lock *file* created atomically, not ``fcntl``/``flock`` locks.
   succeeds), checked to be the very record judged stale (else put back: another contender took
   over first), removed, and the lock is created as above.
 - A holder that lost its lock (its host was cut off past the stale time and another process took
-  over) learns it at its next :meth:`RunLock.verify` and stops without writing again.
+  over) learns it at its next :meth:`RunLock.verify` and stops without writing again. A heartbeat
+  checks that the record is still its own just before it replaces it; a takeover that falls in
+  that instant (possible only after the holder looked dead for :data:`STALE_SECONDS`) is
+  overwritten, and the contender then learns at its own ``verify`` that it lost.
 
 With several processes (``dsqn train --distributed``) process 0 holds the lock for the run.
 """
