@@ -488,12 +488,15 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(
         capsys.readouterr()
         assert main(["train", "--resume", str(run), *resume]) == 2
         err = capsys.readouterr().err
-        assert "writing the checkpoint at 600 agent steps" in err and "No space left" in err
+        assert f"writing the checkpoint at 600 agent steps in {run} failed: No space left" in err
         assert "It needs about" in err and "free on that file system" in err
         assert "the previous checkpoint takes" in err
         assert "latest complete checkpoint is 400 agent steps" in err
         assert f"dsqn train --resume {run}" in err and "Traceback" not in err
-        assert _checkpoints(run) == ([200, 400], [])
+        done, unfinished = _checkpoints(run)
+        # orbax's writes of other items may still create a temporary directory after the
+        # failed save removed it; the resume removes it.
+        assert done == [200, 400] and all(n.startswith("600.orbax-") for n in unfinished)
         assert load_agent(run, 400).agent_steps == 400
         for name, text in before.items():  # the logs went on to 600, whole rows only
             assert (run / name).read_bytes().startswith(text)
@@ -517,6 +520,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(
         evaluation = json.loads((run / "evaluation.json").read_text())
         assert evaluation == json.loads((reference / "evaluation.json").read_text())
         assert evaluation["agent_steps"] == 800
+        assert _checkpoints(run) == ([600, 800], [])
 
 
 @pytest.mark.slow
@@ -647,3 +651,19 @@ def test_best_checkpoint_ties_go_to_the_later_one_as_the_authors():
     np.testing.assert_array_equal(later.best_params, [1.0, 0.0])
     earlier = _update_best(state, means, jnp.int32(20), ties_to_later=False)
     np.testing.assert_array_equal(earlier.best_agent_steps, [10, 10])
+
+
+def test_a_failed_write_is_named_by_the_operating_systems_reason():
+    from dsqn.runner import _brief, _os_cause
+
+    try:
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as e:
+            raise RuntimeError("saving failed") from e
+    except RuntimeError as e:
+        assert _os_cause(e) == "No space left on device"
+    tensorstore = ValueError("RESOURCE_EXHAUSTED: " + "{spec}" * 500 + ": Disk quota exceeded [28]")
+    assert _os_cause(tensorstore) == "Disk quota exceeded"
+    assert _os_cause(ValueError("bad")) is None
+    assert len(_brief(tensorstore)) < 620 and _brief(tensorstore).endswith("exceeded [28]")

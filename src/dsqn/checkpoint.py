@@ -354,7 +354,9 @@ class Checkpointer:
         try:
             saved = self._manager.save(step, args=ocp.args.Composite(**items))
         except Exception as e:
-            # Free what the failed save took (a full disk): its temporary directory goes.
+            # Free what the failed save took (a full disk): its temporary directory goes. Writes
+            # of the other items may still be under way and create it again; the next save or
+            # tidy() removes it then.
             if jax.process_index() == 0:
                 try:
                     self._set_aside_unfinished()

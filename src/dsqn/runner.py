@@ -39,6 +39,7 @@ import contextlib
 import datetime
 import functools
 import math
+import re
 import shutil
 import signal
 import sys
@@ -327,9 +328,9 @@ class _Run:
     @contextlib.contextmanager
     def writing(self, what: str, needed: int):
         """Writes of ``what`` (``needed``: the bytes of a checkpoint's arrays, 0 for a log
-        row): first checks that this process still
-        holds the lock; an OSError or a failed checkpoint save becomes a WriteFailed that says
-        what failed, the space needed and free, what is safe, and how to resume."""
+        row): first checks that this process still holds the lock; an OSError or a failed
+        checkpoint save becomes a WriteFailed that says what failed, the space needed and free,
+        what is safe, and how to resume."""
         if self.lock is not None:
             self.lock.verify()
         try:
@@ -356,12 +357,13 @@ class _Run:
             else "there is no checkpoint yet"
         )
         return (
-            f"writing {what} in {self.run_dir} failed: {_brief(error)}\n"
+            f"writing {what} in {self.run_dir} failed: {_os_cause(error) or 'an I/O error'}.\n"
             f"  {space[0].upper()}{space[1:]}.\n"
             f"  The run stopped. What was saved before is intact: {kept}; metrics.csv and "
             "evaluations.csv hold whole rows only.\n"
             f"  Free space (or raise the quota), then continue with: dsqn train --resume "
-            f"{self.run_dir}"
+            f"{self.run_dir}\n"
+            f"  The error: {_brief(error)}"
         )
 
     # --------------------------------------------------------------- the loop
@@ -493,8 +495,12 @@ class _Run:
             try:
                 return self.restore()
             except CorruptCheckpoint as e:
-                if not self.primary:
-                    raise
+                if jax.process_count() > 1:  # the processes would have to agree on the move
+                    raise CheckpointError(
+                        f"{e}\nWith several processes the run does not set a checkpoint aside "
+                        f"itself: move {self.checkpointer.directory / str(e.step)} aside (rename "
+                        f"it to {e.step}.corrupt), then resume again"
+                    ) from e
                 aside = self.checkpointer.set_aside(e.step)
                 set_aside.append(str(aside))
                 _warn(
@@ -649,6 +655,27 @@ def _tree_bytes(*trees: Any) -> int:
     return total
 
 
+_OS_CAUSES = re.compile(
+    "No space left on device|Disk quota exceeded|Read-only file system|Input/output error"
+    "|Permission denied|Stale file handle|File too large"
+)
+
+
+def _os_cause(error: BaseException) -> str | None:
+    """The operating system's reason for a failed write (``No space left on device``), from
+    the first OSError in ``error``'s chain or, for errors that carry it in their text only
+    (TensorStore's, through orbax), from the text; None if there is none."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        found = _OS_CAUSES.search(str(seen))
+        if found:
+            return found.group(0)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _brief(error: Exception, limit: int = 600) -> str:
     """``error`` as ``Type: message``, its middle cut out when longer than ``limit`` (orbax's
     errors hold whole TensorStore specs; the cause, e.g. ``No space left on device``, stays)."""
@@ -792,7 +819,8 @@ def run_training(
         except BaseException:
             run.close(quiet=True)
             raise
-        run.close()
+        with run.writing("the last log records (closing the logs)", 0):
+            run.close()
         return result
 
 
