@@ -228,3 +228,18 @@ def test_truncation_on_resume_drops_a_half_written_last_row(tmp_path):
     path.write_text("seed,agent_steps\r\n0,100\r\n0,200\r\n0,3")
     truncate_csv(path, 1000)
     assert path.read_text() == "seed,agent_steps\n0,100\n0,200\n"
+
+
+@pytest.mark.timeout(120)
+def test_tensorboard_on_a_full_disk_raises_instead_of_hanging(tmp_path):
+    """tensorboardX's writer thread would die on the failed write and leave later writes and
+    close blocked on its queue; the error comes back to the caller instead."""
+    from tmpfs import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", "16k") as disk:
+        tb = TensorBoard(disk / "tb")
+        with pytest.raises(OSError, match="TensorBoard events failed: No space left"):
+            for step in range(100_000):
+                tb.write(0, step, {f"value_{i}": float(i) for i in range(50)})
+        with pytest.raises(OSError, match="No space left"):
+            tb.close()

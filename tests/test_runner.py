@@ -522,6 +522,22 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(
         assert evaluation["agent_steps"] == 800
         assert _checkpoints(run) == ([600, 800], [])
 
+        # The disk fills while the run logs (no checkpoint due): the metrics or evaluation row
+        # that does not fit stops it, and the logs keep whole rows.
+        endless = ["--run.total_agent_steps", "1000000", "--no-progress"]
+        endless += ["--run.checkpoint_period_agent_steps", "1000000"]
+        log = tmp_path / "logging.log"
+        proc = _start(run, ["--resume", str(run), *endless], log)
+        _wait_for(proc, lambda: _logged_steps(run / "metrics.csv")[-1] > 800)
+        fill(disk)
+        assert proc.wait(timeout=600) == 2
+        out = log.read_text()
+        assert "dsqn: error: writing the " in out and "No space left on device" in out
+        assert "writing the metrics at" in out or "writing the evaluation at" in out
+        _whole_rows(run / "metrics.csv")
+        _whole_rows(run / "evaluations.csv")
+        assert _checkpoints(run)[0] == [600, 800]
+
 
 @pytest.mark.slow
 def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tmp_path, capsys):

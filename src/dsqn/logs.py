@@ -152,14 +152,49 @@ def _evaluation_values(evaluation: dict[str, Any]) -> dict[str, float]:
 
 
 class TensorBoard:
-    """Scalars tagged ``seed_<s>/<name>`` at x = agent steps; the config as hyperparameters."""
+    """Scalars tagged ``seed_<s>/<name>`` at x = agent steps; the config as hyperparameters.
+
+    tensorboardX writes the event file from a thread of its own, which dies on a failed write
+    (a full disk), after which every further write and ``close`` would block forever on its
+    queue. The thread's record writer is therefore wrapped so that it keeps going and keeps
+    the first OSError, which the next call here raises in the caller's thread.
+    """
 
     def __init__(self, directory: Path, purge_step: int | None = None):
         from tensorboardX import SummaryWriter
 
         self._writer = SummaryWriter(str(directory), purge_step=purge_step)
+        self.error: OSError | None = None
+        events = getattr(self._writer._get_file_writer(), "event_writer", None)
+        records = getattr(events, "_ev_writer", None)  # what the writer thread writes with
+        for method in ("write_event", "flush"):
+            if hasattr(records, method):
+                setattr(records, method, self._keeping_errors(getattr(records, method)))
+
+    def _keeping_errors(self, method):
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OSError as e:
+                if self.error is None:
+                    self.error = e
+                return None
+            except ValueError:  # a closed file, after a failed write closed the writer
+                if self.error is None:
+                    raise
+                return None
+
+        return call
+
+    def _check(self) -> None:
+        """Raise the first failed write of the writer thread, if any."""
+        if self.error is not None:
+            raise OSError(
+                self.error.errno, f"writing TensorBoard events failed: {self.error.strerror}"
+            )
 
     def write(self, seed: int | str, agent_steps: int, values: dict[str, Any]) -> None:
+        self._check()
         for name, value in values.items():
             if _is_number(value):
                 self._writer.add_scalar(f"{agent_tag(seed)}/{name}", float(value), agent_steps)
@@ -173,6 +208,7 @@ class TensorBoard:
             k: v if isinstance(v, int | float | str | bool) else str(v)
             for k, v in flatten(config).items()
         }
+        self._check()
         metrics = {f"{agent_tag(s)}/eval/return_mean": None for s in seeds}
         writer = self._writer._get_file_writer()
         for summary in hparams(values, metrics):
@@ -180,11 +216,13 @@ class TensorBoard:
 
     def record_evaluation(self, evaluation: dict[str, Any]) -> None:
         """The final results (evaluation.json) as scalars ``evaluation/...`` at its step."""
+        self._check()
         for name, value in _evaluation_values(evaluation).items():
             self._writer.add_scalar(f"evaluation/{name}", value, evaluation["agent_steps"])
 
     def close(self) -> None:
         self._writer.close()
+        self._check()
 
 
 class WandbLog:
