@@ -113,3 +113,14 @@ def test_a_disabled_lock_does_nothing(tmp_path):
     with RunLock(tmp_path, enabled=False) as lock:
         lock.verify()
     assert os.listdir(tmp_path) == []
+
+
+def test_an_unreadable_lock_file_is_stale_by_its_age(tmp_path):
+    (tmp_path / LOCK_FILE).write_text("{not json")
+    with pytest.raises(RunLocked) as refused:
+        RunLock(tmp_path).acquire()
+    assert "unreadable lock file" in str(refused.value) and "kill" not in str(refused.value)
+    old = time.time() - 2 * run_lock.STALE_SECONDS
+    os.utime(tmp_path / LOCK_FILE, (old, old))
+    with RunLock(tmp_path):
+        assert read_holder(tmp_path / LOCK_FILE).pid == os.getpid()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -440,6 +441,25 @@ def _files(run) -> dict[str, tuple[int, int]]:
     }
 
 
+def _stop(proc) -> None:
+    """SIGSTOP ``proc`` and wait until every thread of it has stopped (a signal takes effect
+    asynchronously: a thread in a write finishes it first)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    tasks = Path(f"/proc/{proc.pid}/task")
+    deadline = time.monotonic() + 60
+    while not all(_state(t) in "tT" for t in tasks.iterdir()):
+        assert time.monotonic() < deadline, "the process did not stop"
+        time.sleep(0.01)
+
+
+def _state(task) -> str:
+    """The state letter of a thread (``/proc/<pid>/task/<tid>/stat``): R, S, D, T, ..."""
+    try:
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:  # the thread ended
+        return "T"
+
+
 def _wait_for(proc, moment, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not moment():
@@ -562,7 +582,7 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
     proc = _start(killed, fresh, tmp_path / "k.log")
     _wait_for(proc, lambda: 800 in _checkpoints(killed)[0])
     time.sleep(rng.uniform(0.0, 1.0))
-    os.kill(proc.pid, signal.SIGSTOP)
+    _stop(proc)
     stopped_at = _checkpoints(killed)[0][-1]
     assert stopped_at < 1600, "the run finished before the stop"
 

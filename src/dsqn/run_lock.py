@@ -248,11 +248,16 @@ class RunLock:
 
     def _refusal(self, holder: Holder) -> str:
         stale_at = datetime.datetime.fromtimestamp(holder.heartbeat + STALE_SECONDS, datetime.UTC)
+        stop = (
+            f"stop it (`kill -TERM {holder.pid}` on {holder.host}: it writes a checkpoint and "
+            "exits)"
+            if holder.pid > 0
+            else "stop it"
+        )
         return (
             f"{self.run_dir} is being trained by another process: {holder.describe()} "
             f"(lock file {self.path}). Two processes must not write one run directory. Wait "
-            f"for it to finish, or stop it (`kill -TERM {holder.pid}` on {holder.host}: it "
-            f"writes a checkpoint and exits), then `dsqn train --resume {self.run_dir}`. If "
+            f"for it to finish, or {stop}, then `dsqn train --resume {self.run_dir}`. If "
             f"that process is gone (a lost node), its lock is taken over once its heartbeat is "
             f"{STALE_SECONDS:.0f} s old (at {stale_at.isoformat(timespec='seconds')}); delete "
             f"{self.path} only if you are sure nothing trains this run."
