@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from dsqn import replay as replay_lib
-from dsqn.checkpoint import Checkpointer, CheckpointError
+from dsqn.checkpoint import Checkpointer, CheckpointError, CorruptCheckpoint
 
 SEEDS = 2
 CONFIG = {"game": "Pong", "network": {"T": 8, "tau": 2.0}, "total_agent_steps": 1000}
@@ -161,15 +161,20 @@ def test_corrupt_arrays_and_metadata_raise_checkpoint_error(tmp_path: Path) -> N
             data = path.read_bytes()
             path.write_bytes(bytes(b ^ 0x5A for b in data[: len(data) // 2]))
     with Checkpointer(tmp_path) as ckpt:
-        with pytest.raises(CheckpointError, match=r"step 2 .*corrupt.*earlier step: \[1\]"):
+        with pytest.raises(CorruptCheckpoint, match=r"step 2 .*corrupt.*valid checkpoints: \[1\]"):
             ckpt.restore(state_template=make_state())
+        assert ckpt.valid_steps() == [1] and ckpt.all_steps() == [1, 2]
         state, _, _ = ckpt.restore(1, state_template=make_state())
     assert_trees_equal(state, make_state())
 
     (tmp_path / "1" / "metadata" / "metadata").write_text('{"config": {"game": ')
     with Checkpointer(tmp_path) as ckpt:
-        with pytest.raises(CheckpointError, match=r"step 1 .*\(metadata\).*no earlier step"):
+        with pytest.raises(CorruptCheckpoint, match=r"step 1 .*\(metadata\).*no other checkpoint"):
             ckpt.restore(1, state_template=make_state())
+        # Set aside, not deleted: the step no longer counts, its files stay.
+        aside = ckpt.set_aside(2)
+        assert ckpt.all_steps() == [1] and aside.name.startswith("2.corrupt-")
+        assert (aside / "state").is_dir()
 
 
 def test_incompatible_tree_names_the_leaves(tmp_path: Path) -> None:

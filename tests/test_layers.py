@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("dsqn.envs",),
     ("dsqn.agent", "dsqn.evaluate", "dsqn.train", "dsqn.checkpoint", "dsqn.logs", "dsqn.memory"),
-    ("dsqn.run_dir", "dsqn.trained"),
+    ("dsqn.run_dir", "dsqn.run_lock", "dsqn.trained"),
     (
         "dsqn.runner",
         "dsqn.reevaluate",

@@ -200,3 +200,46 @@ def test_wandb_offline_run_logs_the_csv_metrics_config_and_evaluation(tmp_path, 
     assert summary["evaluation"]["per_seed"]["0"]["final"]["scores"] == pytest.approx(
         evaluation["per_seed"]["0"]["final"]["scores"]
     )
+
+
+def test_a_full_disk_leaves_whole_rows_only(tmp_path):
+    """On a real full file system (a 8 KiB tmpfs), the row that does not fit is cut off again:
+    the OSError reaches the caller and the file parses with every row whole."""
+    from tmpfs import small_tmpfs
+
+    columns = ["seed", "agent_steps", "loss", "note"]
+    with small_tmpfs(tmp_path / "disk", "8k") as disk:
+        log = CsvLog(disk / "m.csv", columns)
+        written = 0
+        with pytest.raises(OSError, match="No space left"):
+            for step in range(10_000):
+                log.write({"seed": 0, "agent_steps": step, "loss": 0.25, "note": "x" * 37})
+                written += 1
+        log.close()
+        text = (disk / "m.csv").read_bytes().decode()
+    assert written > 10 and text.endswith("\r\n")
+    rows = list(csv.DictReader(text.splitlines()))
+    assert [int(r["agent_steps"]) for r in rows] == list(range(written))
+    assert all(r["note"] == "x" * 37 for r in rows)
+
+
+def test_truncation_on_resume_drops_a_half_written_last_row(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("seed,agent_steps\r\n0,100\r\n0,200\r\n0,3")
+    truncate_csv(path, 1000)
+    assert path.read_text() == "seed,agent_steps\n0,100\n0,200\n"
+
+
+@pytest.mark.timeout(120)
+def test_tensorboard_on_a_full_disk_raises_instead_of_hanging(tmp_path):
+    """tensorboardX's writer thread would die on the failed write and leave later writes and
+    close blocked on its queue; the error comes back to the caller instead."""
+    from tmpfs import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", "16k") as disk:
+        tb = TensorBoard(disk / "tb")
+        with pytest.raises(OSError, match="TensorBoard events failed: No space left"):
+            for step in range(100_000):
+                tb.write(0, step, {f"value_{i}": float(i) for i in range(50)})
+        with pytest.raises(OSError, match="No space left"):
+            tb.close()

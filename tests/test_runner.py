@@ -2,20 +2,24 @@
 bad input."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from processes import run as run_process
 from processes import spawn
 
 from dsqn import config as C
 from dsqn.agent import TrainState
+from dsqn.checkpoint import CheckpointError
 from dsqn.cli import main, parse_field_overrides, split_field_arguments
 from dsqn.runner import _update_best, evaluation_crossed, run_length
 
@@ -154,22 +158,67 @@ def test_time_based_checkpoints_and_a_fresh_run_refuses_an_existing_run_dir(tmp_
     assert "--resume" in capsys.readouterr().err
 
 
-def test_corrupt_checkpoint_gets_a_clear_error(tmp_path, capsys):
-    run = tmp_path / "run"
-    args = ["train", "cartpole-dqn", "--run-dir", str(run), *TINY_CARTPOLE]
-    args[args.index("1200")] = "400"
-    assert main(args) == 0
-    step_dir = run / "checkpoints" / "400"
-    for f in step_dir.rglob("*"):
-        if f.is_file() and f.stat().st_size > 200 and "state" in str(f):
-            f.write_bytes(b"garbage" * 10)
+# After a failed read, orbax's background I/O may call back into its already closed event
+# loop; Python reports that as an unraisable exception at garbage collection.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_run_without_a_valid_checkpoint_gets_a_clear_error(
+    tiny_cartpole_dqn_run, tmp_path, capsys
+):
+    run = shutil.copytree(tiny_cartpole_dqn_run, tmp_path / "run")
+    for step in ("200", "400"):
+        _damage(run / "checkpoints" / step, "garble")
     capsys.readouterr()
-    assert (
-        main(["train", "--resume", str(run), "--run.total_agent_steps", "800", "--no-progress"])
-        == 2
-    )
+    resume = ["train", "--resume", str(run), "--run.total_agent_steps", "800", "--no-progress"]
+    assert main(resume) == 2
     err = capsys.readouterr().err
-    assert "400" in err and "Traceback" not in err
+    assert "no valid checkpoint is left" in err and "Traceback" not in err
+    assert "400.corrupt-" in err and "200.corrupt-" in err
+
+
+def _damage(step_dir, how: str) -> None:
+    """Truncate to half, or overwrite with random bytes, every data file of a checkpoint's
+    state (a node lost mid-write, a file system that lost blocks)."""
+    rng = np.random.default_rng(0)
+    files = [f for f in (step_dir / "state").rglob("*") if f.is_file() and f.parent.name == "d"]
+    assert files, f"no data files in {step_dir}"
+    for f in files:
+        data = f.read_bytes()
+        if how == "truncate":
+            f.write_bytes(data[: len(data) // 2])
+        else:
+            f.write_bytes(rng.integers(0, 256, len(data), dtype=np.uint8).tobytes())
+
+
+# After a failed read, orbax's background I/O may call back into its already closed event
+# loop; Python reports that as an unraisable exception at garbage collection.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("how", ["truncate", "garble"])
+def test_a_corrupt_latest_checkpoint_is_skipped_on_resume(
+    tiny_cartpole_dqn_run, tmp_path, how, capsys
+):
+    """A copy of a run with checkpoints 200 and 400, 400 damaged. Loading it and `dsqn evaluate`
+    name it and list the valid one; the resume moves it aside (kept), warns, and goes on from
+    200, logging every point once."""
+    from dsqn import load_agent
+
+    run = shutil.copytree(tiny_cartpole_dqn_run, tmp_path / "run")
+    _damage(run / "checkpoints" / "400", how)
+    with pytest.raises(CheckpointError, match=r"step 400 .*corrupt.*valid checkpoints: \[200\]"):
+        load_agent(run, "final")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--checkpoint", "400", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "step 400" in err and "valid checkpoints: [200]" in err and "Traceback" not in err
+
+    resume = ["train", "--resume", str(run), "--run.total_agent_steps", "600", "--no-progress"]
+    assert main(resume) == 0
+    err = capsys.readouterr().err
+    assert "checkpoint 400 does not read back, moved it to" in err
+    assert "resuming from the newest valid checkpoint, 200 agent steps" in err
+    names = [p.name for p in (run / "checkpoints").iterdir()]
+    assert sum(n.startswith("400.corrupt-") for n in names) == 1
+    assert _logged_steps(run / "metrics.csv") == [200, 400, 600]
+    assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 600
 
 
 @pytest.mark.slow
@@ -384,6 +433,196 @@ def test_sigkill_at_random_moments_loses_only_work_since_the_last_checkpoint(tmp
     assert json.loads((run / "evaluation.json").read_text())["agent_steps"] == 2400
 
 
+def _files(run) -> dict[str, tuple[int, int]]:
+    """Every path under ``run`` with its size and modification time (to see that nothing
+    changed)."""
+    return {
+        str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns) for p in run.rglob("*")
+    }
+
+
+def _stop(proc) -> None:
+    """SIGSTOP ``proc`` and wait until every thread of it has stopped (a signal takes effect
+    asynchronously: a thread in a write finishes it first)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    tasks = Path(f"/proc/{proc.pid}/task")
+    deadline = time.monotonic() + 60
+    while not all(_state(t) in "tT" for t in tasks.iterdir()):
+        assert time.monotonic() < deadline, "the process did not stop"
+        time.sleep(0.01)
+
+
+def _state(task) -> str:
+    """The state letter of a thread (``/proc/<pid>/task/<tid>/stat``): R, S, D, T, ..."""
+    try:
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:  # the thread ended
+        return "T"
+
+
+def _wait_for(proc, moment, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not moment():
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before the moment"
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.01)
+
+
+def _without_sps(path) -> list[dict[str, str]]:
+    """The rows of a finished CSV log less the timing column."""
+    return [{k: v for k, v in row.items() if k != "sps"} for row in read_csv(path)]
+
+
+def _whole_rows(path) -> list[str]:
+    """The lines of a CSV log, checked to be whole rows of the header's width."""
+    text = path.read_bytes().decode()
+    assert text.endswith("\r\n"), f"{path.name} ends in half a row: {text[-80:]!r}"
+    lines = text.splitlines()
+    width = len(lines[0].split(","))
+    assert all(len(line.split(",")) == width for line in lines), path.name
+    return lines
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_cleanly_and_the_resume_continues_exactly(
+    tiny_cartpole_dqn_run, tmp_path, capsys
+):
+    """On a real small file system (tmpfs), a copy of a run with checkpoints 200 and 400: a
+    checkpoint that does not fit stops the resumed run with a message (what failed, the space
+    needed and free, the resume command); the previous checkpoint loads, the CSV logs hold
+    whole rows; a full disk at the start stops it before it changes anything; once space is
+    freed, the resume continues exactly as a resume of a copy that never lacked space."""
+    from tmpfs import fill, small_tmpfs
+
+    from dsqn import load_agent
+
+    resume = ["--run.total_agent_steps", "800", "--no-progress"]
+    reference = shutil.copytree(tiny_cartpole_dqn_run, tmp_path / "reference")
+    with small_tmpfs(tmp_path / "disk", "64m") as disk:
+        run = shutil.copytree(tiny_cartpole_dqn_run, disk / "run")
+        size = sum(f.stat().st_size for f in (run / "checkpoints" / "400").rglob("*"))
+        # Room for the logs of the next chunk, not for the next checkpoint.
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (shutil.disk_usage(disk).free - size // 2))
+        before = {n: (run / n).read_bytes() for n in ("metrics.csv", "evaluations.csv")}
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), *resume]) == 2
+        err = capsys.readouterr().err
+        assert f"writing the checkpoint at 600 agent steps in {run} failed: No space left" in err
+        assert "It needs about" in err and "free on that file system" in err
+        assert "the previous checkpoint takes" in err
+        assert "latest complete checkpoint is 400 agent steps" in err
+        assert f"dsqn train --resume {run}" in err and "Traceback" not in err
+        done, unfinished = _checkpoints(run)
+        # orbax's writes of other items may still create a temporary directory after the
+        # failed save removed it; the resume removes it.
+        assert done == [200, 400] and all(n.startswith("600.orbax-") for n in unfinished)
+        assert load_agent(run, 400).agent_steps == 400
+        for name, text in before.items():  # the logs went on to 600, whole rows only
+            assert (run / name).read_bytes().startswith(text)
+            _whole_rows(run / name)
+        assert _logged_steps(run / "metrics.csv") == [200, 400, 600]
+
+        # A disk full to the last block: refused before anything changes.
+        fill(disk)
+        files = _files(run)
+        assert main(["train", "--resume", str(run), *resume]) == 2
+        err = capsys.readouterr().err
+        assert "No space left" in err and "Nothing was changed" in err and "Traceback" not in err
+        assert _files(run) == files
+
+        filler.unlink()
+        assert main(["train", "--resume", str(run), *resume]) == 0
+        assert main(["train", "--resume", str(reference), *resume]) == 0
+        for name in ("metrics.csv", "evaluations.csv"):
+            assert _without_sps(run / name) == _without_sps(reference / name), name
+            _whole_rows(run / name)
+        evaluation = json.loads((run / "evaluation.json").read_text())
+        assert evaluation == json.loads((reference / "evaluation.json").read_text())
+        assert evaluation["agent_steps"] == 800
+        assert _checkpoints(run) == ([600, 800], [])
+
+        # The disk fills while the run logs (no checkpoint due): the metrics or evaluation row
+        # that does not fit stops it, and the logs keep whole rows.
+        endless = ["--run.total_agent_steps", "1000000", "--no-progress"]
+        endless += ["--run.checkpoint_period_agent_steps", "1000000"]
+        log = tmp_path / "logging.log"
+        proc = _start(run, ["--resume", str(run), *endless], log)
+        _wait_for(proc, lambda: _logged_steps(run / "metrics.csv")[-1] > 800)
+        fill(disk)
+        assert proc.wait(timeout=600) == 2
+        out = log.read_text()
+        assert "dsqn: error: writing the " in out and "No space left on device" in out
+        assert "writing the metrics at" in out or "writing the evaluation at" in out
+        _whole_rows(run / "metrics.csv")
+        _whole_rows(run / "evaluations.csv")
+        assert _checkpoints(run)[0] == [600, 800]
+
+
+@pytest.mark.slow
+def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tmp_path, capsys):
+    """A sweep over two learning rates with two seeds (four agents), stopped (SIGSTOP) at a
+    random moment after its first checkpoint:
+    - a second `dsqn train` on its directory, --resume or fresh, is refused before it changes
+      anything, naming the holder; a reader loads a checkpoint meanwhile, taking no lock;
+    - SIGKILLed there, then resumed, which takes the dead holder's lock over, it ends bit for
+      bit as the same run stopped at that checkpoint and resumed (envpool's games restart on
+      every resume, so a run that was never stopped plays other games after that step): the
+      same logs, evaluation.json and final parameters of every agent."""
+    from dsqn import load_agent, load_agents
+    from dsqn.run_lock import LOCK_FILE, read_holder
+
+    rng = np.random.default_rng(25)
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    args = [*KILL_RUN, "--no-progress"]
+    args[args.index("--seeds") + 1 : args.index("--seeds") + 2] = ["0", "1"]
+    args[args.index("2400")] = "1600"
+    args += ["--sweep", "learner.learning_rate", "1e-3", "3e-4"]
+    fresh = ["cartpole-dqn", "--run-dir", str(killed), *args]
+    proc = _start(killed, fresh, tmp_path / "k.log")
+    _wait_for(proc, lambda: 800 in _checkpoints(killed)[0])
+    time.sleep(rng.uniform(0.0, 1.0))
+    _stop(proc)
+    stopped_at = _checkpoints(killed)[0][-1]
+    assert stopped_at < 1600, "the run finished before the stop"
+
+    files, holder = _files(killed), read_holder(killed / LOCK_FILE)
+    assert holder.pid == proc.pid
+    cli = [sys.executable, "-m", "dsqn.cli", "train"]
+    for second in (["--resume", str(killed)], fresh):
+        refused = run_process([*cli, *second], timeout=300)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert "is being trained by another process" in refused.stderr
+        assert f"PID {proc.pid} on host {holder.host}, started {holder.started}" in refused.stderr
+        assert f"dsqn train --resume {killed}" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert _files(killed) == files  # the refused process changed nothing
+    assert load_agent(killed, stopped_at, seed=1, values={"learner.learning_rate": 3e-4})
+    assert read_holder(killed / LOCK_FILE) == holder
+
+    proc.kill()  # -9 on the stopped process
+    proc.wait()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(killed)]) == 0
+    assert f"no process {proc.pid} runs on this host" in capsys.readouterr().err
+    assert not (killed / LOCK_FILE).exists()
+
+    first = list(args)
+    first[first.index("1600")] = str(stopped_at)
+    assert main(["train", "cartpole-dqn", "--run-dir", str(reference), *first]) == 0
+    assert main(["train", "--resume", str(reference), "--run.total_agent_steps", "1600"]) == 0
+
+    for name in ("metrics.csv", "evaluations.csv"):
+        assert _without_sps(killed / name) == _without_sps(reference / name), name
+    evaluation = json.loads((killed / "evaluation.json").read_text())
+    assert evaluation == json.loads((reference / "evaluation.json").read_text())
+    assert len(evaluation["per_seed"]) == 4
+    for a, b in zip(load_agents(killed, "final"), load_agents(reference, "final"), strict=True):
+        assert (a.seed, a.values) == (b.seed, b.values)
+        for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.slow
 def test_tiny_atari_run_end_to_end_and_resume(tmp_path):
     run = tmp_path / "atari"
@@ -448,3 +687,19 @@ def test_best_checkpoint_ties_go_to_the_later_one_as_the_authors():
     np.testing.assert_array_equal(later.best_params, [1.0, 0.0])
     earlier = _update_best(state, means, jnp.int32(20), ties_to_later=False)
     np.testing.assert_array_equal(earlier.best_agent_steps, [10, 10])
+
+
+def test_a_failed_write_is_named_by_the_operating_systems_reason():
+    from dsqn.runner import _brief, _os_cause
+
+    try:
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as e:
+            raise RuntimeError("saving failed") from e
+    except RuntimeError as e:
+        assert _os_cause(e) == "No space left on device"
+    tensorstore = ValueError("RESOURCE_EXHAUSTED: " + "{spec}" * 500 + ": Disk quota exceeded [28]")
+    assert _os_cause(tensorstore) == "Disk quota exceeded"
+    assert _os_cause(ValueError("bad")) is None
+    assert len(_brief(tensorstore)) < 620 and _brief(tensorstore).endswith("exceeded [28]")

@@ -13,7 +13,13 @@ Atomicity: orbax writes a step into ``<step>.orbax-checkpoint-tmp-<n>/`` and ren
 leaves the previous steps intact. Leftover temporary directories are ignored when listing and
 deleted at the next save; a ``<step>/`` directory without ``commit_success.txt`` (e.g. from an
 interrupted copy of a run directory) is ignored when listing and moved aside to
-``<step>.incomplete-<n>/`` at the next save.
+``<step>.incomplete-<n>/`` at the next save (or by :meth:`Checkpointer.tidy`).
+
+A complete step whose files are unreadable (a node lost mid-write on a file system without
+atomic rename, a truncated copy) raises :class:`CorruptCheckpoint`, which names the step;
+:meth:`Checkpointer.set_aside` moves such a step to ``<step>.corrupt-<n>/`` (never deleting it),
+so that a resumed run goes on from the newest valid one, and :meth:`Checkpointer.valid_steps`
+lists the steps that read back.
 
 PRNG keys: typed keys (``jax.random.key``) and raw ``uint32`` keys (``jax.random.PRNGKey``) are
 both saved by orbax as their ``uint32`` key data; the template passed to ``restore`` decides which
@@ -45,6 +51,24 @@ _MAX_LISTED_DIFFERENCES = 20
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable or incompatible with what the caller expects."""
+
+
+class CorruptCheckpoint(CheckpointError):
+    """A complete checkpoint's files do not read back (truncated, garbled or missing files);
+    ``step`` is the step."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class CheckpointWriteError(CheckpointError):
+    """Writing a checkpoint failed (a full disk, a quota, an I/O error); the checkpoints saved
+    before are untouched. ``step`` is the step that was being written."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
 
 
 class Restored(NamedTuple):
@@ -231,6 +255,46 @@ class Checkpointer:
         self._check_step(step)
         self._manager.delete(step)
 
+    def tidy(self) -> None:
+        """Delete temporary directories of killed saves and move incomplete step directories
+        aside, with a warning naming each (a resumed run does this first). Only the one writer
+        of the directory may call it: another process's save in progress looks the same."""
+        self.wait_until_finished()
+        self._set_aside_unfinished()
+
+    def set_aside(self, step: int, reason: str = "corrupt") -> Path:
+        """Move step ``step`` to ``<step>.<reason>-<n>/`` (kept for inspection, never deleted),
+        so that it no longer counts as a checkpoint; returns the new path."""
+        source = self._step_dir(step)
+        target = source.with_name(f"{source.name}.{reason}-{time.time_ns()}")
+        source.rename(target)
+        self._manager.reload()
+        return target
+
+    def verify(self, step: int) -> None:
+        """Raise CorruptCheckpoint unless step ``step``'s metadata, array metadata and state
+        arrays read back (the replay is not read: it can be GBs)."""
+        self._read_metadata(step, list_valid=False)
+        try:
+            stored = self._manager.item_metadata(step)[STATE_ITEM].tree
+            template = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored)
+            self._manager.restore(
+                step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore(template)})
+            )
+        except Exception as e:
+            raise self._corrupt(step, "arrays", e, list_valid=False) from e
+
+    def valid_steps(self) -> list[int]:
+        """Complete steps that :meth:`verify` accepts, ascending."""
+        valid = []
+        for step in self.all_steps():
+            try:
+                self.verify(step)
+            except CorruptCheckpoint:
+                continue
+            valid.append(step)
+        return valid
+
     def _set_aside_unfinished(self) -> None:
         """Delete temporary directories of killed saves and move incomplete step directories
         aside; orbax would otherwise count the latter as steps (blocking later saves of lower
@@ -290,7 +354,17 @@ class Checkpointer:
         try:
             saved = self._manager.save(step, args=ocp.args.Composite(**items))
         except Exception as e:
-            raise CheckpointError(f"saving step {step} to {self._directory} failed: {e}") from e
+            # Free what the failed save took (a full disk): its temporary directory goes. Writes
+            # of the other items may still be under way and create it again; the next save or
+            # tidy() removes it then.
+            if jax.process_index() == 0:
+                try:
+                    self._set_aside_unfinished()
+                except OSError:
+                    pass
+            raise CheckpointWriteError(
+                f"saving step {step} to {self._directory} failed: {type(e).__name__}: {e}", step
+            ) from e
         if not saved:
             raise CheckpointError(f"orbax declined to save step {step} in {self._directory}")
 
@@ -314,12 +388,19 @@ class Checkpointer:
             )
         return step
 
-    def _corrupt(self, step: int, what: str, error: Exception) -> CheckpointError:
-        earlier = [s for s in self.all_steps() if s < step]
-        hint = f"; try an earlier step: {earlier}" if earlier else "; no earlier step is available"
-        return CheckpointError(
+    def _corrupt(
+        self, step: int, what: str, error: Exception, *, list_valid: bool = True
+    ) -> CorruptCheckpoint:
+        """The error for an unreadable step; with ``list_valid``, it lists the other steps that
+        read back (:meth:`valid_steps`, reading their states)."""
+        hint = ""
+        if list_valid:
+            valid = [s for s in self.valid_steps() if s != step]
+            hint = f"; valid checkpoints: {valid}" if valid else "; no other checkpoint is valid"
+        return CorruptCheckpoint(
             f"checkpoint step {step} in {self._directory} is unreadable ({what}), it may be"
-            f" corrupt: {type(error).__name__}: {error}{hint}"
+            f" corrupt: {type(error).__name__}: {error}{hint}",
+            step,
         )
 
     def read_metadata(self, step: int | None = None) -> dict[str, Any]:
@@ -328,16 +409,17 @@ class Checkpointer:
         step = self._check_step(step)
         return self._read_metadata(step)
 
-    def _read_metadata(self, step: int) -> dict[str, Any]:
+    def _read_metadata(self, step: int, *, list_valid: bool = True) -> dict[str, Any]:
         try:
             restored = self._manager.restore(
                 step, args=ocp.args.Composite(**{METADATA_ITEM: ocp.args.JsonRestore()})
             )
         except Exception as e:
-            raise self._corrupt(step, "metadata", e) from e
+            raise self._corrupt(step, "metadata", e, list_valid=list_valid) from e
         metadata = restored[METADATA_ITEM]
         if not isinstance(metadata, dict):
-            raise self._corrupt(step, "metadata", TypeError(f"expected a JSON object: {metadata}"))
+            error = TypeError(f"expected a JSON object: {metadata}")
+            raise self._corrupt(step, "metadata", error, list_valid=list_valid)
         return metadata
 
     def restore(

@@ -581,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsqn`` console script."""
     from dsqn.checkpoint import CheckpointError
     from dsqn.config import ConfigError
+    from dsqn.run_dir import WriteFailed
+    from dsqn.run_lock import LockLost, RunLocked
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -622,7 +624,15 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 parser.error(f"unexpected arguments {extra}")
             return _cmd_export(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError) as err:
+    except (
+        ConfigError,
+        CheckpointError,
+        FileNotFoundError,
+        FileExistsError,
+        RunLocked,
+        LockLost,
+        WriteFailed,
+    ) as err:
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
     except ValueError as err:  # bad game names and other invalid input from the factories

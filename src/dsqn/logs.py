@@ -4,15 +4,18 @@ Trackers receive the same values as the CSV files: :class:`TensorBoard` (always;
 the config as hyperparameters) and :class:`WandbLog` (``dsqn train --track wandb``: metrics,
 config and evaluation results in a Weights & Biases run, online or offline).
 
-CSV files are appended row by row (flushed) so that a killed run keeps its log; on resume the
-rows after the restored checkpoint are dropped so that the log never holds work that was lost.
+CSV files are appended row by row, each row whole or not at all (:class:`CsvLog`), so that a
+killed run keeps its log and a full disk leaves no half row; on resume the rows after the
+restored checkpoint are dropped so that the log never holds work that was lost.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import numbers
+import os
 import secrets
 import sys
 import time
@@ -40,43 +43,74 @@ def _format(value: Any) -> Any:
 
 
 class CsvLog:
-    """Appends dict rows to a CSV file with a fixed header (written once)."""
+    """Appends dict rows to a CSV file with a fixed header (written once).
+
+    Each row goes to the file in one piece, straight to the OS (no buffer): a reader sees whole
+    rows, and a row that cannot be written whole (a full disk, a quota) is cut off again before
+    the OSError is raised, so the file never holds half a row.
+    """
 
     def __init__(self, path: Path, columns: list[str]):
         self.path = Path(path)
         self.columns = columns
         new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "a", newline="")  # noqa: SIM115 - kept open for the run
-        self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
+        # 0666 less the umask, as open() gives.
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         if new:
-            self._writer.writeheader()
-            self._file.flush()
+            self._append(self._line(columns))
+
+    @staticmethod
+    def _line(values: list[Any]) -> bytes:
+        text = io.StringIO()
+        csv.writer(text).writerow(values)  # the excel dialect: "\r\n" ends a row
+        return text.getvalue().encode()
+
+    def _append(self, data: bytes) -> None:
+        start = os.fstat(self._fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            os.ftruncate(self._fd, start)  # drop the part that was written
+            raise
 
     def write(self, row: dict[str, Any]) -> None:
-        self._writer.writerow({k: _format(row.get(k)) for k in self.columns})
-        self._file.flush()
+        self._append(self._line([_format(row.get(k)) for k in self.columns]))
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _whole_lines(text: str) -> str:
+    """``text`` without a last line that has no line end (a row cut off by a kill)."""
+    return text if text.endswith("\n") else text[: text.rfind("\n") + 1]
 
 
 def truncate_csv(path: Path, max_agent_steps: int) -> None:
-    """Drops rows whose ``agent_steps`` exceed ``max_agent_steps`` (used on resume)."""
+    """Drops rows whose ``agent_steps`` exceed ``max_agent_steps`` and a last row left half
+    written (used on resume); the file is replaced atomically."""
     path = Path(path)
     if not path.exists():
         return
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = list(csv.DictReader(io.StringIO(_whole_lines(f.read()))))
         columns = list(rows[0].keys()) if rows else None
     if columns is None:
         return
     kept = [r for r in rows if int(float(r["agent_steps"])) <= max_agent_steps]
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(kept)
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(kept)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _is_number(value: Any) -> bool:
@@ -118,14 +152,49 @@ def _evaluation_values(evaluation: dict[str, Any]) -> dict[str, float]:
 
 
 class TensorBoard:
-    """Scalars tagged ``seed_<s>/<name>`` at x = agent steps; the config as hyperparameters."""
+    """Scalars tagged ``seed_<s>/<name>`` at x = agent steps; the config as hyperparameters.
+
+    tensorboardX writes the event file from a thread of its own, which dies on a failed write
+    (a full disk), after which every further write and ``close`` would block forever on its
+    queue. The thread's record writer is therefore wrapped so that it keeps going and keeps
+    the first OSError, which the next call here raises in the caller's thread.
+    """
 
     def __init__(self, directory: Path, purge_step: int | None = None):
         from tensorboardX import SummaryWriter
 
         self._writer = SummaryWriter(str(directory), purge_step=purge_step)
+        self.error: OSError | None = None
+        events = getattr(self._writer._get_file_writer(), "event_writer", None)
+        records = getattr(events, "_ev_writer", None)  # what the writer thread writes with
+        for method in ("write_event", "flush"):
+            if hasattr(records, method):
+                setattr(records, method, self._keeping_errors(getattr(records, method)))
+
+    def _keeping_errors(self, method):
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OSError as e:
+                if self.error is None:
+                    self.error = e
+                return None
+            except ValueError:  # a closed file, after a failed write closed the writer
+                if self.error is None:
+                    raise
+                return None
+
+        return call
+
+    def _check(self) -> None:
+        """Raise the first failed write of the writer thread, if any."""
+        if self.error is not None:
+            raise OSError(
+                self.error.errno, f"writing TensorBoard events failed: {self.error.strerror}"
+            )
 
     def write(self, seed: int | str, agent_steps: int, values: dict[str, Any]) -> None:
+        self._check()
         for name, value in values.items():
             if _is_number(value):
                 self._writer.add_scalar(f"{agent_tag(seed)}/{name}", float(value), agent_steps)
@@ -139,6 +208,7 @@ class TensorBoard:
             k: v if isinstance(v, int | float | str | bool) else str(v)
             for k, v in flatten(config).items()
         }
+        self._check()
         metrics = {f"{agent_tag(s)}/eval/return_mean": None for s in seeds}
         writer = self._writer._get_file_writer()
         for summary in hparams(values, metrics):
@@ -146,11 +216,13 @@ class TensorBoard:
 
     def record_evaluation(self, evaluation: dict[str, Any]) -> None:
         """The final results (evaluation.json) as scalars ``evaluation/...`` at its step."""
+        self._check()
         for name, value in _evaluation_values(evaluation).items():
             self._writer.add_scalar(f"evaluation/{name}", value, evaluation["agent_steps"])
 
     def close(self) -> None:
         self._writer.close()
+        self._check()
 
 
 class WandbLog:

@@ -11,6 +11,7 @@ One run = one directory (docs/run_directory.md)::
     conversion.json    a converted run's scales, matching rates and scores per seed
     energy.json/.md    ``dsqn energy``
     checkpoints/       orbax checkpoints (dsqn.checkpoint)
+    train.lock         while ``dsqn train`` runs: its lock (dsqn.run_lock)
 
 Every other module reads these files through the functions here: the config and its metadata,
 the per-seed summary of an evaluation and the ``evaluation.json`` built from them, and the list
@@ -54,6 +55,7 @@ __all__ = [
     "ADDED_FIELDS",
     "Spaces",
     "EvaluationScores",
+    "WriteFailed",
     "write_json",
     "write_text",
     "read_json",
@@ -140,6 +142,11 @@ class EvaluationScores(Protocol):
     lengths: np.ndarray
     max_q: np.ndarray
     mean_max_q: np.ndarray
+
+
+class WriteFailed(RuntimeError):
+    """Writing a run's file failed (a full disk, a quota, a lost mount) and the run stopped;
+    the message says what failed, the space it needed and how to resume."""
 
 
 class Spaces(NamedTuple):

@@ -13,7 +13,13 @@ One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
   the resumed run (the checkpoint records it as pending), the checkpoint is written, and the
   process exits; a preempted job therefore needs one chunk and one save of lead time,
 - stops with an error if a loss or Q-value becomes NaN/inf (nothing is saved; the last good
-  checkpoint remains).
+  checkpoint remains),
+- stops with an error naming the file, the space it needed and the resume command if a write
+  fails (a full disk, a quota: :class:`dsqn.run_dir.WriteFailed`); what was saved before stays
+  whole (the previous checkpoint, whole CSV rows).
+
+The run holds the run directory's lock (:mod:`dsqn.run_lock`) from before it changes anything
+to its end: a second ``dsqn train`` on the directory is refused, a dead holder's lock taken over.
 
 At the end, the final policy and each seed's best parameters are both evaluated on fresh games
 and written to ``evaluation.json``.
@@ -22,14 +28,19 @@ Resume (``dsqn train --resume RUN_DIR``) restores the latest checkpoint: paramet
 parameters, optimizer states, counters, PRNG keys and (by default) the replay buffers. envpool's
 emulator state cannot be saved, so every environment starts a new game on resume; the episode in
 progress when the run stopped is lost, and the replay marks the cut so that no transition spans
-it. Log rows written after the checkpoint are dropped; a pending evaluation runs first.
+it. Log rows written after the checkpoint are dropped; a pending evaluation runs first. A latest
+checkpoint that does not read back (truncated or garbled files) is moved aside with a warning
+(``<step>.corrupt-<n>``, never deleted) and the run resumes from the newest valid one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import math
+import re
+import shutil
 import signal
 import sys
 import time
@@ -42,11 +53,12 @@ import numpy as np
 
 from dsqn import agent, memory, prng, replay, sweep
 from dsqn import run_dir as rd
-from dsqn.checkpoint import Checkpointer, CheckpointError
+from dsqn.checkpoint import Checkpointer, CheckpointError, CheckpointWriteError, CorruptCheckpoint
 from dsqn.config import Config, apply_overrides, to_dict, validate
 from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
 from dsqn.evaluate import EvalResult, Evaluator
 from dsqn.logs import CsvLog, Progress, TensorBoard, Trackers, WandbLog, truncate_csv
+from dsqn.run_lock import RunLock
 from dsqn.train import Carry, Experiment, make_train
 from dsqn.trained import saved_state, saved_state_template
 
@@ -216,8 +228,10 @@ class _Run:
         *,
         tracking: tuple[str | None, str] = (None, "dsqn"),
         budgets: list[memory.Budget] | None = None,
+        lock: RunLock | None = None,
     ):
         self.config, self.run_dir, self.exp = config, run_dir, exp
+        self.lock = lock
         self.command, self.tracking, self.budgets = command, tracking, budgets
         # One agent per (sweep point, seed); without a sweep, one per seed.
         self.agents = list(exp.agents)
@@ -255,26 +269,31 @@ class _Run:
         pending), then config.json and the open logs."""
         pending = False
         if resume:
+            if self.primary:  # leftovers of killed saves: safe to tidy under the lock
+                self.checkpointer.tidy()
             if self.checkpointer.latest_step() is None:
                 raise CheckpointError(f"cannot resume {self.run_dir}: it has no checkpoint yet")
-            carry, episodes, pending = self.restore()
+            carry, episodes, pending = self.restore_valid()
             start = int(carry.agent_steps)
             if self.primary:
-                truncate_csv(self.run_dir / rd.METRICS, start)
-                # A pending evaluation may have written its row before the run was killed.
-                truncate_csv(self.run_dir / rd.EVALUATIONS_CSV, start - 1 if pending else start)
+                with self.writing(f"the logs ({rd.METRICS}, {rd.EVALUATIONS_CSV})", 0):
+                    truncate_csv(self.run_dir / rd.METRICS, start)
+                    # A pending evaluation may have written its row before the run was killed.
+                    last = start - 1 if pending else start
+                    truncate_csv(self.run_dir / rd.EVALUATIONS_CSV, last)
         else:
             carry, episodes, start = self.exp.init_carry(), np.zeros(len(self.seeds), np.int64), 0
         if self.primary:
-            tracked = self.open_logs(start, resume)
-            data = rd.write_config(
-                self.run_dir,
-                self.config,
-                command=self.command,
-                spaces=env_spaces(self.exp),
-                extra_meta=tracked,
-            )
-            self.tb.record_config(data, [a.key for a in self.agents])
+            with self.writing(f"{rd.CONFIG} and the logs", 0):
+                tracked = self.open_logs(start, resume)
+                data = rd.write_config(
+                    self.run_dir,
+                    self.config,
+                    command=self.command,
+                    spaces=env_spaces(self.exp),
+                    extra_meta=tracked,
+                )
+                self.tb.record_config(data, [a.key for a in self.agents])
         total = run_length(self.config)
         self.bar = Progress(total, start, enabled=self.progress and self.primary)
         if pending:
@@ -292,11 +311,60 @@ class _Run:
         self.tb, tracked = _trackers(self.run_dir, start if resume else None, *self.tracking)
         return tracked
 
-    def close(self) -> None:
-        self.checkpointer.close()
-        for log in (self.metrics_log, self.eval_log, self.tb, self.bar):
-            if log is not None:
-                log.close()
+    def close(self, *, quiet: bool = False) -> None:
+        """Close the checkpointer and the logs; with ``quiet`` (the run is already failing)
+        their errors are dropped, so that the first error is the one reported."""
+        for item in (self.checkpointer, self.metrics_log, self.eval_log, self.tb, self.bar):
+            if item is None:
+                continue
+            try:
+                item.close()
+            except Exception:
+                if not quiet:
+                    raise
+
+    # --------------------------------------------------------------- writes
+
+    @contextlib.contextmanager
+    def writing(self, what: str, needed: int):
+        """Writes of ``what`` (``needed``: the bytes of a checkpoint's arrays, 0 for a log
+        row): first checks that this process still holds the lock; an OSError or a failed
+        checkpoint save becomes a WriteFailed that says what failed, the space needed and free,
+        what is safe, and how to resume."""
+        if self.lock is not None:
+            self.lock.verify()
+        try:
+            yield
+        except (OSError, CheckpointWriteError) as e:
+            raise rd.WriteFailed(self.write_failure(what, needed, e)) from e
+
+    def write_failure(self, what: str, needed: int, error: Exception) -> str:
+        try:
+            space = f"{_size(shutil.disk_usage(self.run_dir).free)} free on that file system"
+        except OSError:
+            space = "the free space on that file system is unknown"
+        latest = self.checkpointer.all_steps()
+        if needed:
+            need = f"It needs about {_size(needed)} for its arrays"
+            if latest:
+                previous = self.checkpointer.directory / str(latest[-1])
+                on_disk = sum(f.stat().st_size for f in previous.rglob("*") if f.is_file())
+                need += f" (the previous checkpoint takes {_size(on_disk)} on disk)"
+            space = f"{need}; {space}"
+        kept = (
+            f"the latest complete checkpoint is {latest[-1]} agent steps"
+            if latest
+            else "there is no checkpoint yet"
+        )
+        return (
+            f"writing {what} in {self.run_dir} failed: {_os_cause(error) or 'an I/O error'}.\n"
+            f"  {space[0].upper()}{space[1:]}.\n"
+            f"  The run stopped. What was saved before is intact: {kept}; metrics.csv and "
+            "evaluations.csv hold whole rows only.\n"
+            f"  Free space (or raise the quota), then continue with: dsqn train --resume "
+            f"{self.run_dir}\n"
+            f"  The error: {_brief(error)}"
+        )
 
     # --------------------------------------------------------------- the loop
 
@@ -339,10 +407,11 @@ class _Run:
         episodes += metrics["episodes"].astype(np.int64)
         rows = self.metric_rows(metrics, carry, sps, episodes)
         swept = sweep.columns(self.config)
-        for spec, row in zip(self.agents, rows, strict=True):
-            self.metrics_log.write(row)
-            values = {k: v for k, v in row.items() if k not in ("seed", "agent_steps", *swept)}
-            self.tb.write(spec.key, step, values)
+        with self.writing(f"the metrics at {step} agent steps ({rd.METRICS})", 0):
+            for spec, row in zip(self.agents, rows, strict=True):
+                self.metrics_log.write(row)
+                values = {k: v for k, v in row.items() if k not in ("seed", "agent_steps", *swept)}
+                self.tb.write(spec.key, step, values)
         return carry, rows
 
     def compile_chunk(self, iterations: int, carry: Carry):
@@ -376,8 +445,9 @@ class _Run:
             return result
         evaluation = self.final_evaluation(carry)
         if self.primary:
-            rd.write_evaluation(self.run_dir, evaluation)
-            self.tb.record_evaluation(evaluation)
+            with self.writing(rd.EVALUATION, 0):
+                rd.write_evaluation(self.run_dir, evaluation)
+                self.tb.record_evaluation(evaluation)
         result["evaluation"] = evaluation
         self.bar.write(_final_message(evaluation, self.run_dir), always=True)
         return result
@@ -390,16 +460,20 @@ class _Run:
         start = time.monotonic()
         step = int(carry.agent_steps)
         episodes = self.exp.replicated(np.asarray(episodes, np.int32))
-        self.checkpointer.save(
-            step,
-            saved_state(carry.train, carry.agent_steps, episodes),
-            replay=carry.replay if self.config.run.save_replay else None,
-            metadata={
-                "config": to_dict(self.config),
-                "agent_steps": step,
-                "evaluation_pending": evaluation_pending,
-            },
-        )
+        state = saved_state(carry.train, carry.agent_steps, episodes)
+        replay_state = carry.replay if self.config.run.save_replay else None
+        needed = _tree_bytes(state, replay_state)
+        with self.writing(f"the checkpoint at {step} agent steps", needed):
+            self.checkpointer.save(
+                step,
+                state,
+                replay=replay_state,
+                metadata={
+                    "config": to_dict(self.config),
+                    "agent_steps": step,
+                    "evaluation_pending": evaluation_pending,
+                },
+            )
         self.last_save = time.monotonic()
         self.last_save_seconds = self.last_save - start
 
@@ -412,6 +486,36 @@ class _Run:
         minutes = run.checkpoint_period_minutes
         late = minutes is not None and time.monotonic() - self.last_save >= 60 * minutes
         return any_process(late)
+
+    def restore_valid(self) -> tuple[Carry, np.ndarray, bool]:
+        """:meth:`restore` of the newest checkpoint that reads back: each newer one that does
+        not (truncated or garbled files) is moved aside, with a warning naming it."""
+        set_aside = []
+        while True:
+            try:
+                return self.restore()
+            except CorruptCheckpoint as e:
+                if jax.process_count() > 1:  # the processes would have to agree on the move
+                    raise CheckpointError(
+                        f"{e}\nWith several processes the run does not set a checkpoint aside "
+                        f"itself: move {self.checkpointer.directory / str(e.step)} aside (rename "
+                        f"it to {e.step}.corrupt), then resume again"
+                    ) from e
+                aside = self.checkpointer.set_aside(e.step)
+                set_aside.append(str(aside))
+                _warn(
+                    f"[dsqn] warning: checkpoint {e.step} does not read back, moved it to "
+                    f"{aside} (kept for inspection): {e}"
+                )
+                if self.checkpointer.latest_step() is None:
+                    raise CheckpointError(
+                        f"cannot resume {self.run_dir}: no valid checkpoint is left (moved "
+                        f"aside as unreadable: {', '.join(set_aside)})"
+                    ) from e
+                _warn(
+                    f"[dsqn] resuming from the newest valid checkpoint, "
+                    f"{self.checkpointer.latest_step()} agent steps"
+                )
 
     def restore(self, step: int | None = None) -> tuple[Carry, np.ndarray, bool]:
         """The carry, the completed-episode counts [S] and whether an evaluation is pending, of
@@ -458,14 +562,15 @@ class _Run:
         prints each seed's score beside its best so far."""
         step = int(carry.agent_steps)
         result = self.evaluate(carry.train.params, step, prng.Stream.PERIODIC_EVAL)
-        for i, spec in enumerate(self.agents):
-            row = _evaluation_row(result, i, spec, step)
-            self.eval_log.write(row)
-            scalars = {
-                "eval/return_mean": row["return_mean"],
-                "eval/average_max_q": row["average_max_q"],
-            }
-            self.tb.write(spec.key, step, scalars)
+        with self.writing(f"the evaluation at {step} agent steps ({rd.EVALUATIONS_CSV})", 0):
+            for i, spec in enumerate(self.agents):
+                row = _evaluation_row(result, i, spec, step)
+                self.eval_log.write(row)
+                scalars = {
+                    "eval/return_mean": row["return_mean"],
+                    "eval/average_max_q": row["average_max_q"],
+                }
+                self.tb.write(spec.key, step, scalars)
         means = result.returns.mean(axis=1)
         train = self._update_best(
             carry.train, self.exp.replicated(means.astype(np.float32)), carry.agent_steps
@@ -536,6 +641,59 @@ class _Run:
         return rows
 
 
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _tree_bytes(*trees: Any) -> int:
+    """The bytes of the arrays of ``trees`` (typed PRNG keys as their key data)."""
+    total = 0
+    for leaf in jax.tree.leaves(trees):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.eval_shape(jax.random.key_data, leaf)
+        total += math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize
+    return total
+
+
+_OS_CAUSES = re.compile(
+    "No space left on device|Disk quota exceeded|Read-only file system|Input/output error"
+    "|Permission denied|Stale file handle|File too large"
+)
+
+
+def _os_cause(error: BaseException) -> str | None:
+    """The operating system's reason for a failed write (``No space left on device``), from
+    the first OSError in ``error``'s chain or, for errors that carry it in their text only
+    (TensorStore's, through orbax), from the text; None if there is none."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        found = _OS_CAUSES.search(str(seen))
+        if found:
+            return found.group(0)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _brief(error: Exception, limit: int = 600) -> str:
+    """``error`` as ``Type: message``, its middle cut out when longer than ``limit`` (orbax's
+    errors hold whole TensorStore specs; the cause, e.g. ``No space left on device``, stays)."""
+    text = f"{type(error).__name__}: {error}"
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} [...] {text[-half:]}"
+
+
+def _size(n: int) -> str:
+    """``n`` bytes for people: ``512 B``, ``3.4 MB``, ``1.2 GB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 def _with_sweep(columns: list[str], swept: list[str]) -> list[str]:
     """``columns`` with the swept fields' columns after ``seed``."""
     at = columns.index("seed") + 1
@@ -594,13 +752,18 @@ def _prepare(
         if config is None:
             raise ValueError("a fresh run needs a config")
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-        if rd.checkpoint_dir(run_dir).exists() and any(rd.checkpoint_dir(run_dir).iterdir()):
-            raise FileExistsError(
-                f"{run_dir} already holds a run with checkpoints; resume it with "
-                f"`dsqn train --resume {run_dir}` or choose another --run-dir"
-            )
     validate(config)
     return config, run_dir
+
+
+def _refuse_a_run_with_checkpoints(run_dir: Path) -> None:
+    """A fresh run refuses a directory that already has checkpoints (checked under the lock,
+    so that a live run's directory is refused by the lock, naming its holder)."""
+    if rd.checkpoint_dir(run_dir).exists() and any(rd.checkpoint_dir(run_dir).iterdir()):
+        raise FileExistsError(
+            f"{run_dir} already holds a run with checkpoints; resume it with "
+            f"`dsqn train --resume {run_dir}` or choose another --run-dir"
+        )
 
 
 def run_training(
@@ -629,20 +792,49 @@ def run_training(
     """
     # Installed first: a stop signal while the run starts (envs, compilation) is honoured at
     # the end of the first chunk, as one that comes later.
-    with _Stop() as stop:
+    with _Stop() as stop, contextlib.ExitStack() as held:
         config, run_dir = _prepare(config, run_dir, resume, overrides)
+        lock = RunLock(run_dir, enabled=is_primary())
+        # An existing directory is locked before anything else; a new one once the game is
+        # known to exist (make_train), so that a typo creates no directory.
+        locked = run_dir.is_dir()
+        if locked:
+            _take(held, lock)
+        if not resume:
+            _refuse_a_run_with_checkpoints(run_dir)
         exp = make_train(config)  # rejects what validate cannot see (the game) before any write
         budgets = memory.budget(exp)
         memory.check(budgets, refuse=config.run.check_memory)
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not locked:
+            _take(held, lock)
         tracking = (track, wandb_project)
-        run = _Run(config, run_dir, exp, progress, command, tracking=tracking, budgets=budgets)
+        run = _Run(
+            config, run_dir, exp, progress, command, tracking=tracking, budgets=budgets, lock=lock
+        )
         try:
             carry, episodes = run.start(resume)
             carry, status = run.train(carry, episodes, stop)
-            return run.finish(carry, status)
-        finally:
+            result = run.finish(carry, status)
+        except BaseException:
+            run.close(quiet=True)
+            raise
+        with run.writing("the last log records (closing the logs)", 0):
             run.close()
+        return result
+
+
+def _take(held: contextlib.ExitStack, lock: RunLock) -> None:
+    """Hold ``lock`` until ``held`` closes; a lock file that cannot be written (a full disk)
+    stops the run before it changes anything."""
+    try:
+        held.enter_context(lock)
+    except OSError as e:
+        raise rd.WriteFailed(
+            f"creating the lock file {lock.path} failed: {type(e).__name__}: {e}\n"
+            "  Nothing was changed. Free space (or raise the quota), then run the command again"
+            f" (to continue the run: dsqn train --resume {lock.run_dir})"
+        ) from e
 
 
 def _check_finite(metrics: dict[str, np.ndarray], agents: list[sweep.AgentSpec], step: int) -> None:
