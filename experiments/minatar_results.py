@@ -154,7 +154,7 @@ def markdown(records: list[dict]) -> str:
         reached = min(r["agent_steps"] for r in rs)
         total = rs[0]["total_agent_steps"]
         steps = f"{reached:,} of {total:,}" + (
-            "" if all(r["finished"] for r in rs) else " (running)"
+            "" if all(r["finished"] for r in rs) else " (unfinished)"
         )
         iqm = "n/a"
         if game in dqn_final and dqn_final[game] > random:

@@ -62,7 +62,7 @@ def test_tables_normalise_by_the_studys_dqn_and_compare_at_common_steps(tmp_path
     # DQN's mean final is 6.4, random 0.416: DSQN's finals 2.4 and 4.4 normalise to
     # (2.4 - 0.416) / (6.4 - 0.416) = 33% and 67%; with two seeds the IQM is their mean, 50%.
     assert "| 100% [" in dqn_line and "| 50% [" in dsqn_line
-    assert "200 of 400 (running)" in dsqn_line
+    assert "200 of 400 (unfinished)" in dsqn_line
     # At 200 agent steps (the most every run reached): DQN 2.0 and 4.0, DSQN 2.4 and 4.4.
     assert "3.00 ± 1.00 at 200" in dqn_line and "3.40 ± 1.00 at 200" in dsqn_line
     assert (tmp_path / "out" / "curves_Breakout.png").stat().st_size > 0
