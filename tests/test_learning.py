@@ -1,4 +1,5 @@
-"""Evidence of learning at CI size: a short CartPole run scores clearly above a random policy."""
+"""Evidence of learning at CI size: short CartPole and MinAtar Breakout runs score clearly above
+a random policy."""
 
 import json
 
@@ -7,21 +8,26 @@ import numpy as np
 from dsqn.cli import main
 
 
+def _final_and_random(run, train_args: list[str]) -> tuple[dict, dict]:
+    """Trains seed 0 into ``run`` with ``train_args``, then evaluates a uniformly random policy
+    the same way on the same evaluation pool: the final policy's and the random policy's
+    evaluations of seed 0."""
+    assert main(["train", *train_args, "--run-dir", str(run), "--seeds", "0", "--no-progress"]) == 0
+    final = json.loads((run / "evaluation.json").read_text())["per_seed"]["0"]["final"]
+    assert main(["evaluate", str(run), "--checkpoint", "latest", "--epsilon", "1.0"]) == 0
+    random = json.loads((run / "evaluations" / "latest.json").read_text())["per_seed"]["0"]
+    return final, random
+
+
 def test_short_cartpole_dqn_run_beats_random_clearly(tmp_path):
-    run = tmp_path / "run"
     args = [
-        "train", "cartpole-dqn", "--run-dir", str(run), "--seeds", "0",
+        "cartpole-dqn",
         "--run.total_agent_steps", "12000",
         "--run.checkpoint_period_agent_steps", "12000",
         "--eval.period_agent_steps", "4000",
         "--eval.episodes", "10",
-        "--no-progress",
     ]  # fmt: skip
-    assert main(args) == 0
-    final = json.loads((run / "evaluation.json").read_text())["per_seed"]["0"]["final"]
-    # A uniformly random policy, evaluated the same way on the same evaluation pool.
-    assert main(["evaluate", str(run), "--checkpoint", "latest", "--epsilon", "1.0"]) == 0
-    random = json.loads((run / "evaluations" / "latest.json").read_text())["per_seed"]["0"]
+    final, random = _final_and_random(tmp_path / "run", args)
     assert random["mean"] < 40  # CartPole's random policy lasts about 22 steps
     assert final["mean"] > 3 * random["mean"], (final["mean"], random["mean"])
     assert np.mean(final["scores"]) == final["mean"]
@@ -38,19 +44,14 @@ def test_short_minatar_breakout_dqn_run_beats_random_clearly(tmp_path):
     the same way, on the same evaluation pool) by more than 4 standard errors of the
     difference, and by a factor 3 (random play scores about 0.4). With a learning rate of
     1e-12 (learning off) it scores as random play and the test fails."""
-    run = tmp_path / "run"
     args = [
-        "train", "minatar-dqn", "--game", "Breakout", "--run-dir", str(run), "--seeds", "0",
+        "minatar-dqn", "--game", "Breakout",
         "--run.total_agent_steps", "40000",
         "--run.checkpoint_period_agent_steps", "40000",
         "--learner.epsilon_decay_agent_steps", "10000",
         "--eval.period_agent_steps", "20000",
-        "--no-progress",
     ]  # fmt: skip
-    assert main(args) == 0
-    final = json.loads((run / "evaluation.json").read_text())["per_seed"]["0"]["final"]
-    assert main(["evaluate", str(run), "--checkpoint", "latest", "--epsilon", "1.0"]) == 0
-    random = json.loads((run / "evaluations" / "latest.json").read_text())["per_seed"]["0"]
+    final, random = _final_and_random(tmp_path / "run", args)
     (trained, se_trained), (played, se_random) = (
         _mean_and_se(final["scores"]),
         _mean_and_se(random["scores"]),
