@@ -20,7 +20,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from dsqn import agent  # noqa: E402
+from dsqn.learning import agent  # noqa: E402
 
 BATCHES = (1, 8)
 

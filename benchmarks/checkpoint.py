@@ -1,7 +1,7 @@
 """Time to write (and read back) a training checkpoint with its replay; prints one JSON object.
 
-A checkpoint as a run writes it (``dsqn.checkpoint.Checkpointer.save``): one seed's DSQN train
-state at the paper's shapes (online, target and best parameters, Adam moments) and a full
+A checkpoint as a run writes it (``dsqn.rundir.checkpoints.Checkpointer.save``): one seed's DSQN
+train state at the paper's shapes (online, target and best parameters, Adam moments) and a full
 replay of ``--transitions`` Atari transitions with random frames (incompressible), saved to
 ``--dir`` (default: a temporary directory on the local disk), median over repeats. The time is
 then scaled linearly in bytes to the paper's replay (1,000,000 transitions per seed, 7.06 GB)
@@ -28,8 +28,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from dsqn import agent, replay  # noqa: E402
-from dsqn.checkpoint import Checkpointer  # noqa: E402
+from dsqn.learning import agent, replay  # noqa: E402
+from dsqn.rundir.checkpoints import Checkpointer  # noqa: E402
 
 PAPER_TRANSITIONS = 1_000_000
 ENVS = 1  # the paper: one env per seed

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 
-from dsqn import agent, replay
 from dsqn.config import Config, apply_overrides, preset
+from dsqn.learning import agent, replay
 
 ATARI_OBS_SHAPE = (4, 84, 84)
 PAPER_BATCH = 32

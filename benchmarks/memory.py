@@ -1,10 +1,10 @@
 """Memory of one update at the paper's shapes and of the replay; prints one JSON object.
 
-- XLA's compiled memory analysis of the jitted ``dsqn.agent.update`` (DSQN T = 64 and DQN, batch
-  32): argument, output and temporary (peak scratch) bytes;
+- XLA's compiled memory analysis of the jitted ``dsqn.learning.agent.update`` (DSQN T = 64 and DQN,
+  batch 32): argument, output and temporary (peak scratch) bytes;
 - the process's peak resident set size after running those updates (``resource.getrusage``);
 - replay bytes per stored Atari transition at capacity 1,000,000 and 100,000 (8 envs), from
-  ``jax.eval_shape`` of ``dsqn.replay.init`` (nothing is allocated).
+  ``jax.eval_shape`` of ``dsqn.learning.replay.init`` (nothing is allocated).
 
 Usage: python -m benchmarks.memory [--quick] [--smoke]
 """
@@ -22,7 +22,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from dsqn import replay  # noqa: E402
+from dsqn.learning import replay  # noqa: E402
 
 
 def replay_bytes_per_transition(capacity: int, num_envs: int = 8) -> float:

@@ -8,8 +8,8 @@ Three parts, each for ``backend = "scan"`` and ``"pallas"``:
   T = 64, B = 32: conv1 ``[64, 32, 20, 20, 32]`` (direct encoding, as the network runs it: one
   input ``[32, 20, 20, 32]`` fed at every step), conv2 ``[64, 32, 9, 9, 64]``, conv3
   ``[64, 32, 7, 7, 64]``, fc1 ``[64, 32, 512]``.
-- ``network``: one real ``dsqn.agent.update`` (as ``benchmarks.update``) and one greedy acting
-  forward at batch 1 and 8 (as ``benchmarks.act``) of the paper's DSQN.
+- ``network``: one real ``dsqn.learning.agent.update`` (as ``benchmarks.update``) and one greedy
+  acting forward at batch 1 and 8 (as ``benchmarks.act``) of the paper's DSQN.
 - ``launches``: the sequential launches of the programs, counted on their jaxprs (no device
   needed): every iteration of a ``scan`` or ``while`` loop is at least one kernel launch on a
   GPU, whatever its size, and each fused kernel (``pallas_call``) is one launch running all T
@@ -26,8 +26,8 @@ Three parts, each for ``backend = "scan"`` and ``"pallas"``:
   Per agent step: the chunk's count divided by ``envs_per_seed``; the time bound for the
   paper's 50M agent steps at 3 and 10 us per launch follows. The counts are those of the GPU
   program wherever they are taken: on CPU, convolutions over large batches run in blocks
-  (``dsqn.convolution``, a loop a GPU program does not have), so blocking is switched off while
-  the programs are traced (:func:`gpu_program`).
+  (``dsqn.models.convolution``, a loop a GPU program does not have), so blocking is switched off
+  while the programs are traced (:func:`gpu_program`).
 
 On CPU the Pallas kernels run in interpret mode: their times there say nothing about a GPU.
 
@@ -52,9 +52,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import act, common  # noqa: E402
-from dsqn import agent, convolution, replay, spiking  # noqa: E402
+from dsqn import spiking
 from dsqn.config import Config, apply_overrides  # noqa: E402
-from dsqn.train import make_train  # noqa: E402
+from dsqn.learning import agent, replay  # noqa: E402
+from dsqn.models import convolution
+from dsqn.training.chunk import make_train  # noqa: E402
 
 BACKENDS = spiking.BACKENDS
 LAYERS = {  # name: (neuron shape [B, ...] per time step, direct encoding)
@@ -104,7 +106,7 @@ def sequential_launches(jaxpr, while_trips: float | None = None) -> float:
 
 @contextlib.contextmanager
 def gpu_program():
-    """Traces the networks as on a GPU: no CPU convolution blocks (``dsqn.convolution``)."""
+    """Traces the networks as on a GPU: no CPU convolution blocks (``dsqn.models.convolution``)."""
     block = convolution.CPU_CONV_BLOCK
     convolution.CPU_CONV_BLOCK = sys.maxsize
     try:

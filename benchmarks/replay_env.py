@@ -28,7 +28,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from dsqn import envs, replay  # noqa: E402
+from dsqn import envs  # noqa: E402
+from dsqn.learning import replay
 
 ATARI_OBS = np.zeros((4, 84, 84), np.uint8)
 

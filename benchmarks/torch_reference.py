@@ -7,9 +7,9 @@ detached, ATan surrogate with alpha 2) after conv1, conv2, conv3 and fc1, with c
 fc1 applied to all T steps at once (time merged into the batch); ``Q = fc2(mean_t S_fc1[t])``.
 The LIF layers are spikingjelly's ``LIFNode(step_mode="m")``.
 
-The update mirrors ``dsqn.agent.update``: target forward on s' without gradient, online forward
-on s, Huber loss (smooth L1, delta 1) against ``r + gamma (1 - done) max_a' Q_target``, one Adam
-step (lr 1e-4). Minibatches are drawn from uint8 tensors of random frames.
+The update mirrors ``dsqn.learning.agent.update``: target forward on s' without gradient, online
+forward on s, Huber loss (smooth L1, delta 1) against ``r + gamma (1 - done) max_a' Q_target``, one
+Adam step (lr 1e-4). Minibatches are drawn from uint8 tensors of random frames.
 
 Importing this module needs the optional ``torch`` extra (``pip install -e ".[torch]"``).
 """

@@ -30,7 +30,7 @@ import jax  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from dsqn.config import Config, apply_overrides, preset  # noqa: E402
-from dsqn.train import make_train  # noqa: E402
+from dsqn.training.chunk import make_train  # noqa: E402
 
 CASES = ("pong-dqn", "pong-dsqn", "cartpole-dqn", "cartpole-dsqn", "minatar-dqn", "minatar-dsqn")
 

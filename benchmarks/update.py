@@ -1,7 +1,7 @@
 """Seconds and GFLOP/s of one SGD update at the paper's shapes, DSQN and DQN; prints one JSON.
 
-One real ``dsqn.agent.update`` (jitted): minibatch 32 sampled from a replay of random frames
-(uint8 84x84x4, 6 actions), target-network forward on s', online forward and backward on s,
+One real ``dsqn.learning.agent.update`` (jitted): minibatch 32 sampled from a replay of random
+frames (uint8 84x84x4, 6 actions), target-network forward on s', online forward and backward on s,
 Huber loss, Adam. DSQN runs T = 64 steps. Median over repeats after a compiling warm-up, the two
 networks interleaved. ``in_scan_seconds`` is the same update run as the training loop runs it,
 inside a ``lax.scan`` body (two updates per call, per-update time reported): XLA:CPU can run

@@ -25,8 +25,8 @@ A **sweep cell** trains a hyperparameter sweep inside one process per (game, alg
     dsqn train PRESET --game GAME --seeds 0 1 2 --sweep network.tau 1.5 2 4 \
         --run-dir ROOT/GAME/PRESET-sweep-network.tau
 
-all values x seeds as one vmapped axis of agents (:mod:`dsqn.sweep`); ``dsqn report`` groups its
-results by value. Conversion cells cannot hold a sweep.
+all values x seeds as one vmapped axis of agents (:mod:`dsqn.config.sweep`); ``dsqn report``
+groups its results by value. Conversion cells cannot hold a sweep.
 
 **MinAtar** (``--suite minatar``): the games are MinAtar's (default Breakout, SpaceInvaders and
 Asterix), the algorithms its presets (default ``minatar-dqn minatar-dsqn``). ``--tag TAG``
@@ -61,7 +61,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dsqn.config import PRESETS, preset
-from dsqn.scores import MINATAR_GAMES, PAPER_GAMES
+from dsqn.config.games import MINATAR_GAMES, PAPER_GAMES
 
 CONVERT = "convert"
 """The algorithm name of conversion cells; their run directory is `CONVERTED_DIR`."""
@@ -196,7 +196,7 @@ def build_cells(
 def _sweep(sweep: Sequence[Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``[[field, value, ...], ...]`` checked: sweepable fields, once each, numeric values."""
     from dsqn.config import ConfigError
-    from dsqn.sweep import sweep_field
+    from dsqn.config.sweep import sweep_field
 
     out = []
     for field, *values in sweep:
@@ -408,7 +408,8 @@ def _parser() -> argparse.ArgumentParser:
         "--report",
         type=Path,
         metavar="OUT_DIR",
-        help="afterwards, write the report (dsqn.report) and figures (dsqn.plots) of ROOT here",
+        help="afterwards, write the report (dsqn.reports.report) and figures "
+        "(dsqn.reports.plots) of ROOT here",
     )
     return parser
 
@@ -416,7 +417,7 @@ def _parser() -> argparse.ArgumentParser:
 def _write_report(root: Path, out_dir: Path) -> bool:
     """Writes the report and figures of `root`; False (with a message) when it has no run."""
     # Imported here: matplotlib is only needed when a report is asked for.
-    from dsqn import plots, report
+    from dsqn.reports import plots, report
 
     try:
         paths = report.write_report(root, out_dir)

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, config
+from dsqn import config
 from dsqn.envs.minatar import make_minatar
+from dsqn.learning import agent
 
 
 def random_observations(game: str, envs: int, steps: int, seed: int) -> np.ndarray:

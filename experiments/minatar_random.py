@@ -4,7 +4,7 @@ Plays ``--episodes`` games of each game in ``minatar.Environment`` (sticky actio
 ramping: the package's defaults, as the project's ``minatar`` suite) with actions drawn uniformly
 from the game's minimal action set (the suite's action space), and prints JSON: per game the
 mean return, its standard error and the number of episodes. These are the random reference
-scores of :data:`dsqn.scores.MINATAR_REFERENCE_SCORES`.
+scores of :data:`dsqn.config.games.MINATAR_REFERENCE_SCORES`.
 
     python experiments/minatar_random.py --episodes 1000 --seed 0
 """

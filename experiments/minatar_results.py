@@ -11,7 +11,7 @@ Reads every run directory under the roots (``config.json`` + ``evaluations.csv``
   unfinished run's are read from its evaluations during training: "final" is its latest
   evaluation, "best" the best one (selected on those same games, so optimistic).
 - ``results.md``: per game and algorithm the mean and standard error over seeds of both scores,
-  the random policy's score (measured in the original package, :data:`dsqn.scores.
+  the random policy's score (measured in the original package, :data:`dsqn.config.games.
   MINATAR_RANDOM_SCORES`), and the interquartile mean with its 95% stratified-bootstrap interval
   of the DQN-normalised scores, (score - random) / (DQN - random), where DQN is the study's own
   ``minatar-dqn`` mean final score on that game (100% = this study's DQN, under the same budget
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dsqn import aggregates
-from dsqn.scores import MINATAR_RANDOM_SCORES, minatar_game
+from dsqn.config.games import MINATAR_RANDOM_SCORES, minatar_game
+from dsqn.reports import aggregates
 
 DQN = "minatar-dqn"
 

@@ -49,12 +49,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import dsqn
-from dsqn import prng
 from dsqn.cli import main as run_cli
 from dsqn.envs import make_classic
-from dsqn.evaluate import Evaluator
-from dsqn.run_dir import average_max_q
-from dsqn.trained import stack_params
+from dsqn.learning.evaluation import Evaluator
+from dsqn.rundir.files import average_max_q
+from dsqn.rundir.loading import stack_params
+from dsqn.runtime import prng
 
 # gymnasium warns about float64 bounds of the CartPole observation space; harmless here.
 warnings.filterwarnings("ignore", message=".*precision lowered.*")
@@ -396,7 +396,7 @@ for i, seed in enumerate(SEEDS):
 #
 # The command line does the same: `dsqn evaluate RUN_DIR --checkpoint STEP` reloads the
 # checkpoint, evaluates it with a fresh evaluator and the keys of its named random stream
-# (`dsqn.prng.Stream.EVALUATE`; `dsqn.prng` lists every stream of a run), and writes
+# (`dsqn.runtime.prng.Stream.EVALUATE`; `dsqn.runtime.prng` lists every stream of a run), and writes
 # `RUN_DIR/evaluations/STEP.json`. A fresh evaluator given the same keys plays the same games,
 # so the in-memory parameters evaluated here score exactly as the checkpoint evaluated by the
 # command line. (The keys only matter when the evaluation epsilon is above 0; this preset

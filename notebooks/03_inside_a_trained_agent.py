@@ -50,10 +50,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import dsqn
-from dsqn import energy, spiking
+from dsqn import spiking
+from dsqn.analyses import energy
 from dsqn.cli import main as run_cli
 from dsqn.envs import make_atari
-from dsqn.runner import run_length
+from dsqn.training.loop import run_length
 
 warnings.filterwarnings("ignore", message=".*precision lowered.*")
 
@@ -414,8 +415,8 @@ plt.show()
 # %% [markdown]
 # ## 5. Energy per action
 #
-# `dsqn.energy` estimates the energy of one decision the way the paper does (45 nm CMOS figures
-# of Horowitz 2014):
+# `dsqn.analyses.energy` estimates the energy of one decision the way the paper does (45 nm CMOS
+# figures of Horowitz 2014):
 #
 # - on neuromorphic hardware a spike costs one accumulate (0.9 pJ) at every synapse it reaches.
 #   The synaptic operations of layer $l$ are $SOP_l = \sum_p S_l[p]\,\text{fanout}_{l+1}[p]$, the
@@ -454,7 +455,7 @@ ann_macs = sum(layer.macs for layer in geometry)
 snn_nj_per_step = (first_layer_macs * energy.PJ_PER_MAC + sop_per_step * energy.PJ_PER_AC) / 1e3
 ann_nj = ann_macs * energy.PJ_PER_MAC / 1e3
 
-# The same over the whole game with dsqn.energy.
+# The same over the whole game with dsqn.analyses.energy.
 game_sums = {k: layer_counts[k].sum(axis=0, dtype=np.float64) for k in LAYERS}
 stats = energy.spike_statistics(geometry, game_sums, float(num_steps), T)
 estimate = energy.energy_estimate(stats)
@@ -526,19 +527,19 @@ plt.show()
 # Representation), which other SNN simulators and neuromorphic toolchains read: `Conv2d`,
 # `Flatten` and `Affine` nodes for the layers and a `LIF` node per neuron layer, with the
 # discrete neuron mapped exactly onto NIR's continuous-time one at dt = 1 (the equations are in
-# the docstring of `dsqn.nir`). The graph's input is the observation, presented at each of the
-# $T$ steps; Q is the mean of its output over the $T$ steps, the one step left to the reader.
+# the docstring of `dsqn.models.nir`). The graph's input is the observation, presented at each of
+# the $T$ steps; Q is the mean of its output over the $T$ steps, the one step left to the reader.
 # `dsqn export RUN_DIR --out agent.nir` writes the same file from the command line.
 #
-# `dsqn.nir.from_nir` reads a graph back and runs it on the toolkit's engine. Here it plays the
-# recorded game again from the file: its Q-values and every layer's spike counts are the
+# `dsqn.models.nir.from_nir` reads a graph back and runs it on the toolkit's engine. Here it plays
+# the recorded game again from the file: its Q-values and every layer's spike counts are the
 # network's. The README (section "Leaving JAX") shows the same graph simulated by snnTorch.
 
 # %%
 try:
     import nir
 
-    from dsqn import nir as dsqn_nir
+    from dsqn.models import nir as dsqn_nir
 except ImportError:  # the nir package comes with pip install -e ".[nir]"
     nir = None
     print('NIR export needs the nir package: pip install -e ".[nir]"')

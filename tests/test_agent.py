@@ -1,4 +1,5 @@
-"""dsqn.agent: exploration schedule, action selection, one update, target sync, network choice."""
+"""dsqn.learning.agent: exploration schedule, action selection, one update, target sync, network
+choice."""
 
 import dataclasses
 
@@ -9,10 +10,10 @@ import optax
 import pytest
 from jaxprs import loops_and_kernels
 
-from dsqn import agent, losses, replay
 from dsqn import config as C
 from dsqn.config import LearnerConfig, NetworkConfig
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
+from dsqn.learning import agent, losses, replay
+from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN
 
 
 def test_epsilon_schedule_is_the_papers():

@@ -1,10 +1,11 @@
-"""dsqn.aggregates against closed forms, scipy's trimmed mean, and a population of known IQM."""
+"""dsqn.reports.aggregates against closed forms, scipy's trimmed mean, and a population of known
+IQM."""
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from dsqn import aggregates as A
+from dsqn.reports import aggregates as A
 
 
 def test_iqm_closed_form_and_scipy():

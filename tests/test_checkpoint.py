@@ -1,4 +1,4 @@
-"""Tests for dsqn.checkpoint: round trips, pruning, atomicity and clear errors."""
+"""Tests for dsqn.rundir.checkpoints: round trips, pruning, atomicity and clear errors."""
 
 import shutil
 from pathlib import Path
@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from dsqn import replay as replay_lib
-from dsqn.checkpoint import Checkpointer, CheckpointError, CorruptCheckpoint
+from dsqn.learning import replay as replay_lib
+from dsqn.rundir.checkpoints import Checkpointer, CheckpointError, CorruptCheckpoint
 
 SEEDS = 2
 CONFIG = {"game": "Pong", "network": {"T": 8, "tau": 2.0}, "total_agent_steps": 1000}

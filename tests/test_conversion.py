@@ -1,4 +1,5 @@
-"""Tests of dsqn.conversion (normalisation arithmetic, rate approximation) and dsqn.convert."""
+"""Tests of dsqn.models.conversion (normalisation arithmetic, rate approximation) and
+dsqn.analyses.convert_run."""
 
 import json
 
@@ -7,9 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import cli, conversion, convert, report
-from dsqn.networks import DQN, MLPDQN
-from dsqn.trained import load_agent
+from dsqn import cli
+from dsqn.analyses import convert_run as convert
+from dsqn.models import conversion
+from dsqn.models.networks import DQN, MLPDQN
+from dsqn.reports import report
+from dsqn.rundir.loading import load_agent
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
-"""dsqn.convolution: the matmul gradients and CPU blocks equal XLA's convolutions."""
+"""dsqn.models.convolution: the matmul gradients and CPU blocks equal XLA's convolutions."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import convolution
-from dsqn.convolution import CPU_CONV_BLOCK, valid_conv
+from dsqn.models import convolution
+from dsqn.models.convolution import CPU_CONV_BLOCK, valid_conv
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""dsqn.distributed: helpers with one process, and a real two-process run (JAX multi-controller
-over gloo on CPU) that must reproduce a one-process run on the same number of devices."""
+"""dsqn.runtime.distributed: helpers with one process, and a real two-process run (JAX
+multi-controller over gloo on CPU) that must reproduce a one-process run on the same number of
+devices."""
 
 import json
 import socket
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 from processes import python, spawn
 
-from dsqn import distributed
 from dsqn.cli import main
+from dsqn.runtime import distributed
 
 
 def test_helpers_with_one_process():
@@ -144,7 +145,7 @@ def test_process_rows_of_a_sharded_array_on_forced_devices():
     code = (
         "import jax, numpy as np, jax.numpy as jnp\n"
         "from jax.sharding import Mesh, NamedSharding, PartitionSpec as P\n"
-        "from dsqn.distributed import process_rows, fetch\n"
+        "from dsqn.runtime.distributed import process_rows, fetch\n"
         "mesh = Mesh(np.array(jax.devices()), ('seed',))\n"
         "x = jax.device_put(jnp.arange(8.0), NamedSharding(mesh, P('seed')))\n"
         "assert len(x.addressable_shards) == 2\n"
@@ -161,7 +162,7 @@ def test_a_multi_process_run_must_shard_its_seeds(monkeypatch):
     """Unsharded seeds in a multi-process run would have every process train every seed into
     the same run directory: refused with the field to change."""
     from dsqn import config as C
-    from dsqn.train import seed_mesh
+    from dsqn.training.chunk import seed_mesh
 
     monkeypatch.setattr(jax, "process_count", lambda: 2)
     cfg = C.apply_overrides(C.preset("cartpole-dqn"), {"run.shard_seeds": "false"})

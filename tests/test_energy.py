@@ -1,4 +1,4 @@
-"""Spike statistics and energy estimates (dsqn.energy)."""
+"""Spike statistics and energy estimates (dsqn.analyses.energy)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dsqn import cli, spiking
-from dsqn.energy import (
+from dsqn.analyses.energy import (
     conv_fanout,
     energy_estimate,
     energy_markdown,
@@ -19,7 +19,7 @@ from dsqn.energy import (
     layer_geometry,
     spike_statistics,
 )
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN
+from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN
 
 ATARI_OBS = jnp.zeros((1, 4, 84, 84), jnp.uint8)
 

@@ -1,4 +1,4 @@
-"""dsqn.evaluate: the evaluation protocol on a real envpool CartPole pool."""
+"""dsqn.learning.evaluation: the evaluation protocol on a real envpool CartPole pool."""
 
 import jax
 import jax.numpy as jnp
@@ -7,9 +7,9 @@ import pytest
 
 from dsqn import config as C
 from dsqn.envs import make_seed_pool
-from dsqn.evaluate import Evaluator, MaxQ, accumulate_max_q
-from dsqn.networks import MLPDQN, MLPDSQN
-from dsqn.run_dir import average_max_q
+from dsqn.learning.evaluation import Evaluator, MaxQ, accumulate_max_q
+from dsqn.models.networks import MLPDQN, MLPDSQN
+from dsqn.rundir.files import average_max_q
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,10 @@ goes down (or sideways) the layer table, and no module imports another's private
 Imports are read from the source with ``ast`` (every ``import`` statement, also inside functions
 and ``TYPE_CHECKING`` blocks), so that a lazy import cannot hide a dependency. The root package
 ``dsqn`` is the public facade: Python imports it before any submodule, and it re-exports
-:func:`dsqn.load_agent` lazily; edges into it are not dependencies, and it may import nothing of
-``dsqn`` at module level (so that ``import dsqn.spiking`` stays free of flax).
+:func:`dsqn.load_agent` lazily; an import of one of its names is an edge to the module that
+defines the name, and it may import nothing of ``dsqn`` at module level (so that
+``import dsqn.spiking`` stays free of flax). Relative imports are resolved to the modules they
+name.
 """
 
 import ast
@@ -17,30 +19,27 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "dsqn"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("dsqn.spiking", "dsqn.convolution"),
-    ("dsqn.networks", "dsqn.conversion", "dsqn.scores", "dsqn.nir"),
+    ("dsqn.spiking", "dsqn.models.convolution"),
     (
-        "dsqn.config",
-        "dsqn.prng",
-        "dsqn.sweep",
-        "dsqn.replay",
-        "dsqn.losses",
-        "dsqn.distributed",
-        "dsqn.versions",
-        "dsqn.precision",
+        "dsqn.models.networks",
+        "dsqn.networks",
+        "dsqn.models.conversion",
+        "dsqn.models.nir",
+        "dsqn.config.games",
     ),
+    ("dsqn.config", "dsqn.runtime", "dsqn.learning.replay", "dsqn.learning.losses"),
     ("dsqn.envs",),
-    ("dsqn.agent", "dsqn.evaluate", "dsqn.train", "dsqn.checkpoint", "dsqn.logs", "dsqn.memory"),
-    ("dsqn.run_dir", "dsqn.run_lock", "dsqn.trained"),
     (
-        "dsqn.runner",
-        "dsqn.reevaluate",
-        "dsqn.energy",
-        "dsqn.convert",
-        "dsqn.robustness",
-        "dsqn.video",
+        "dsqn.learning.agent",
+        "dsqn.learning.evaluation",
+        "dsqn.training.chunk",
+        "dsqn.training.logs",
+        "dsqn.training.memory_budget",
+        "dsqn.rundir.checkpoints",
     ),
-    ("dsqn.aggregates", "dsqn.report", "dsqn.plots"),
+    ("dsqn.rundir",),
+    ("dsqn.training.loop", "dsqn.analyses"),
+    ("dsqn.reports",),
     ("dsqn.cli",),
 )
 """Layer 0 first; a module may import modules of its own layer or of lower ones. A name stands
@@ -48,7 +47,9 @@ for the module and, for a package, everything in it."""
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
+    """``.../dsqn/envs/stepping.py`` -> ``dsqn.envs.stepping`` (from the last ``dsqn`` folder)."""
+    parts = path.with_suffix("").parts
+    parts = parts[len(parts) - 1 - parts[::-1].index(ROOT) :]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -56,34 +57,54 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted((SRC / ROOT).rglob("*.py"))}
 
 
+def imported_module(node: ast.ImportFrom, source: str, is_package: bool) -> str | None:
+    """The absolute name of the module ``from M import ...`` reads, relative imports resolved
+    against ``source`` (a package's ``__init__`` when ``is_package``)."""
+    if node.level == 0:
+        return node.module
+    package = source.split(".") if is_package else source.split(".")[:-1]
+    if node.level - 1 > len(package) - 1:
+        raise AssertionError(f"{source}: a relative import goes above the package root")
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imports(path: Path, known: set[str], *, top_level: bool = False) -> set[tuple[str, str]]:
     """``(module, name)`` of every import of a ``dsqn`` module in ``path`` (with ``top_level``,
     only those that importing the module runs); ``name`` is the imported name for
     ``from M import name`` when it is not itself a module, else ''."""
     tree = ast.parse(path.read_text())
+    source, is_package = module_name(path), path.name == "__init__.py"
     found = set()
     for node in tree.body if top_level else ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {(a.name, "") for a in node.names if a.name.split(".")[0] == ROOT}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.split(".")[0] != ROOT:
+        elif isinstance(node, ast.ImportFrom):
+            module = imported_module(node, source, is_package)
+            if not module or module.split(".")[0] != ROOT:
                 continue
             for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add((sub, "") if sub in known else (node.module, alias.name))
+                sub = f"{module}.{alias.name}"
+                found.add((sub, "") if sub in known else (module, alias.name))
     return found
 
 
+def root_exports(mods: dict[str, Path]) -> set[str]:
+    """The modules the root package re-exports names from (its lazy imports)."""
+    return {target for target, _ in imports(mods[ROOT], set(mods))} - {ROOT}
+
+
 def graph(mods: dict[str, Path], *, top_level: bool = False) -> dict[str, set[str]]:
-    known = set(mods)
-    return {
-        name: {
-            target
-            for target, _ in imports(path, known, top_level=top_level)
-            if target not in (name, ROOT)
-        }
-        for name, path in mods.items()
-    }
+    """Module -> the modules it imports; an import of the root package's names goes to the
+    modules that define them."""
+    known, exported = set(mods), root_exports(mods)
+    edges = {}
+    for name, path in mods.items():
+        targets = set()
+        for target, imported in imports(path, known, top_level=top_level):
+            targets |= exported if target == ROOT and imported else {target}
+        edges[name] = targets - {name, ROOT}
+    return edges
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -114,6 +135,56 @@ def layer_of(module: str) -> int:
         if any(module == m or module.startswith(m + ".") for m in layer):
             return i
     raise AssertionError(f"{module} is in no layer of LAYERS: add it (and to docs/architecture.md)")
+
+
+def test_relative_imports_resolve_to_the_modules_they_name(tmp_path):
+    package = tmp_path / "dsqn" / "pkg"
+    package.mkdir(parents=True)
+    (package / "mod.py").write_text(
+        "from . import sibling\nfrom .sibling import f\nfrom .. import config\n"
+        "from ..envs import stepping\n"
+    )
+    (package / "__init__.py").write_text("from .mod import g\nfrom . import mod\n")
+    known = {"dsqn.pkg.sibling", "dsqn.pkg.mod", "dsqn.config", "dsqn.envs.stepping"}
+    assert imports(package / "mod.py", known) == {
+        ("dsqn.pkg.sibling", ""),
+        ("dsqn.pkg.sibling", "f"),
+        ("dsqn.config", ""),
+        ("dsqn.envs.stepping", ""),
+    }
+    assert imports(package / "__init__.py", known) == {("dsqn.pkg.mod", "g"), ("dsqn.pkg.mod", "")}
+
+
+def test_every_module_is_in_a_layer():
+    """A new module needs a place in the table (and in docs/architecture.md); a package's
+    ``__init__`` that imports nothing of dsqn needs none."""
+    edges, mods = graph(modules()), modules()
+    unplaced = []
+    for name in mods:
+        try:
+            layer_of(name)
+        except AssertionError:
+            if edges[name] and name != ROOT:
+                unplaced.append(name)
+    assert not unplaced, f"modules in no layer of LAYERS: {unplaced}"
+
+
+def test_the_root_packages_lazy_exports_resolve(tmp_path):
+    """Every name of ``dsqn.__all__`` is the object of the module the root imports it from, and
+    an import of it counts as a dependency on that module."""
+    import dsqn
+    from dsqn.rundir import loading
+
+    mods = modules()
+    assert root_exports(mods) == {"dsqn.rundir.loading"}
+    for name in dsqn.__all__:
+        assert getattr(dsqn, name) is getattr(loading, name)
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        dsqn.nonexistent  # noqa: B018
+    user = tmp_path / "dsqn" / "user.py"
+    user.parent.mkdir()
+    user.write_text("from dsqn import load_agent\n")
+    assert graph({**mods, "dsqn.user": user})["dsqn.user"] == {"dsqn.rundir.loading"}
 
 
 def test_cycle_finder_finds_cycles():
@@ -156,13 +227,15 @@ def test_the_root_package_imports_nothing_of_dsqn_at_module_level():
     assert not top, "dsqn/__init__.py must re-export lazily (module __getattr__)"
 
 
-@pytest.mark.parametrize("module", ["dsqn.train", "dsqn.trained", "dsqn.run_dir"])
+@pytest.mark.parametrize(
+    "module", ["dsqn.training.chunk", "dsqn.rundir.loading", "dsqn.rundir.files"]
+)
 def test_training_and_loading_do_not_import_evaluation_or_analysis(module):
     """Importing the training system does not import the evaluation module (it builds its envs
     from dsqn.envs); importing the loader imports neither envs (envpool) nor evaluation."""
-    forbidden = {"dsqn.evaluate", "dsqn.energy", "dsqn.convert", "dsqn.robustness"}
-    if module != "dsqn.train":
-        forbidden |= {"dsqn.envs", "dsqn.train"}
+    forbidden = {"dsqn.learning.evaluation", "dsqn.analyses"}
+    if module != "dsqn.training.chunk":
+        forbidden |= {"dsqn.envs", "dsqn.training.chunk"}
     edges = graph(modules(), top_level=True)
     reached, todo = set(), [module]
     while todo:  # everything importing the module imports, directly or not

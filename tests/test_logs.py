@@ -1,11 +1,11 @@
-"""dsqn.logs: CSV rows, truncation on resume, TensorBoard scalars, plain progress lines."""
+"""dsqn.training.logs: CSV rows, truncation on resume, TensorBoard scalars, plain progress lines."""
 
 import csv
 import json
 
 import pytest
 
-from dsqn.logs import CsvLog, Progress, TensorBoard, truncate_csv
+from dsqn.training.logs import CsvLog, Progress, TensorBoard, truncate_csv
 
 
 def test_csv_log_appends_and_truncates(tmp_path):
@@ -56,7 +56,7 @@ def test_progress_bar_in_a_jupyter_kernel():
     kernel, client = start_new_kernel(env={**os.environ, "PYTHONPATH": src})
     try:
         code = (
-            "from dsqn.logs import Progress, in_notebook\n"
+            "from dsqn.training.logs import Progress, in_notebook\n"
             "bar = Progress(100, 0)\n"
             "bar.update(50, 10.0, 'half')\n"
             "print('RESULT', in_notebook(), type(bar._bar).__module__.split('.')[0])"

@@ -1,4 +1,5 @@
-"""Tests for dsqn.losses: hand-computed batches, rlax cross-checks, gradient routing, jit."""
+"""Tests for dsqn.learning.losses: hand-computed batches, rlax cross-checks, gradient routing,
+jit."""
 
 import functools
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import rlax
 
-from dsqn import losses
+from dsqn.learning import losses
 
 GAMMA = 0.9
 

@@ -1,4 +1,5 @@
-"""dsqn.memory: the figures of a run's memory, and runs refused or warned before they allocate."""
+"""dsqn.training.memory_budget: the figures of a run's memory, and runs refused or warned before
+they allocate."""
 
 import math
 import warnings
@@ -6,9 +7,9 @@ import warnings
 import pytest
 
 from dsqn import config as C
-from dsqn import memory
 from dsqn.cli import main
-from dsqn.train import make_train
+from dsqn.training import memory_budget as memory
+from dsqn.training.chunk import make_train
 
 
 def _budget(available: int, seeds: int = 2) -> memory.Budget:

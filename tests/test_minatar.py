@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from dsqn.config.games import MINATAR_GAMES
 from dsqn.envs.minatar import MINATAR_CHANNELS, MinAtarPool, make_minatar
 from dsqn.envs.stepping import current_handle, reset, xla_step
-from dsqn.scores import MINATAR_GAMES
 
 minatar = pytest.importorskip("minatar", reason="the original MinAtar package (test extra)")
 stats = pytest.importorskip("scipy.stats")

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import agent, config
-from dsqn.networks import MinAtarDQN, MinAtarDSQN
+from dsqn import config
+from dsqn.learning import agent
+from dsqn.models.networks import MinAtarDQN, MinAtarDSQN
 
 
 def _obs(batch: int, channels: int, seed: int = 0) -> jax.Array:

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from jaxprs import loops_and_kernels
 
-from dsqn import convolution, spiking
-from dsqn.conversion import ConvertedMLPSNN, ConvertedSNN
-from dsqn.convolution import CPU_CONV_BLOCK
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, SPIKE_TRAINS, dueling_q
+from dsqn import spiking
+from dsqn.models import convolution
+from dsqn.models.conversion import ConvertedMLPSNN, ConvertedSNN
+from dsqn.models.convolution import CPU_CONV_BLOCK
+from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN, READOUTS, SPIKE_TRAINS, dueling_q
 
 
 @pytest.fixture(scope="module")

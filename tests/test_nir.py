@@ -1,4 +1,4 @@
-"""dsqn.nir: spiking Q-networks written as NIR graphs and run back on the dsqn engine.
+"""dsqn.models.nir: spiking Q-networks written as NIR graphs and run back on the dsqn engine.
 
 The mapping is checked against NIR's own equations, simulated here by a forward-Euler loop in
 NumPy written from NIR's documentation (``tau dv/dt = (v_leak - v) + r I``, fire where
@@ -16,10 +16,11 @@ import pytest
 nir = pytest.importorskip("nir")
 
 import dsqn  # noqa: E402
-from dsqn import cli, conversion, spiking  # noqa: E402
-from dsqn import nir as dn  # noqa: E402
+from dsqn import cli, spiking  # noqa: E402
 from dsqn.envs import make_seed_pool  # noqa: E402
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter  # noqa: E402
+from dsqn.models import conversion  # noqa: E402
+from dsqn.models import nir as dn  # noqa: E402
+from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter  # noqa: E402
 
 # ----------------------------------------------------------------------------- NIR's equations
 

@@ -1,4 +1,4 @@
-"""Tests of dsqn.plots on synthetic run directories (see test_report.make_run)."""
+"""Tests of dsqn.reports.plots on synthetic run directories (see test_report.make_run)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 from test_report import ENERGY_FULL, TAU_LABELS, TAU_SCORES, make_run, make_sweep_run
 
-from dsqn import plots
+from dsqn.reports import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -121,7 +121,7 @@ def test_import_keeps_the_backend_and_figures_are_returned(root: Path) -> None:
     import sys
 
     script = (
-        "import sys, matplotlib; import dsqn.plots; "
+        "import sys, matplotlib; import dsqn.reports.plots; "
         "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
     )
     env = {**os.environ, "MPLBACKEND": "svg"}
@@ -141,7 +141,7 @@ def test_import_keeps_the_backend_and_figures_are_returned(root: Path) -> None:
 
 
 def test_performance_profile_figure(root: Path, tmp_path: Path) -> None:
-    from dsqn import aggregates, report
+    from dsqn.reports import aggregates, report
 
     fig = plots.performance_profile_figure(root, "best", reps=200)
     assert isinstance(fig, Figure)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from dsqn import config as C
-from dsqn.evaluate import Evaluator
-from dsqn.networks import DQN
-from dsqn.precision import MATMUL_PRECISIONS, matmul_precision
-from dsqn.train import make_train
+from dsqn.learning.evaluation import Evaluator
+from dsqn.models.networks import DQN
+from dsqn.runtime.precision import MATMUL_PRECISIONS, matmul_precision
+from dsqn.training.chunk import make_train
 
 
 def _tiny(precision: str) -> C.Config:

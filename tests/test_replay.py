@@ -1,4 +1,5 @@
-"""Tests of dsqn.replay: exact rebuilding on real envpool rollouts, validity, uniformity, errors.
+"""Tests of dsqn.learning.replay: exact rebuilding on real envpool rollouts, validity, uniformity,
+errors.
 
 The key property: driven exactly as the training loop drives it (in-jit XLA step, `reset_step`
 from `reset_follows`), every transition the replay considers valid rebuilds obs and next_obs
@@ -18,7 +19,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from dsqn import envs, replay
+from dsqn import envs
+from dsqn.learning import replay
 
 _valid_mask = jax.jit(replay.valid_mask)
 _size = jax.jit(replay.size)

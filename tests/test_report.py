@@ -1,4 +1,4 @@
-"""Tests of dsqn.report on synthetic run directories with hand-computed expectations.
+"""Tests of dsqn.reports.report on synthetic run directories with hand-computed expectations.
 
 The run directories below are synthetic fixtures: they follow docs/run_directory.md file by file,
 but their numbers are chosen to make the expected tables easy to compute by hand.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dsqn import report
-from dsqn.runner import METRIC_COLUMNS
+from dsqn.reports import report
+from dsqn.training.loop import METRIC_COLUMNS
 
 # (game, algorithm) -> seed -> (best score, final score)
 SCORES = {

@@ -1,4 +1,4 @@
-"""Tests of dsqn.robustness: perturbations, the perturbed evaluator, the report."""
+"""Tests of dsqn.analyses.robustness: perturbations, the perturbed evaluator, the report."""
 
 import json
 
@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dsqn import robustness
-from dsqn.evaluate import Evaluator
-from dsqn.networks import DQN, MLPDQN, MLPDSQN
-from dsqn.trained import load_agent
+from dsqn.analyses import robustness
+from dsqn.learning.evaluation import Evaluator
+from dsqn.models.networks import DQN, MLPDQN, MLPDSQN
+from dsqn.rundir.loading import load_agent
 
 
 @pytest.fixture(scope="module")

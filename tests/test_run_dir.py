@@ -1,4 +1,4 @@
-"""dsqn.run_dir: the run directory's files, written atomically and readable by colleagues."""
+"""dsqn.rundir.files: the run directory's files, written atomically and readable by colleagues."""
 
 import dataclasses
 import json
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from dsqn import config as C
-from dsqn import run_dir as rd
-from dsqn.evaluate import EvalResult
+from dsqn.learning.evaluation import EvalResult
+from dsqn.rundir import files as rd
 
 
 def mode(path: Path) -> int:
@@ -182,8 +182,8 @@ def test_every_field_added_since_the_first_runs_says_how_those_runs_behave() -> 
     fields = _config_fields()
     unlisted = fields - FIELDS_OF_THE_FIRST_RUNS - set(rd.ADDED_FIELDS)
     assert not unlisted, (
-        f"config fields {sorted(unlisted)} need an entry in dsqn.run_dir.ADDED_FIELDS: the value "
-        "that gives runs saved before the field existed their behaviour"
+        f"config fields {sorted(unlisted)} need an entry in dsqn.rundir.files.ADDED_FIELDS: the "
+        "value that gives runs saved before the field existed their behaviour"
     )
     assert set(rd.ADDED_FIELDS) <= fields
     assert not FIELDS_OF_THE_FIRST_RUNS & set(rd.ADDED_FIELDS)

@@ -1,4 +1,4 @@
-"""dsqn.run_lock: one writer per run directory; a live holder refuses, a dead one is taken over.
+"""dsqn.rundir.lock: one writer per run directory; a live holder refuses, a dead one is taken over.
 
 Fast tests of the lock alone (no JAX); ``tests/test_runner.py`` runs two ``dsqn train``
 processes on one directory.
@@ -14,12 +14,12 @@ import time
 import pytest
 from processes import spawn
 
-from dsqn import run_lock
-from dsqn.run_lock import LOCK_FILE, LockLost, RunLock, RunLocked, read_holder
+from dsqn.rundir import lock as run_lock
+from dsqn.rundir.lock import LOCK_FILE, LockLost, RunLock, RunLocked, read_holder
 
 HOLD = """
 import sys, time
-from dsqn.run_lock import RunLock
+from dsqn.rundir.lock import RunLock
 lock = RunLock(sys.argv[1])
 lock.acquire()
 print("held", flush=True)

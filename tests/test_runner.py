@@ -18,10 +18,10 @@ from processes import run as run_process
 from processes import spawn
 
 from dsqn import config as C
-from dsqn.agent import TrainState
-from dsqn.checkpoint import CheckpointError
 from dsqn.cli import main, parse_field_overrides, split_field_arguments
-from dsqn.runner import _update_best, evaluation_crossed, run_length
+from dsqn.learning.agent import TrainState
+from dsqn.rundir.checkpoints import CheckpointError
+from dsqn.training.loop import _update_best, evaluation_crossed, run_length
 
 TINY_CARTPOLE = [
     "--seeds", "0", "1",
@@ -116,8 +116,8 @@ def test_train_writes_the_run_directory_and_resumes(tmp_path, capsys):
 def test_evaluation_and_final_lines_name_each_number():
     from pathlib import Path
 
-    from dsqn.runner import _evaluation_line, _final_message
-    from dsqn.sweep import AgentSpec
+    from dsqn.config.sweep import AgentSpec
+    from dsqn.training.loop import _evaluation_line, _final_message
 
     returns = np.array([[120.0, 139.2], [10.0, 12.0]])
     agents = [AgentSpec(0), AgentSpec(3)]
@@ -267,9 +267,9 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
     replay comes back equal except that each env's newest slot is marked as a cut, so that the
     first step after the resume does not complete a transition from it."""
     from dsqn import config as C
-    from dsqn import replay
-    from dsqn.runner import _Run
-    from dsqn.train import make_train
+    from dsqn.learning import replay
+    from dsqn.training.chunk import make_train
+    from dsqn.training.loop import _Run
 
     overrides = {
         "run.seeds": "0 1",
@@ -570,7 +570,7 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
       every resume, so a run that was never stopped plays other games after that step): the
       same logs, evaluation.json and final parameters of every agent."""
     from dsqn import load_agent, load_agents
-    from dsqn.run_lock import LOCK_FILE, read_holder
+    from dsqn.rundir.lock import LOCK_FILE, read_holder
 
     rng = np.random.default_rng(25)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
@@ -690,7 +690,7 @@ def test_best_checkpoint_ties_go_to_the_later_one_as_the_authors():
 
 
 def test_a_failed_write_is_named_by_the_operating_systems_reason():
-    from dsqn.runner import _brief, _os_cause
+    from dsqn.training.loop import _brief, _os_cause
 
     try:
         try:

@@ -1,11 +1,11 @@
-"""Tests of dsqn.scores against the reference scores of the paper's 17 games."""
+"""Tests of dsqn.config.games against the reference scores of the paper's 17 games."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dsqn import scores
+from dsqn.config import games as scores
 
 
 def test_seventeen_games_in_order() -> None:

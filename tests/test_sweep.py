@@ -1,4 +1,4 @@
-"""dsqn.sweep: the agents of a sweep, their values, what cannot be swept, and a sweep trained
+"""dsqn.config.sweep: the agents of a sweep, their values, what cannot be swept, and a sweep trained
 end to end from the command line (each agent equal to its solo run)."""
 
 import csv
@@ -9,10 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from dsqn import agent, load_agent
 from dsqn import config as C
-from dsqn import sweep as S
+from dsqn import load_agent
 from dsqn.cli import main
+from dsqn.config import sweep as S
+from dsqn.learning import agent
 
 
 def _swept(preset: str = "cartpole-dsqn", **values) -> C.Config:

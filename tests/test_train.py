@@ -1,4 +1,5 @@
-"""dsqn.train: the jitted multi-seed chunk on real envpool CartPole (and a tiny Atari chunk)."""
+"""dsqn.training.chunk: the jitted multi-seed chunk on real envpool CartPole (and a tiny Atari
+chunk)."""
 
 import json
 
@@ -9,7 +10,7 @@ import pytest
 from processes import python
 
 from dsqn import config as C
-from dsqn.train import _multiples_in, make_train
+from dsqn.training.chunk import _multiples_in, make_train
 
 
 def small(preset="cartpole-dqn", **overrides):
@@ -118,7 +119,7 @@ def test_determinism_same_config_same_metrics():
 @pytest.mark.slow
 def test_xla_and_callback_stepping_train_and_evaluate_identically():
     """env.stepping "xla" and "callback" step the same envpool pool: identical runs on CPU."""
-    from dsqn.evaluate import Evaluator
+    from dsqn.learning.evaluation import Evaluator
 
     runs = []
     for stepping in ("xla", "callback"):
@@ -243,7 +244,7 @@ SHARDED_RUN = """
 import json, sys
 import jax, numpy as np
 from dsqn import config as C
-from dsqn.train import make_train
+from dsqn.training.chunk import make_train
 cfg = C.apply_overrides(C.preset("cartpole-dsqn"), {
     "run.seeds": "0 1", "env.envs_per_seed": "2", "learner.warmup_agent_steps": "100",
     "learner.batch_size": "16", "learner.replay_capacity_transitions": "1000",
@@ -280,7 +281,7 @@ def test_seed_axis_sharded_over_two_devices_matches_one_device():
 SEED_MESHES = """
 import json
 from dsqn import config as C
-from dsqn.train import seed_mesh
+from dsqn.training.chunk import seed_mesh
 
 cfg = C.apply_overrides(C.preset("cartpole-dqn"), {"run.seeds": "0 1 2"})
 try:

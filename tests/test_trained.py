@@ -2,7 +2,7 @@
 
 The agents' Q-values and actions are checked against the evaluations the runs wrote: each
 evaluation's games are replayed here on envpool's Python API, by a loop written independently of
-:class:`dsqn.evaluate.Evaluator` (same env seeds, same per-step key splits), acting with
+:class:`dsqn.learning.evaluation.Evaluator` (same env seeds, same per-step key splits), acting with
 ``Agent.act`` and recording ``max_a Agent.q``; scores, lengths and average max-Q must equal
 the evaluation's.
 """
@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 import dsqn
-from dsqn import cli, prng
-from dsqn.checkpoint import CheckpointError
-from dsqn.convert import convert_run
+from dsqn import cli
+from dsqn.analyses.convert_run import convert_run
 from dsqn.envs import make_seed_pool
+from dsqn.rundir.checkpoints import CheckpointError
+from dsqn.runtime import prng
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""dsqn.versions: what a run records about its software; constraints.txt; life without envpool."""
+"""dsqn.runtime.versions: what a run records about its software; constraints.txt; life without
+envpool."""
 
 import importlib.metadata
 import json
@@ -12,7 +13,7 @@ import jax
 import pytest
 from test_report import make_run
 
-from dsqn import versions
+from dsqn.runtime import versions
 
 ROOT = Path(__file__).resolve().parents[1]
 # Subprocesses import this checkout's dsqn, wherever they run.
@@ -91,7 +92,8 @@ def test_without_envpool_the_toolkit_networks_and_reports_work(tmp_path):
 import sys
 sys.modules["envpool"] = None  # as on a machine where envpool is not installed
 import jax.numpy as jnp
-from dsqn import networks, spiking
+from dsqn.models import networks
+from dsqn import spiking
 from dsqn.cli import main
 assert spiking.lif(jnp.ones((4, 3)) * 1.5).shape == (4, 3)
 net = networks.MLPDSQN(num_actions=2, time_steps=4)
@@ -113,7 +115,7 @@ sys.exit(main(["train", "cartpole-dqn"]))
     assert (tmp_path / "out" / "report.md").is_file()
 
 
-@pytest.mark.parametrize("module", ["dsqn.envs", "dsqn.train"])
+@pytest.mark.parametrize("module", ["dsqn.envs", "dsqn.training.chunk"])
 def test_importing_env_modules_without_envpool_names_the_cause(module):
     script = f"import sys; sys.modules['envpool'] = None; import {module}"
     done = subprocess.run(

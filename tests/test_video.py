@@ -1,4 +1,5 @@
-"""dsqn.video: spike rasters against a hand-written LIF, and real MP4 files of played games."""
+"""dsqn.analyses.video: spike rasters against a hand-written LIF, and real MP4 files of played
+games."""
 
 import jax
 import jax.numpy as jnp
@@ -7,9 +8,9 @@ import pytest
 from conftest import TINY_CARTPOLE_DQN
 
 from dsqn import config as C
-from dsqn import networks
+from dsqn.analyses.video import decision_activity
 from dsqn.cli import main
-from dsqn.video import decision_activity
+from dsqn.models import networks
 
 imageio = pytest.importorskip("imageio.v2")
 pytest.importorskip("imageio_ffmpeg")

@@ -7,16 +7,16 @@
     dsqn train PRESET [--game G] [--seeds 0 1 2] [--run-dir DIR] [--section.field VALUE ...]
     dsqn train --config FILE.json [--section.field VALUE ...]   (the file, then the overrides)
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
-    dsqn train PRESET --run-dir DIR --distributed   (one process per host: see dsqn.distributed)
-    dsqn evaluate RUN_DIR [--checkpoint best|final|STEP] [--episodes N] [--epsilon E]
-    dsqn evaluate RUN_DIR --video DIR [--episodes N]   (one MP4 per game, with the spikes)
-    dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
+    dsqn train PRESET --run-dir DIR --distributed   (one process per host: see
+    dsqn.runtime.distributed) dsqn evaluate RUN_DIR [--checkpoint best|final|STEP] [--episodes N]
+    [--epsilon E] dsqn evaluate RUN_DIR --video DIR [--episodes N]   (one MP4 per game, with the
+    spikes) dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
     dsqn energy RUN_DIR [--checkpoint best|final|STEP] [--episodes N] [--pj-per-ac 0.9]
     dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
     dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
     dsqn robustness RUN_DIR... --out DIR [--noise 0 0.01 ...] [--fgsm 0 0.001 ...]
     dsqn export RUN_DIR --out agent.nir [--checkpoint best|final|STEP] [--seed S] [--dt DT]
-                                              the agent's Q-network as a NIR graph (dsqn.nir)
+                                              the agent's Q-network as a NIR graph (dsqn.models.nir)
     dsqn versions [--constraints]             the software environment (JSON), or the pins of
                                               constraints.txt
 
@@ -105,7 +105,7 @@ def _add_field_help(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dsqn.sweep import SWEEPABLE
+    from dsqn.config.sweep import SWEEPABLE
 
     parser = argparse.ArgumentParser(
         prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
 
-    p = sub.add_parser("export", help="the agent's Q-network as a NIR graph (dsqn.nir)")
+    p = sub.add_parser("export", help="the agent's Q-network as a NIR graph (dsqn.models.nir)")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the graph's file (HDF5, .nir)")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
@@ -253,7 +253,7 @@ def _cmd_export(args) -> int:
 
     import nir
 
-    from dsqn.trained import load_agent
+    from dsqn.rundir.loading import load_agent
 
     agent = load_agent(args.run_dir, args.checkpoint, seed=args.seed)
     graph = agent.to_nir(dt=args.dt)  # refuses before anything is written
@@ -271,7 +271,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_convert(args, argv: list[str]) -> int:
-    from dsqn import convert
+    from dsqn.analyses import convert_run
 
     common = dict(
         normalization_frames=args.frames,
@@ -281,7 +281,7 @@ def _cmd_convert(args, argv: list[str]) -> int:
         command=["dsqn", *argv],
     )
     if args.sweep_time_steps or args.sweep_percentiles:
-        out = convert.sweep(
+        out = convert_run.sweep(
             args.dqn_run_dir,
             args.run_dir,
             time_steps=args.sweep_time_steps or [args.time_steps],
@@ -290,7 +290,7 @@ def _cmd_convert(args, argv: list[str]) -> int:
         )
         print((args.run_dir / "sweep.md").read_text())
         return 0
-    out = convert.convert_run(
+    out = convert_run.convert_run(
         args.dqn_run_dir,
         args.run_dir,
         time_steps=args.time_steps,
@@ -306,7 +306,7 @@ def _cmd_convert(args, argv: list[str]) -> int:
 
 
 def _cmd_robustness(args) -> int:
-    from dsqn.robustness import robustness_report
+    from dsqn.analyses.robustness import robustness_report
 
     robustness_report(
         args.runs,
@@ -321,7 +321,7 @@ def _cmd_robustness(args) -> int:
 
 
 def _cmd_energy(args) -> int:
-    from dsqn.energy import energy_report
+    from dsqn.analyses.energy import energy_report
 
     energy_report(
         args.run_dir,
@@ -337,8 +337,8 @@ def _cmd_energy(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from dsqn.plots import write_all_plots
-    from dsqn.report import write_report
+    from dsqn.reports.plots import write_all_plots
+    from dsqn.reports.report import write_report
 
     runs = args.runs[0] if len(args.runs) == 1 else args.runs
     paths = write_report(runs, args.out)
@@ -365,7 +365,7 @@ def _cited_values(config, sources: dict[str, str]) -> str:
 
 
 def _cmd_versions(args) -> int:
-    from dsqn import versions
+    from dsqn.runtime import versions
 
     if args.constraints:
         print("\n".join(versions.constraints()))
@@ -398,7 +398,7 @@ def _cmd_presets(args) -> int:
 
 def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
     from dsqn import config as C
-    from dsqn.runner import run_training
+    from dsqn.training.loop import run_training
 
     overrides: dict[str, Any] = parse_field_overrides(extra)
     command = ["dsqn", *argv]
@@ -409,7 +409,7 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
                 "--distributed needs --run-dir (every process must write to the same run "
                 "directory, on a file system all hosts share)"
             )
-        from dsqn.distributed import initialize
+        from dsqn.runtime.distributed import initialize
 
         initialize()
     if args.resume is not None:
@@ -445,7 +445,7 @@ def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
 def _sweep_overrides(sweeps: list[list[str]]) -> dict[str, str]:
     """``--sweep network.tau 1.5 2 4`` -> ``{"sweep.network_tau": "1.5 2 4"}``."""
     from dsqn import config as C
-    from dsqn.sweep import sweep_field
+    from dsqn.config.sweep import sweep_field
 
     overrides = {}
     for field, *values in sweeps:
@@ -480,12 +480,12 @@ def _base_config(args):
 
 
 def _cmd_evaluate(args, extra: list[str]) -> int:
-    from dsqn.reevaluate import evaluate_checkpoint
+    from dsqn.analyses.reevaluation import evaluate_checkpoint
 
     if extra:
         raise SystemExit(f"dsqn evaluate: unexpected arguments {extra}")
     if args.video is not None:
-        from dsqn.video import record_videos
+        from dsqn.analyses.video import record_videos
 
         videos = record_videos(
             args.run_dir,
@@ -547,8 +547,8 @@ _EXISTING_RUNS = {
 def _check_arguments(args: argparse.Namespace) -> None:
     """Rejects an out-of-range option value, or a run directory that does not exist, naming
     the option and what is valid, before the command reads or writes anything."""
-    from dsqn import run_dir as rd
     from dsqn.config import ConfigError
+    from dsqn.rundir import files as rd
 
     for dest, (valid, description) in _VALID_VALUES.items():
         value = getattr(args, dest, None)
@@ -579,10 +579,10 @@ def _reject_unknown(parser: argparse.ArgumentParser, command: str, unknown: list
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsqn`` console script."""
-    from dsqn.checkpoint import CheckpointError
     from dsqn.config import ConfigError
-    from dsqn.run_dir import WriteFailed
-    from dsqn.run_lock import LockLost, RunLocked
+    from dsqn.rundir.checkpoints import CheckpointError
+    from dsqn.rundir.files import WriteFailed
+    from dsqn.rundir.lock import LockLost, RunLocked
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -1,7 +1,7 @@
 """Environments: envpool factories (Atari protocols, classic control) and the in-jit XLA step.
 
 - `make_atari`, `PROTOCOLS`: Atari games under the paper's (or Machado et al.'s) protocol;
-  `PAPER_GAMES`, `REFERENCE_SCORES`, `human_normalized` re-exported from `dsqn.scores`.
+  `PAPER_GAMES`, `REFERENCE_SCORES`, `human_normalized` re-exported from `dsqn.config.games`.
 - `make_classic`: CartPole-v1, Acrobot-v1, MountainCar-v0.
 - `make_minatar`, `MinAtarPool`: MinAtar's five games in JAX, with envpool's interface and
   auto-reset (`dsqn.envs.minatar`).
@@ -26,11 +26,12 @@ except ImportError as _err:
         f"Python {_platform.python_version()}). dsqn's environments, training and evaluation "
         "need envpool, which is published for Linux (x86_64 and aarch64) only: use a Linux "
         "machine or container for them. Without envpool, the spiking toolkit (dsqn.spiking) "
-        "and the Q-networks (dsqn.networks) work, as do dsqn.config and the reports of existing "
-        "run directories (dsqn report).",
+        "and the Q-networks (dsqn.models.networks) work, as do dsqn.config and the reports of "
+        "existing run directories (dsqn report).",
         name="envpool",
     ) from _err
 
+from dsqn.config.games import PAPER_GAMES, REFERENCE_SCORES, human_normalized
 from dsqn.envs.atari import PROTOCOLS, atari_id, atari_ids, make_atari, protocol_options
 from dsqn.envs.classic import CLASSIC_GAMES, CLASSIC_OPTIONS, make_classic
 from dsqn.envs.minatar import MINATAR_CHANNELS, MINATAR_GAMES, MinAtarPool, make_minatar
@@ -54,7 +55,6 @@ from dsqn.envs.stepping import (
     update_episode_stats,
     xla_step,
 )
-from dsqn.scores import PAPER_GAMES, REFERENCE_SCORES, human_normalized
 
 __all__ = [
     "CLASSIC_GAMES",

@@ -25,8 +25,8 @@ from typing import Any
 
 from envpool.registration import registry
 
+from dsqn.config.games import PAPER_GAMES
 from dsqn.envs.pool import make_pool, pool_options
-from dsqn.scores import PAPER_GAMES
 
 _COMMON: dict[str, Any] = {
     "full_action_space": False,

@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dsqn.config.games import MINATAR_GAMES, minatar_game
 from dsqn.envs.pool import check_num_envs, pool_options
-from dsqn.scores import MINATAR_GAMES, minatar_game
 
 __all__ = [
     "MINATAR_GAMES",

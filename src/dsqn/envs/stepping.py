@@ -18,7 +18,7 @@ Baselines wrappers of the paper's authors do.
 
 Hence a step whose input observation was a done observation (`reset_follows(previous)`) must never
 become a learning transition: its action had no effect. The training loop passes that flag to
-`dsqn.replay.add` as `reset_step`, and to `update_episode_stats`.
+`dsqn.learning.replay.add` as `reset_step`, and to `update_episode_stats`.
 
 `game_over` marks the end of a full game: `truncated`, or `terminated` when the emulator reports
 game over (envpool's `info["terminated"]`, which for games with lives is `lives == 0`). A life loss
@@ -236,7 +236,8 @@ def reset(env: Any) -> Timestep:
 def reset_follows(timestep: Timestep) -> jax.Array:
     """bool [N]: the next step call of each env is envpool's auto-reset (action ignored).
 
-    Pass it as `reset_step` of the next step to `dsqn.replay.add` and `update_episode_stats`.
+    Pass it as `reset_step` of the next step to `dsqn.learning.replay.add` and
+    `update_episode_stats`.
     """
     return timestep.terminated | timestep.truncated
 

@@ -5,7 +5,7 @@
   layer once and feed its output to the neurons at every step: pass it with ``time_steps=T`` to
   :func:`~dsqn.spiking.lif` or :func:`~dsqn.spiking.integrate_and_fire` (``[...] -> [T, ...]``
   spikes; the input's gradient is summed over time inside the backward scan, never materialised
-  as T copies). That is what :class:`dsqn.networks.DSQN` does with conv1.
+  as T copies). That is what :class:`dsqn.models.networks.DSQN` does with conv1.
 - :func:`poisson`: rate coding, ``X[t] ~ Bernoulli(clip(x, 0, 1))`` independently per step.
 """
 

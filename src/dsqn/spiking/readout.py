@@ -19,7 +19,7 @@ r"""Decoders that turn an output layer's activity over time into Q-values.
 
 Chen et al.'s fifth decoder, "fr-mlp", is no membrane: the firing rate of the last hidden layer
 into a linear layer, ``Q = W (1/T) sum_t S[t] + b``, which is :func:`spike_rate` followed by a
-dense layer (the paper's and dsqn's ``"rate"`` readout of :mod:`dsqn.networks`).
+dense layer (the paper's and dsqn's ``"rate"`` readout of :mod:`dsqn.models.networks`).
 
 The non-spiking neuron is the toolkit's own :func:`~dsqn.spiking.lif` /
 :func:`~dsqn.spiking.integrate_and_fire` with an unreachable threshold (``V_th = +inf``: it never

@@ -4,14 +4,14 @@ One run = one directory (docs/run_directory.md)::
 
     config.json        the resolved config, "meta" (versions, command, the env's spaces) and,
                        for a converted run, "conversion" (its settings)
-    metrics.csv        written by dsqn.logs as training goes
+    metrics.csv        written by dsqn.training.logs as training goes
     evaluations.csv    one row per (evaluation, seed)
     evaluation.json    best-checkpoint and final-policy scores per seed (EVALUATION)
     evaluations/       re-evaluations of checkpoints by ``dsqn evaluate`` (<checkpoint>.json)
     conversion.json    a converted run's scales, matching rates and scores per seed
     energy.json/.md    ``dsqn energy``
-    checkpoints/       orbax checkpoints (dsqn.checkpoint)
-    train.lock         while ``dsqn train`` runs: its lock (dsqn.run_lock)
+    checkpoints/       orbax checkpoints (dsqn.rundir.checkpoints)
+    train.lock         while ``dsqn train`` runs: its lock (dsqn.rundir.lock)
 
 Every other module reads these files through the functions here: the config and its metadata,
 the per-seed summary of an evaluation and the ``evaluation.json`` built from them, and the list
@@ -135,8 +135,8 @@ _FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1, "minatar": 1}  # MinAtar: no
 
 
 class EvaluationScores(Protocol):
-    """What :func:`seed_summary` reads of an evaluation (a :class:`dsqn.evaluate.EvalResult`):
-    per seed and episode ``[S, N]``."""
+    """What :func:`seed_summary` reads of an evaluation (a
+    :class:`dsqn.learning.evaluation.EvalResult`): per seed and episode ``[S, N]``."""
 
     returns: np.ndarray
     lengths: np.ndarray
@@ -249,11 +249,11 @@ def read_spaces(run_dir: str | os.PathLike[str]) -> Spaces | None:
 
 def run_metadata(command: list[str] | None, spaces: Spaces | None) -> dict[str, Any]:
     """The ``meta`` section of a run's config.json: versions, devices, time, command line, the
-    whole software environment (:func:`dsqn.versions.environment`), and the env's spaces (so
+    whole software environment (:func:`dsqn.runtime.versions.environment`), and the env's spaces (so
     that the run's agents load without building an env)."""
     import jax  # only here: reading a run directory needs no JAX
 
-    from dsqn.versions import environment
+    from dsqn.runtime.versions import environment
 
     meta = {
         "dsqn_version": dsqn.__version__,
@@ -368,7 +368,7 @@ def seed_summaries(
     result: EvaluationScores, seeds: Sequence[int | str], agent_steps: Sequence[int]
 ) -> dict[str, dict[str, Any]]:
     """Every seed's :func:`seed_summary`, keyed by the seed as a string (as in the JSON files;
-    in a sweep run, the agent's key, :attr:`dsqn.sweep.AgentSpec.key`); ``agent_steps[i]`` is
+    in a sweep run, the agent's key, :attr:`dsqn.config.sweep.AgentSpec.key`); ``agent_steps[i]`` is
     the agent step of seed ``seeds[i]``'s parameters."""
     return {
         str(seed): seed_summary(result, i, steps)
@@ -463,7 +463,9 @@ def checkpoint_steps(run_dir: str | os.PathLike[str]) -> list[int]:
     directory = checkpoint_dir(run_dir)
     if not directory.is_dir():
         return []
-    from dsqn.checkpoint import Checkpointer  # orbax and JAX: only when checkpoints are listed
+    from dsqn.rundir.checkpoints import (
+        Checkpointer,  # orbax and JAX: only when checkpoints are listed
+    )
 
     with Checkpointer(directory, max_to_keep=None) as checkpointer:
         return checkpointer.all_steps()

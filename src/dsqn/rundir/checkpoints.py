@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import jax
 import orbax.checkpoint as ocp
 
-from dsqn.distributed import barrier
+from dsqn.runtime.distributed import barrier
 
 STATE_ITEM = "state"
 REPLAY_ITEM = "replay"

@@ -1,6 +1,7 @@
 r"""VALID convolutions that are fast to differentiate on CPU (:func:`valid_conv`).
 
-The Q-networks' convolutions (:mod:`dsqn.networks`) run the same forward convolution as XLA, but:
+The Q-networks' convolutions (:mod:`dsqn.models.networks`) run the same forward convolution as XLA,
+but:
 
 - their gradients are computed by matrix products in space-to-depth form instead of XLA's
   transposed convolutions. The results equal XLA's up to float rounding. They are about twice

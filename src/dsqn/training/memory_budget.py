@@ -98,8 +98,8 @@ def _tree_bytes(tree) -> int:
 
 
 def budget(exp) -> list[Budget]:
-    """The budgets of a run's experiment (``dsqn.train.Experiment``), nothing allocated: the
-    device holding the most seeds (host RAM on CPU) and, on an accelerator, host RAM for the
+    """The budgets of a run's experiment (``dsqn.training.chunk.Experiment``), nothing allocated:
+    the device holding the most seeds (host RAM on CPU) and, on an accelerator, host RAM for the
     checkpoints' copies."""
     num_seeds = exp.num_seeds
     replay_bytes = _tree_bytes(jax.eval_shape(exp.init_replay)) // num_seeds

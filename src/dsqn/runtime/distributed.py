@@ -8,10 +8,10 @@ process's id come from the environment, as JAX reads them: SLURM (``srun``), Ope
 are passed on as ``num_processes`` / ``process_id``).
 
 After it, ``jax.devices()`` lists the devices of every process; the seed axis is sharded over all
-of them (:func:`dsqn.train.seed_mesh`), each process steps the env pools of the seeds on its own
-devices, and one jitted program runs on every device. The helpers below are the few places where
-the host side needs to know: which rows of a seed-sharded array this process holds, how to bring
-a whole array to every host, and which process writes files.
+of them (:func:`dsqn.training.chunk.seed_mesh`), each process steps the env pools of the seeds on
+its own devices, and one jitted program runs on every device. The helpers below are the few places
+where the host side needs to know: which rows of a seed-sharded array this process holds, how to
+bring a whole array to every host, and which process writes files.
 
 With one process every helper reduces to the plain single-process operation.
 """

@@ -25,9 +25,9 @@ every seed. envpool's auto-reset step (one per episode; its action is ignored) i
 counts in the schedule but is never a learning transition nor part of an episode's length. The
 schedule (exploration, updates, target syncs) counts from the end of the warm-up, as the
 paper's authors do, or from the first agent step with ``learner.schedule_counts_warmup``
-(:func:`dsqn.agent.schedule_offset`).
+(:func:`dsqn.learning.agent.schedule_offset`).
 
-:func:`dsqn.runner.run_training` is the thin Python outer loop around the chunks: metrics,
+:func:`dsqn.training.loop.run_training` is the thin Python outer loop around the chunks: metrics,
 evaluation, checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
 """
 
@@ -45,8 +45,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dsqn import agent, prng, replay, sweep
-from dsqn.config import Config, ConfigError, validate
+from dsqn.config import Config, ConfigError, sweep, validate
 from dsqn.envs import EpisodeStats, Timestep, make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import (
     current_handle,
@@ -59,7 +58,9 @@ from dsqn.envs.stepping import (
     steps_since_reset,
     update_episode_stats,
 )
-from dsqn.precision import matmul_precision
+from dsqn.learning import agent, replay
+from dsqn.runtime import prng
+from dsqn.runtime.precision import matmul_precision
 
 __all__ = ["Carry", "Experiment", "make_train", "seed_mesh"]
 
@@ -77,7 +78,7 @@ class Carry(NamedTuple):
       since_reset: int32 [S*E], agent steps since each env's last reset step (for the frame
         stack refilled at a life loss, :func:`dsqn.envs.refill_stack`).
       hyper: ``{field: float32 [S]}``, every sweepable field's value per agent
-        (:func:`dsqn.sweep.hyperparameters`); read, never changed.
+        (:func:`dsqn.config.sweep.hyperparameters`); read, never changed.
     """
 
     train: agent.TrainState
@@ -126,7 +127,7 @@ class Experiment:
 
     @functools.cached_property
     def agents(self) -> tuple[sweep.AgentSpec, ...]:
-        """Every agent trained: one per (sweep point, seed), point-major (:mod:`dsqn.sweep`);
+        """Every agent trained: one per (sweep point, seed), point-major (:mod:`dsqn.config.sweep`);
         one per seed without a sweep. The leading axis ``S`` of every per-agent array (computed
         once per experiment)."""
         return sweep.agents(self.config)
@@ -166,8 +167,8 @@ class Experiment:
 
     def init_train_states(self) -> agent.TrainState:
         """Fresh per-agent train states [S], each from its seed's train stream
-        (:func:`dsqn.prng.train_keys`) and with its own values (:mod:`dsqn.sweep`): agents of
-        a sweep that share a seed start from the same draws."""
+        (:func:`dsqn.runtime.prng.train_keys`) and with its own values (:mod:`dsqn.config.sweep`):
+        agents of a sweep that share a seed start from the same draws."""
         obs = jnp.zeros((1, *self.obs_shape), self.obs_dtype)
         seeds, hyper = self.seeds, self.hyperparameters()
 
@@ -420,7 +421,7 @@ class _Iteration:
             epsilon = agent.epsilon_at(sweep.agent_learner(learner, values), t)
             return agent.select_actions(key, q, epsilon)
 
-        # Every agent runs with its own values (traced, swept or not: :mod:`dsqn.sweep`).
+        # Every agent runs with its own values (traced, swept or not: :mod:`dsqn.config.sweep`).
         self._forward = jax.vmap(forward)
         self._update = jax.vmap(update, in_axes=(0, 0, 0, None))
         self._select = jax.vmap(select, in_axes=(0, 0, 0, None))

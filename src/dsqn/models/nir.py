@@ -90,8 +90,9 @@ import jax.numpy as jnp
 import nir
 import numpy as np
 
-from dsqn import conversion, spiking
-from dsqn.networks import DQN, DSQN, MLPDQN, MLPDSQN, NEURON_PARAMETER_PREFIXES
+from dsqn import spiking
+from dsqn.models import conversion
+from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN, NEURON_PARAMETER_PREFIXES
 
 __all__ = [
     "READOUTS",
@@ -186,7 +187,7 @@ def _membrane_node(kind: str, shape: tuple[int, ...], *, tau: Any, decay_input: 
 
 def dueling_matrix(num_actions: int) -> np.ndarray:
     """``D [A, A + 1]`` with ``Q = D o`` for outputs ``o = (A(s, .), V(s))``:
-    ``Q = V + A - mean_a A`` (:func:`dsqn.networks.dueling_q`)."""
+    ``Q = V + A - mean_a A`` (:func:`dsqn.models.networks.dueling_q`)."""
     d = np.eye(num_actions, num_actions + 1) - np.float64(1.0 / num_actions)
     d[:, -1] = 1.0
     return d
@@ -337,8 +338,8 @@ def _mlp_graph(network: MLPDSQN, params, dt: float) -> _Builder:
 
 
 def to_nir(network, params: Mapping[str, Any], *, dt: float = 1.0) -> nir.NIRGraph:
-    """The NIR graph of a spiking Q-network (:class:`dsqn.networks.DSQN` or
-    :class:`~dsqn.networks.MLPDSQN`) with parameters ``params`` (one agent's, the network's
+    """The NIR graph of a spiking Q-network (:class:`dsqn.models.networks.DSQN` or
+    :class:`~dsqn.models.networks.MLPDSQN`) with parameters ``params`` (one agent's, the network's
     ``params`` collection); mapping and layout in the module docstring.
 
     ``dt``: the length of one step in the graph's time unit (``tau`` is written as

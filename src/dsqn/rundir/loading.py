@@ -39,11 +39,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, conversion, prng, sweep
-from dsqn import run_dir as rd
-from dsqn.checkpoint import Checkpointer, CheckpointError
-from dsqn.config import Config, to_dict
-from dsqn.precision import matmul_precision
+from dsqn.config import Config, sweep, to_dict
+from dsqn.learning import agent
+from dsqn.models import conversion
+from dsqn.rundir import files as rd
+from dsqn.rundir.checkpoints import Checkpointer, CheckpointError
+from dsqn.runtime import prng
+from dsqn.runtime.precision import matmul_precision
 
 __all__ = [
     "CHECKPOINT_NAMES",
@@ -100,7 +102,8 @@ class Agent:
 
     def act(self, obs: Any, *, key: jax.Array | None = None, epsilon: float = 0.0) -> jax.Array:
         """Actions ``int32 [B]``: greedy, or with ``key`` epsilon-greedy exactly as the
-        evaluations act (:func:`dsqn.agent.select_actions`; each env explores independently).
+        evaluations act (:func:`dsqn.learning.agent.select_actions`; each env explores
+        independently).
 
         Raises:
           ValueError: ``epsilon`` outside [0, 1], or above 0 without a ``key``.
@@ -130,9 +133,9 @@ class Agent:
             return self.network.apply({"params": params}, obs)
 
     def to_nir(self, *, dt: float = 1.0):
-        """The Q-network as a NIR graph (:func:`dsqn.nir.to_nir`: the mapping, what is written
-        and what is refused); needs the ``nir`` package."""
-        from dsqn import nir as dsqn_nir
+        """The Q-network as a NIR graph (:func:`dsqn.models.nir.to_nir`: the mapping, what is
+        written and what is refused); needs the ``nir`` package."""
+        from dsqn.models import nir as dsqn_nir
 
         return dsqn_nir.to_nir(self.network, self.params, dt=dt)
 
@@ -195,7 +198,8 @@ def load_agents(
 
 def stack_params(params: Sequence[Any]) -> Any:
     """Parameter trees (one per seed) stacked along a leading seed axis ``[S, ...]``, as the
-    :class:`dsqn.evaluate.Evaluator` takes them: ``stack_params([a.params for a in agents])``."""
+    :class:`dsqn.learning.evaluation.Evaluator` takes them:
+    ``stack_params([a.params for a in agents])``."""
     return jax.tree.map(lambda *xs: jnp.stack(xs), *params)
 
 

@@ -12,7 +12,7 @@ Everything here is a pure function of one seed's state; training vmaps it over t
   up to ``n_mid = epsilon_mid_agent_steps``, then linear from ``epsilon_mid`` to
   ``epsilon_end`` at ``epsilon_decay_agent_steps``; uniformly random actions during the
   warm-up (``t < warmup_agent_steps``).
-- One update: sample a minibatch, compute the TD loss of :mod:`dsqn.losses` with the target
+- One update: sample a minibatch, compute the TD loss of :mod:`dsqn.learning.losses` with the target
   network's ``Q_target(s', .)`` (no gradient) and, for Double DQN and C-DQN, the online
   ``Q(s', .)`` (Double DQN: a forward pass without gradient, only its argmax is used, so the
   backward runs on the batch of ``s`` alone; C-DQN: differentiated, one forward and backward
@@ -30,9 +30,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dsqn import losses, replay
 from dsqn.config import LearnerConfig, NetworkConfig
-from dsqn.networks import (
+from dsqn.learning import losses, replay
+from dsqn.models.networks import (
     DQN,
     DSQN,
     MLPDQN,
@@ -219,7 +219,7 @@ def init_train_states(
     obs_example: jax.Array,
 ) -> TrainState:
     """Fresh states ``[S]``, one per key of ``keys: [S]`` (each seed's train stream,
-    :func:`dsqn.prng.train_keys`); :func:`init_train_state` vmapped."""
+    :func:`dsqn.runtime.prng.train_keys`); :func:`init_train_state` vmapped."""
     init = lambda key: init_train_state(key, network, optimizer, obs_example)  # noqa: E731
     return jax.vmap(init)(keys)
 

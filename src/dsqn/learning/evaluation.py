@@ -19,7 +19,7 @@ statistics:
 - ``mean_max_q``: the mean over all the episode's steps of ``max_a Q(s, a)``.
 
 Optionally it sums each spiking layer's spike counts per neuron over all counted steps, for
-:mod:`dsqn.energy`.
+:mod:`dsqn.analyses.energy`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, prng, sweep
-from dsqn.config import Config
+from dsqn.config import Config, sweep
 from dsqn.envs import make_seed_pool, merge_seeds, split_seeds
 from dsqn.envs.stepping import Timestep, current_handle, make_step, reset
-from dsqn.precision import matmul_precision
+from dsqn.learning import agent
+from dsqn.runtime import prng
+from dsqn.runtime.precision import matmul_precision
 
 __all__ = ["EvalResult", "Evaluator", "MaxQ", "ObsTransform", "accumulate_max_q"]
 
@@ -53,7 +54,7 @@ class EvalResult(NamedTuple):
       returns: raw return of each episode's full game.
       lengths: agent steps of each episode.
       max_q: the maximum over the episode's greedy steps of ``max_a Q(s, a)`` (NaN without a
-        greedy step); :func:`dsqn.run_dir.average_max_q` averages it over episodes (the paper's
+        greedy step); :func:`dsqn.rundir.files.average_max_q` averages it over episodes (the paper's
         statistic).
       mean_max_q: the mean over all the episode's steps of ``max_a Q(s, a)``.
       spike_sums: ``{layer: [S, *layer_shape]}`` spike counts summed over all counted steps and

@@ -25,11 +25,11 @@ untouched. Two perturbations, each of a size ``size``:
   floats as they accept uint8 frames (both are cast and divided by 255 inside). For spiking
   networks the gradient flows through the surrogate derivative of the spike function.
 
-:class:`PerturbedEvaluator` runs the evaluation protocol of :mod:`dsqn.evaluate` (full games,
-epsilon-greedy, all episodes in one jitted loop) with a perturbation; with size 0 it plays exactly
-the games :class:`dsqn.evaluate.Evaluator` plays with the same keys. :func:`robustness_report`
-tabulates score against perturbation size for several runs, using the same games and exploration
-draws for every size (a paired comparison).
+:class:`PerturbedEvaluator` runs the evaluation protocol of :mod:`dsqn.learning.evaluation`
+(full games, epsilon-greedy, all episodes in one jitted loop) with a perturbation; with size 0 it
+plays exactly the games :class:`dsqn.learning.evaluation.Evaluator` plays with the same keys.
+:func:`robustness_report` tabulates score against perturbation size for several runs, using the
+same games and exploration draws for every size (a paired comparison).
 """
 
 from __future__ import annotations
@@ -43,12 +43,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from dsqn import prng
-from dsqn import run_dir as rd
 from dsqn.config import Config
-from dsqn.evaluate import EvalResult, Evaluator
-from dsqn.sweep import AgentSpec
-from dsqn.trained import Agent, load_agents, stack_params
+from dsqn.config.sweep import AgentSpec
+from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.rundir import files as rd
+from dsqn.rundir.loading import Agent, load_agents, stack_params
+from dsqn.runtime import prng
 
 __all__ = [
     "PERTURBATIONS",
@@ -135,7 +135,8 @@ _TRANSFORMS = {kind: functools.partial(perturb, kind) for kind in PERTURBATIONS 
 
 
 class PerturbedEvaluator(Evaluator):
-    """The evaluation protocol of :class:`dsqn.evaluate.Evaluator` with perturbed observations.
+    """The evaluation protocol of :class:`dsqn.learning.evaluation.Evaluator`, with perturbed
+    observations.
 
     Built once per process (it owns an env pool); each call plays one fresh full game per env for
     every seed. The per-step keys are split exactly as the Evaluator splits them (so size 0
@@ -214,7 +215,7 @@ def _perturbed_rows(
     evaluator: PerturbedEvaluator, agents: Sequence[Agent], sizes: dict[str, list[float]]
 ) -> list[dict[str, Any]]:
     """One row per perturbation kind and size; every size plays the same games and exploration
-    draws (the ``ROBUSTNESS`` stream of :mod:`dsqn.prng`), and size 0 is played once."""
+    draws (the ``ROBUSTNESS`` stream of :mod:`dsqn.runtime.prng`), and size 0 is played once."""
     params = stack_params([a.params for a in agents])
     keys = prng.stream_keys([a.seed for a in agents], prng.Stream.ROBUSTNESS)
     clean = _summary(evaluator(params, keys), agents)
@@ -267,11 +268,10 @@ def robustness_report(
     """Score against perturbation size for every run; writes ``robustness.{json,md}``.
 
     Each run directory (a training run, evaluated at ``checkpoint``, or a converted run made by
-    :func:`dsqn.convert.convert_run`, rebuilt from the checkpoint it was converted from)
-    plays ``episodes`` games per seed (default: the run's
-    ``eval.episodes``) with epsilon ``epsilon`` (default: the run's) under every noise std and
-    FGSM epsilon; size 0 is the clean evaluation, played once. All sizes of a run use the same
-    games and exploration draws.
+    :func:`dsqn.analyses.convert_run.convert_run`, rebuilt from the checkpoint it was converted
+    from) plays ``episodes`` games per seed (default: the run's ``eval.episodes``) with epsilon
+    ``epsilon`` (default: the run's) under every noise std and FGSM epsilon; size 0 is the clean
+    evaluation, played once. All sizes of a run use the same games and exploration draws.
 
     Returns:
       ``{"checkpoint", "episodes", "epsilon" (as requested; None: each run's own),

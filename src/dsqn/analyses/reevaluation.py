@@ -1,8 +1,8 @@
 """Re-evaluating a checkpoint of a run (``dsqn evaluate RUN_DIR``).
 
 The checkpoint's agents (:func:`dsqn.load_agents`) play the run's evaluation protocol on fresh
-games, with the ``EVALUATE`` stream of :mod:`dsqn.prng` (distinct from training's evaluations);
-the result goes to ``RUN_DIR/evaluations/<checkpoint>.json``.
+games, with the ``EVALUATE`` stream of :mod:`dsqn.runtime.prng` (distinct from training's
+evaluations); the result goes to ``RUN_DIR/evaluations/<checkpoint>.json``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dsqn import prng
-from dsqn import run_dir as rd
-from dsqn.evaluate import agents_evaluator
-from dsqn.trained import load_agents, stack_params
+from dsqn.learning.evaluation import agents_evaluator
+from dsqn.rundir import files as rd
+from dsqn.rundir.loading import load_agents, stack_params
+from dsqn.runtime import prng
 
 __all__ = ["evaluate_checkpoint"]
 

@@ -2,10 +2,10 @@ r"""Spike statistics and energy per action of a Q-network (``dsqn energy RUN_DIR
 
 Counts come from the spike counts the networks sow into flax's ``intermediates`` collection
 (``spikes_<layer>``: spikes per sample and neuron, summed over the T time steps of one forward
-pass), summed by :class:`dsqn.evaluate.Evaluator` over every step of evaluation games played at
-the evaluation epsilon (the run's, 0.05 under the paper's protocol): the network runs at every
-step, also where the action is then drawn at random. The authors' monitor counts only the steps
-whose action the network chose (their ``DsqnAgent.play``); the two differ only in which states
+pass), summed by :class:`dsqn.learning.evaluation.Evaluator` over every step of evaluation games
+played at the evaluation epsilon (the run's, 0.05 under the paper's protocol): the network runs at
+every step, also where the action is then drawn at random. The authors' monitor counts only the
+steps whose action the network chose (their ``DsqnAgent.play``); the two differ only in which states
 are visited.
 Nothing here re-implements the network: layer shapes, kernels and strides are read from the
 flax modules while tracing one forward pass.
@@ -55,10 +55,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import prng
-from dsqn import run_dir as rd
-from dsqn.evaluate import agents_evaluator
-from dsqn.trained import Agent, load_agents, stack_params
+from dsqn.learning.evaluation import agents_evaluator
+from dsqn.rundir import files as rd
+from dsqn.rundir.loading import Agent, load_agents, stack_params
+from dsqn.runtime import prng
 
 __all__ = [
     "LayerInfo",
@@ -213,8 +213,8 @@ def spike_statistics(
     Args:
       geometry: :func:`layer_geometry` of the network.
       spike_sums: ``{layer: [*layer_shape]}`` spike counts summed over T and over ``steps``
-        actions (one seed of :attr:`dsqn.evaluate.EvalResult.spike_sums`). Empty for a ReLU
-        network: spike fields are then None.
+        actions (one seed of :attr:`dsqn.learning.evaluation.EvalResult.spike_sums`). Empty for a
+        ReLU network: spike fields are then None.
       steps: counted actions (agent steps).
       time_steps: T of the network.
 
@@ -400,7 +400,7 @@ def _spiking_seeds(
     epsilon: float,
 ) -> list[dict[str, Any]]:
     """Per seed: the score and spike statistics of ``episodes`` evaluation games with spike
-    counting on (the ``ENERGY`` stream of :mod:`dsqn.prng`)."""
+    counting on (the ``ENERGY`` stream of :mod:`dsqn.runtime.prng`)."""
     seeds = [a.seed for a in agents]
     evaluator = agents_evaluator(agents, episodes=episodes, epsilon=epsilon, collect_spikes=True)
     params = stack_params([a.params for a in agents])

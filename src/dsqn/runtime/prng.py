@@ -30,7 +30,7 @@ A video (``dsqn evaluate --video``) explores with NumPy's generator
 ``numpy.random.default_rng([s, VIDEO])``, its games being played on the host.
 
 Inside an evaluation the stream's key is split once per step into the next key and the step's
-action key; a perturbed evaluation (:mod:`dsqn.robustness`) draws its noise from
+action key; a perturbed evaluation (:mod:`dsqn.analyses.robustness`) draws its noise from
 ``fold_in(action key, PERTURBATION)``. Env seeds are a separate, integer stream
 (:mod:`dsqn.envs.seeding`).
 

@@ -24,8 +24,8 @@ the paper's, optimistic) and ``final`` (the policy at the end of training):
    ``SE = sqrt(s_A^2 / n_A + s_B^2 / n_B)`` is the standard error of the difference of the seed
    means (k = 1 by default), and exact equality when either side has a single seed.
 4. Human-normalised score per algorithm: mean and median over games.
-5. Aggregates over games (Agarwal et al. 2021, see :mod:`dsqn.aggregates`): interquartile mean,
-   median, mean and optimality gap of the human-normalised scores of every seed on every game
+5. Aggregates over games (Agarwal et al. 2021, see :mod:`dsqn.reports.aggregates`): interquartile
+   mean, median, mean and optimality gap of the human-normalised scores of every seed on every game
    with reference scores, each with a 95% stratified-bootstrap confidence interval.
 6. Energy and firing rates from ``energy.json`` where present.
 7. Sensitivity (sweep runs only): per game, algorithm and swept fields, one row per sweep point
@@ -50,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from dsqn import aggregates
-from dsqn import run_dir as rd
-from dsqn.run_dir import PROTOCOLS
-from dsqn.scores import PAPER_GAMES, REFERENCE_SCORES, canonical_game
+from dsqn.config.games import PAPER_GAMES, REFERENCE_SCORES, canonical_game
+from dsqn.reports import aggregates
+from dsqn.rundir import files as rd
+from dsqn.rundir.files import PROTOCOLS
 
 __all__ = [
     "PROTOCOLS",
@@ -831,7 +831,7 @@ class AggregateRow:
       games: the games with reference scores it covers (compare rows with the same games).
       seeds: seeds per game.
       iqm, median, mean, optimality_gap: human-normalised (1.0 = human), each a point estimate
-        with its 95% stratified-bootstrap interval (see :mod:`dsqn.aggregates`).
+        with its 95% stratified-bootstrap interval (see :mod:`dsqn.reports.aggregates`).
     """
 
     algorithm: str

@@ -49,7 +49,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """The Q-network (see :mod:`dsqn.networks`).
+    """The Q-network (see :mod:`dsqn.models.networks`).
 
     Attributes:
       kind: ``"dsqn"`` (spiking hidden layers) or ``"dqn"`` (ReLU). The observation decides
@@ -75,7 +75,7 @@ class NetworkConfig:
         architecture, Q = V + A - mean(A), as Wang & Ueda 2022's ``--dueling``; in DSQN the
         value and the advantages are read out from the same fc1 rate) or ``"shared_bias"`` (one
         output bias for all actions, van Hasselt et al. 2016's tuned Double DQN); see
-        :mod:`dsqn.networks`.
+        :mod:`dsqn.models.networks`.
       dueling_joined: the dueling DQN's (ReLU, two 512-unit streams) output layer: ``False``
         (Wang & Ueda 2022): the weights between the streams are held at zero for the whole run
         (their gradient hook); ``True``: they start at zero and are trained with the rest (a
@@ -84,7 +84,7 @@ class NetworkConfig:
         (Sun et al. 2022) of a spiking layer's input currents, per sample over its neurons, with
         a learned scale and shift per neuron starting at ``v_threshold - v_reset`` and
         ``v_reset``; on Atari before the three convolutional spiking layers (as their code), in
-        the MLP before every hidden layer (spiking only; see :mod:`dsqn.networks`).
+        the MLP before every hidden layer (spiking only; see :mod:`dsqn.models.networks`).
       neuron_backend: how the neuron layers run (spiking only): ``"scan"`` (one ``lax.scan``
         step per time step, the reference) or ``"pallas"`` (one fused kernel per layer forward
         and one backward; the same spikes, gradients equal up to float rounding; see
@@ -153,7 +153,7 @@ class EnvConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
-    """Q-learning (see :mod:`dsqn.losses`, :mod:`dsqn.agent`).
+    """Q-learning (see :mod:`dsqn.learning.losses`, :mod:`dsqn.learning.agent`).
 
     Attributes:
       loss: ``"dqn"`` (paper), ``"double"`` (Double DQN) or ``"cdqn"`` (C-DQN).
@@ -276,7 +276,7 @@ class LearnerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation protocol (see :mod:`dsqn.evaluate`).
+    """Evaluation protocol (see :mod:`dsqn.learning.evaluation`).
 
     Attributes:
       period_agent_steps: evaluate every this many agent steps. Paper: 250,000.
@@ -310,12 +310,12 @@ class RunConfig:
       save_replay: include the replay buffer in checkpoints (large, but resumes exactly).
       check_memory: refuse a run whose replays, training states and compiled scratch memory
         do not fit in the memory available (host RAM on CPU, each accelerator's memory), before
-        allocating them (see :mod:`dsqn.memory`); ``False`` only warns.
+        allocating them (see :mod:`dsqn.training.memory_budget`); ``False`` only warns.
       keep_checkpoints: how many latest checkpoints to keep.
       matmul_precision: precision of float32 matrix products and convolutions in every program
         of training, evaluation and conversion: ``"default"`` (JAX's: float32 on CPU,
         TensorFloat-32 on NVIDIA Ampere and later GPUs), ``"high"`` or ``"highest"`` (float32
-        arithmetic); see :mod:`dsqn.precision`. The paper does not state the authors'.
+        arithmetic); see :mod:`dsqn.runtime.precision`. The paper does not state the authors'.
       shard_seeds: with several local devices (GPUs), split the seed axis over all of them (a
         1-D mesh); the number of seeds must then be a multiple of the number of devices.
     """
@@ -334,7 +334,7 @@ class RunConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """Hyperparameter axes trained beside the seeds, in one program (see :mod:`dsqn.sweep`).
+    """Hyperparameter axes trained beside the seeds, in one program (see :mod:`dsqn.config.sweep`).
 
     Each field lists values of the config field it names (``network_tau`` -> ``network.tau``);
     empty (the default) means not swept. The run trains one agent per combination of the listed
@@ -1029,7 +1029,7 @@ def _unused_sweep(config: Config, path: str) -> str | None:
 
 
 def _check_network(n: NetworkConfig) -> None:
-    from dsqn.networks import HEADS, INITS, NEURONS, NORMS, READOUTS
+    from dsqn.models.networks import HEADS, INITS, NEURONS, NORMS, READOUTS
     from dsqn.spiking import BACKENDS, SURROGATES
 
     _choice("network.kind", n.kind, ("dsqn", "dqn"))
@@ -1065,7 +1065,7 @@ SUITES: tuple[str, ...] = ("atari", "classic", "minatar")
 def _check_env(e: EnvConfig) -> None:
     _choice("env.suite", e.suite, SUITES)
     if e.suite == "minatar":
-        from dsqn.scores import minatar_game
+        from dsqn.config.games import minatar_game
 
         try:
             minatar_game(e.game)
@@ -1136,7 +1136,7 @@ def _check_learning_rate_decay(learner: LearnerConfig) -> None:
 
 
 def _check_replay(learner: LearnerConfig, e: EnvConfig) -> None:
-    from dsqn.replay import MAX_TRACKING
+    from dsqn.learning.replay import MAX_TRACKING
 
     _positive("learner.replay_capacity_transitions", learner.replay_capacity_transitions)
     _choice("learner.replay_sampling", learner.replay_sampling, ("uniform", "proportional"))
@@ -1193,7 +1193,7 @@ def _check_eval(ev: EvalConfig) -> None:
 
 
 def _check_run(r: RunConfig, e: EnvConfig, ev: EvalConfig) -> None:
-    from dsqn.precision import MATMUL_PRECISIONS
+    from dsqn.runtime.precision import MATMUL_PRECISIONS
 
     k = e.envs_per_seed
     _positive("run.total_agent_steps", r.total_agent_steps)

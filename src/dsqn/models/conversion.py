@@ -4,7 +4,7 @@ The paper's conversion-based spiking baseline:
 
 1. **Normalisation data**: about 15,000 observations visited by the trained DQN playing with
    epsilon 0.05 on evaluation-protocol environments
-   (:func:`dsqn.convert.collect_normalization_obs`).
+   (:func:`dsqn.analyses.convert_run.collect_normalization_obs`).
 2. **Layer-wise robust normalisation** (:func:`layer_scales`, :func:`normalize_params`): for every
    conv/dense layer ``l`` in network order, including the output layer, ``lambda_l`` is the
    ``p``-th percentile (p = 99.9) of ALL of that layer's pre-activation outputs (before the ReLU;
@@ -16,9 +16,9 @@ The paper's conversion-based spiking baseline:
    so that the normalised ReLU network computes ``a_l / lambda_l`` at every layer (ReLU commutes
    with positive scaling) and its activations mostly lie in [0, 1], the range of a spike rate.
 3. **Spiking network** (:class:`ConvertedSNN`, :class:`ConvertedMLPSNN`, same parameter tree as
-   :class:`dsqn.networks.DQN` / :class:`dsqn.networks.MLPDQN`): every layer, the output layer
-   included, drives integrate-and-fire neurons with threshold ``V_th = 1``, reset by subtraction
-   and no leak, ``V[-1] = 0``:
+   :class:`dsqn.models.networks.DQN` / :class:`dsqn.models.networks.MLPDQN`): every layer, the
+   output layer included, drives integrate-and-fire neurons with threshold ``V_th = 1``, reset by
+   subtraction and no leak, ``V[-1] = 0``:
 
    .. math::  H_l[t] = V_l[t-1] + I_l[t], \quad S_l[t] = \Theta(H_l[t] - 1), \quad
               V_l[t] = H_l[t] - S_l[t]
@@ -35,8 +35,8 @@ The paper's conversion-based spiking baseline:
    is unaffected by the factor ``T / lambda_L``.
 
 This module is the method: networks, scales and normalisation, matching rate, all pure functions
-of a network, its parameters and observations. :mod:`dsqn.convert` (``dsqn convert``) applies it
-to every seed of a DQN run directory and writes the converted run directory.
+of a network, its parameters and observations. :mod:`dsqn.analyses.convert_run` (``dsqn convert``)
+applies it to every seed of a DQN run directory and writes the converted run directory.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsqn import spiking
-from dsqn.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
+from dsqn.models.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
 
 __all__ = [
     "V_THRESHOLD",
@@ -129,7 +129,7 @@ class _ConvertedNetwork(nn.Module):
 class ConvertedSNN(_ConvertedNetwork):
     """The converted Nature-DQN. ``obs: [B, 4, 84, 84] -> Q float32 [B, A]``.
 
-    Takes the parameters of :class:`dsqn.networks.DQN` after :func:`normalize_params` (layers
+    Takes the parameters of :class:`dsqn.models.networks.DQN` after :func:`normalize_params` (layers
     ``conv1, conv2, conv3, fc1, fc2``). Observations are uint8 frames as envpool yields them, or
     floats on the same [0, 255] scale; they are scaled by 1/255 as in the DQN. conv2, conv3, fc1
     and fc2 run on all T steps at once (a batch of ``T*B``); spike counts summed over T are sown
@@ -167,7 +167,7 @@ class ConvertedSNN(_ConvertedNetwork):
 class ConvertedMLPSNN(_ConvertedNetwork):
     """The converted MLP. ``obs: float [B, D] -> Q float32 [B, A]``.
 
-    Takes the parameters of :class:`dsqn.networks.MLPDQN` after :func:`normalize_params`
+    Takes the parameters of :class:`dsqn.models.networks.MLPDQN` after :func:`normalize_params`
     (layers ``fc1 .. fcN`` and ``out``); spike counts are sown as ``spikes_fc1 .. spikes_out``.
     """
 

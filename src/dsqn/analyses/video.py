@@ -13,7 +13,7 @@ second; classic control: 30). Each frame shows, side by side:
   over the T time steps of this decision.
 
 The raster is fc1's spikes at every time step of the same forward pass, as the network sows
-them in its :data:`dsqn.networks.SPIKE_TRAINS` collection, and is checked against the spike
+them in its :data:`dsqn.models.networks.SPIKE_TRAINS` collection, and is checked against the spike
 counts it sows: a raster that disagrees with the network is an error, never a picture.
 """
 
@@ -31,9 +31,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from dsqn import prng
 from dsqn.config import Config, NetworkConfig
-from dsqn.networks import SPIKE_TRAINS
+from dsqn.models.networks import SPIKE_TRAINS
+from dsqn.runtime import prng
 
 __all__ = [
     "Decision",
@@ -298,7 +298,7 @@ def record_videos(
       ``score`` (raw) and ``agent_steps`` (of the checkpoint).
     """
     from dsqn.envs import make_seed_pool
-    from dsqn.trained import load_agents
+    from dsqn.rundir.loading import load_agents
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")

@@ -131,8 +131,9 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def agent_tag(agent: int | str) -> str:
-    """The tag prefix of an agent, given by its ``per_seed`` key (:attr:`dsqn.sweep.AgentSpec.key`):
-    ``seed_<s>``, or the key itself in a sweep (``network.tau=1.5,seed=0``)."""
+    """The tag prefix of an agent, given by its ``per_seed`` key
+    (:attr:`dsqn.config.sweep.AgentSpec.key`): ``seed_<s>``, or the key itself in a sweep
+    (``network.tau=1.5,seed=0``)."""
     key = str(agent)
     return f"seed_{key}" if key.lstrip("-").isdigit() else key
 

@@ -1,7 +1,7 @@
 """The outer loop of a training run: run directory, evaluation, checkpoints, resume, signals.
 
 One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
-``run.log_period_agent_steps`` agent steps (see :mod:`dsqn.train`) and between chunks
+``run.log_period_agent_steps`` agent steps (see :mod:`dsqn.training.chunk`) and between chunks
 
 - writes a ``metrics.csv`` row per seed (and TensorBoard scalars) and updates the progress line,
 - every ``eval.period_agent_steps`` evaluates every seed (the paper: 30 full games at epsilon
@@ -15,10 +15,10 @@ One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
 - stops with an error if a loss or Q-value becomes NaN/inf (nothing is saved; the last good
   checkpoint remains),
 - stops with an error naming the file, the space it needed and the resume command if a write
-  fails (a full disk, a quota: :class:`dsqn.run_dir.WriteFailed`); what was saved before stays
+  fails (a full disk, a quota: :class:`dsqn.rundir.files.WriteFailed`); what was saved before stays
   whole (the previous checkpoint, whole CSV rows).
 
-The run holds the run directory's lock (:mod:`dsqn.run_lock`) from before it changes anything
+The run holds the run directory's lock (:mod:`dsqn.rundir.lock`) from before it changes anything
 to its end: a second ``dsqn train`` on the directory is refused, a dead holder's lock taken over.
 
 At the end, the final policy and each seed's best parameters are both evaluated on fresh games
@@ -51,16 +51,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import agent, memory, prng, replay, sweep
-from dsqn import run_dir as rd
-from dsqn.checkpoint import Checkpointer, CheckpointError, CheckpointWriteError, CorruptCheckpoint
-from dsqn.config import Config, apply_overrides, to_dict, validate
-from dsqn.distributed import any_process, fetch, gather_rows, is_primary, process_rows
-from dsqn.evaluate import EvalResult, Evaluator
-from dsqn.logs import CsvLog, Progress, TensorBoard, Trackers, WandbLog, truncate_csv
-from dsqn.run_lock import RunLock
-from dsqn.train import Carry, Experiment, make_train
-from dsqn.trained import saved_state, saved_state_template
+from dsqn.config import Config, apply_overrides, sweep, to_dict, validate
+from dsqn.learning import agent, replay
+from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.rundir import files as rd
+from dsqn.rundir.checkpoints import (
+    Checkpointer,
+    CheckpointError,
+    CheckpointWriteError,
+    CorruptCheckpoint,
+)
+from dsqn.rundir.loading import saved_state, saved_state_template
+from dsqn.rundir.lock import RunLock
+from dsqn.runtime import prng
+from dsqn.runtime.distributed import any_process, fetch, gather_rows, is_primary, process_rows
+from dsqn.training import memory_budget
+from dsqn.training.chunk import Carry, Experiment, make_train
+from dsqn.training.logs import CsvLog, Progress, TensorBoard, Trackers, WandbLog, truncate_csv
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -105,7 +112,7 @@ EVAL_COLUMNS = [
 
 def run_length(config: Config) -> int:
     """Agent steps of the whole run: ``run.total_agent_steps`` of the schedule, plus the warm-up
-    when the schedule does not count it (:func:`dsqn.agent.schedule_offset`)."""
+    when the schedule does not count it (:func:`dsqn.learning.agent.schedule_offset`)."""
     return config.run.total_agent_steps + agent.schedule_offset(config.learner)
 
 
@@ -227,7 +234,7 @@ class _Run:
         command: list[str] | None = None,
         *,
         tracking: tuple[str | None, str] = (None, "dsqn"),
-        budgets: list[memory.Budget] | None = None,
+        budgets: list[memory_budget.Budget] | None = None,
         lock: RunLock | None = None,
     ):
         self.config, self.run_dir, self.exp = config, run_dir, exp
@@ -416,12 +423,12 @@ class _Run:
 
     def compile_chunk(self, iterations: int, carry: Carry):
         """The chunk of ``iterations``, compiled ahead of its first run so that its scratch
-        memory is checked first (:mod:`dsqn.memory`)."""
+        memory is checked first (:mod:`dsqn.training.memory_budget`)."""
         compiled = self.exp.chunk_fn(iterations).lower(carry).compile()
         analysis = compiled.memory_analysis()
         if analysis is not None and self.budgets is not None:
             scratch = analysis.temp_size_in_bytes
-            memory.check(self.budgets, scratch, refuse=self.config.run.check_memory)
+            memory_budget.check(self.budgets, scratch, refuse=self.config.run.check_memory)
         return compiled
 
     def show_progress(self, step: int, rows: list[dict[str, Any]]) -> None:
@@ -787,7 +794,7 @@ def run_training(
         other ``run.*`` bookkeeping fields that do not change the state are sensible).
       progress: show a progress bar / log lines.
       command: the command line, stored in config.json.
-      track: ``"wandb"`` to log to Weights & Biases too (:class:`dsqn.logs.WandbLog`).
+      track: ``"wandb"`` to log to Weights & Biases too (:class:`dsqn.training.logs.WandbLog`).
       wandb_project: the W&B project.
     """
     # Installed first: a stop signal while the run starts (envs, compilation) is honoured at
@@ -803,8 +810,8 @@ def run_training(
         if not resume:
             _refuse_a_run_with_checkpoints(run_dir)
         exp = make_train(config)  # rejects what validate cannot see (the game) before any write
-        budgets = memory.budget(exp)
-        memory.check(budgets, refuse=config.run.check_memory)
+        budgets = memory_budget.budget(exp)
+        memory_budget.check(budgets, refuse=config.run.check_memory)
         run_dir.mkdir(parents=True, exist_ok=True)
         if not locked:
             _take(held, lock)

@@ -1,7 +1,7 @@
 """``dsqn convert``: a trained DQN run directory converted into a spiking run directory.
 
 The conversion method (Tan, Patel & Kozma 2021: robust normalisation, IF neurons, the readout)
-is :mod:`dsqn.conversion`; this module applies it to every seed of a run:
+is :mod:`dsqn.models.conversion`; this module applies it to every seed of a run:
 
 1. **Normalisation and held-out data** (:func:`collect_normalization_obs`): observations visited
    by the trained DQN playing with epsilon 0.05 on evaluation-protocol environments whose env
@@ -30,21 +30,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn import prng
-from dsqn import run_dir as rd
-from dsqn.conversion import (
+from dsqn.analyses.energy import energy_estimate, layer_geometry, spike_statistics
+from dsqn.envs import ENV_SEED_STRIDE, make_run_pool
+from dsqn.envs.seeding import MAX_TRAINING_SEED
+from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.models.conversion import (
     converted_network,
     layer_order,
     layer_scales,
     matching_rate,
     normalize_params,
 )
-from dsqn.energy import energy_estimate, layer_geometry, spike_statistics
-from dsqn.envs import ENV_SEED_STRIDE, make_run_pool
-from dsqn.envs.seeding import MAX_TRAINING_SEED
-from dsqn.evaluate import EvalResult, Evaluator
-from dsqn.precision import matmul_precision
-from dsqn.trained import Agent, load_agents, stack_params
+from dsqn.rundir import files as rd
+from dsqn.rundir.loading import Agent, load_agents, stack_params
+from dsqn.runtime import prng
+from dsqn.runtime.precision import matmul_precision
 
 __all__ = [
     "CONVERTED_NAME",
@@ -96,8 +96,8 @@ def collect_normalization_obs(
     every observation the agent acts on is recorded, step-major, until ``num_frames`` are
     collected. Terminal observations count (they were visited); envpool's reset steps are never
     recorded twice. Env seeds and the action randomness (the ``NORMALIZATION_DATA`` or
-    ``HELD_OUT_DATA`` stream of :mod:`dsqn.prng`) depend on the agent's seed and ``held_out``:
-    held-out data never shares a game with normalisation data.
+    ``HELD_OUT_DATA`` stream of :mod:`dsqn.runtime.prng`) depend on the agent's seed and
+    ``held_out``: held-out data never shares a game with normalisation data.
 
     Returns:
       ``[num_frames, *obs_shape]`` in the env's dtype (Atari uint8 ``[N, 4, 84, 84]``).
@@ -361,7 +361,7 @@ def convert_run(
     run's ``eval.episodes``) under the run's evaluation protocol, and the ANN plays the same games
     with the same exploration draws for comparison. ``batch_size`` bounds the observations per SNN
     forward pass when measuring the matching rate (memory grows as ``T * batch_size``).
-    ``output_scale`` is the output layer's rule (:data:`dsqn.conversion.OUTPUT_SCALES`; the
+    ``output_scale`` is the output layer's rule (:data:`dsqn.models.conversion.OUTPUT_SCALES`; the
     paper's by default).
 
     Writes into ``out_dir``: ``config.json`` (the DQN's config with ``name`` ``"converted-snn"``,
