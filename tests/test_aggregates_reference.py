@@ -1,4 +1,4 @@
-"""dsqn.aggregates against rliable (Agarwal et al. 2021's own library) and arch's bootstrap.
+"""dsqn.reports.aggregates against rliable (Agarwal et al. 2021's own library) and arch's bootstrap.
 
 The same score matrices go to both sides: three algorithms, several games, 3 or 5 runs, with
 per-run and per-game effects, tied scores, negative normalised scores, scores on both sides of
@@ -9,7 +9,7 @@ the optimality-gap threshold, and a run count whose 25% trim is fractional.
 - Intervals, given the same resamples, are equal: the tests draw run indices exactly as the
   reference does (rliable: ``np.random.choice(R, (R, G))`` per replicate from NumPy's global
   RandomState; arch: per replicate and game, ``Generator.integers(R, size=R)``) and hand that
-  stream to dsqn.aggregates in place of its own generator. This checks how a resample picks
+  stream to dsqn.reports.aggregates in place of its own generator. This checks how a resample picks
   runs within each game, the statistics on the resamples and the percentile interval.
 - Intervals from each side's own random numbers agree within Monte Carlo error (bound derived
   in ``_assert_same_quantile``). This checks dsqn's own resampling: a bootstrap that picked
@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from dsqn import aggregates as A
+from dsqn.reports import aggregates as A
 
 RLIABLE = "rliable, not in the test extra: pip install --no-deps rliable==1.2.0"
 
@@ -166,10 +166,10 @@ def _arch_intervals(scores: np.ndarray, reps: int, seed: int) -> np.ndarray:
 
 
 class _Draws:
-    """Stands in for ``np.random.default_rng(seed)`` inside dsqn.aggregates: ``integers(0, R,
-    size=(reps, R, G))`` gives the run indices the reference draws for the same seed, in the
-    reference's order (replicate by replicate; ``[rep, i, g]`` the run in slot ``i`` of game
-    ``g``)."""
+    """Stands in for ``np.random.default_rng(seed)`` inside dsqn.reports.aggregates:
+    ``integers(0, R, size=(reps, R, G))`` gives the run indices the reference draws for the same
+    seed, in the reference's order (replicate by replicate; ``[rep, i, g]`` the run in slot ``i``
+    of game ``g``)."""
 
     def __init__(self, reference: str, seed: int):
         self.reference = reference
