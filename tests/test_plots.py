@@ -141,7 +141,9 @@ def test_import_keeps_the_backend_and_figures_are_returned(root: Path) -> None:
 
 
 def test_performance_profile_figure(root: Path, tmp_path: Path) -> None:
-    from dsqn.reports import aggregates, report
+    from dsqn.reports import aggregates
+    from dsqn.reports.results import collect
+    from dsqn.reports.tables import human_normalized_matrix
 
     fig = plots.performance_profile_figure(root, "best", reps=200)
     assert isinstance(fig, Figure)
@@ -149,7 +151,7 @@ def test_performance_profile_figure(root: Path, tmp_path: Path) -> None:
     # dsqn has two seeds on Pong and one on Breakout: left out, as in the report's aggregates.
     assert set(lines) == {"dqn (1 games x 2 seeds)"}
     line = lines["dqn (1 games x 2 seeds)"]
-    _, matrix = report.human_normalized_matrix(report.collect(root), "dqn", "best")
+    _, matrix = human_normalized_matrix(collect(root), "dqn", "best")
     expected = (matrix.reshape(-1)[None, :] > line.get_xdata()[:, None]).mean(axis=1)
     np.testing.assert_allclose(line.get_ydata(), expected)
     assert aggregates.performance_profile(matrix, line.get_xdata(), reps=10)[0][0] == 1.0

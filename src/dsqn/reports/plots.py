@@ -1,6 +1,6 @@
 """Figures of many run directories: learning curves, training curves, firing rates, energy.
 
-Every function takes what `dsqn.reports.report.resolve_run_dirs` takes (a root searched recursively,
+Every function takes what `dsqn.reports.runs.resolve_run_dirs` takes (a root searched recursively,
 a run directory, or a list of either). The ``*_figures`` functions return matplotlib Figures by name
 (for notebooks: display or restyle them); the ``plot_*`` functions save them as PNG files and
 return the paths. Figures are made without pyplot, so importing this module leaves matplotlib's
@@ -22,7 +22,7 @@ the legend says which.
 - Performance profiles (Agarwal et al. 2021): the fraction of (seed, game) human-normalised
   scores above each threshold, with 95% stratified-bootstrap bands (:mod:`dsqn.reports.aggregates`).
 - Sweep runs: each sweep point is an algorithm of its own (``"dsqn [network.tau=1.5]"``, see
-  `dsqn.reports.report.point_label`), so learning and training curves draw one curve per point with
+  `dsqn.reports.runs.point_label`), so learning and training curves draw one curve per point with
   a band over its seeds, the points of one sweep in shades of one colour map; the firing-rate
   and energy bar charts draw one bar per point (from its agents' rows and ``energy.json``
   entries); the sensitivity figure draws the final policy's score against each swept value,
@@ -47,23 +47,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from dsqn.reports import aggregates
-from dsqn.reports.report import (
+from dsqn.reports.results import PROTOCOL_TITLES, collect
+from dsqn.reports.runs import (
     ALGORITHM_ORDER,
-    PROTOCOL_TITLES,
     algorithm_sort_key,
-    collect,
     game_sort_key,
-    human_normalized_matrix,
     parse_label,
     point_energies,
     point_label,
     read_identity,
     read_sweep,
     resolve_run_dirs,
-    sensitivity_groups,
-    sensitivity_table,
     sweep_points,
 )
+from dsqn.reports.tables import human_normalized_matrix, sensitivity_groups, sensitivity_table
 from dsqn.rundir import files as rd
 
 __all__ = [
@@ -110,7 +107,7 @@ class Curve:
 
     Attributes:
       game, algorithm, suite: from the run's ``config.json``; in a sweep run, the algorithm is
-        the sweep point's label (`dsqn.reports.report.point_label`) from the row's swept columns.
+        the sweep point's label (`dsqn.reports.runs.point_label`) from the row's swept columns.
       seed: the ``seed`` column.
       agent_steps: [N] x values, in agent steps.
       values: [N] y values (rows with an empty value are left out).
@@ -146,7 +143,7 @@ def read_curves(
     """Per-seed series of `column` against ``agent_steps`` from each run's `file_name`.
 
     Args:
-      run_dirs_or_root: see `dsqn.reports.report.resolve_run_dirs`; only run directories that have
+      run_dirs_or_root: see `dsqn.reports.runs.resolve_run_dirs`; only run directories that have
         `file_name` and ``config.json`` are read.
       file_name: ``"evaluations.csv"`` or ``"metrics.csv"``.
       column: a column of that file, e.g. ``"return_mean"``.
@@ -423,7 +420,7 @@ def learning_curve_figures(
     """Evaluation curves from ``evaluations.csv`` (the paper's figures 7 and 8).
 
     Args:
-      run_dirs_or_root: see `dsqn.reports.report.resolve_run_dirs`.
+      run_dirs_or_root: see `dsqn.reports.runs.resolve_run_dirs`.
       metric: ``"return_mean"`` (evaluation score), ``"average_max_q"`` (the paper's average
         max Q) or ``"average_mean_max_q"`` (the mean over episodes of each episode's mean max Q).
       x: ``"agent_steps"`` or ``"frames"``, in millions, thousands or ones, whichever suits
@@ -460,7 +457,7 @@ def training_curve_figures(
     """Training episode return from ``metrics.csv`` per game, algorithms overlaid.
 
     Args:
-      run_dirs_or_root: see `dsqn.reports.report.resolve_run_dirs`.
+      run_dirs_or_root: see `dsqn.reports.runs.resolve_run_dirs`.
       x: ``"agent_steps"`` or ``"frames"``, in millions, thousands or ones, whichever suits
         the range plotted (:data:`X_UNITS`).
       band: ``"minmax"`` or ``"std"`` over seeds.
@@ -534,7 +531,7 @@ class _BarSource(NamedTuple):
       run_dir: the run directory.
       values: the sweep point (swept config path -> value); empty without a sweep.
       energies: the ``energy.json`` objects that stand for these agents: the whole file, or a
-        sweep point's ``per_seed`` entries (`dsqn.reports.report.point_energies`); empty when the
+        sweep point's ``per_seed`` entries (`dsqn.reports.runs.point_energies`); empty when the
         run has no ``energy.json``.
     """
 
@@ -705,7 +702,7 @@ def performance_profile_figure(
     """Performance profiles (Agarwal et al. 2021) of every algorithm under ``protocol``: the
     fraction of its (seed, game) human-normalised scores above each threshold tau, with a 95%
     stratified-bootstrap band. Algorithms whose games have different seed counts are left out
-    (see `dsqn.reports.report.aggregate_table`). None when no algorithm is on a game with reference
+    (see `dsqn.reports.tables.aggregate_table`). None when no algorithm is on a game with reference
     scores (run directories need an ``evaluation.json``)."""
     results = collect(run_dirs_or_root)
     matrices = {}
@@ -752,7 +749,7 @@ def sensitivity_figures(
     run_dirs_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     protocol: str = "final",
 ) -> dict[str, Figure]:
-    """The score of `protocol` against each swept value (`dsqn.reports.report.sensitivity_table`).
+    """The score of `protocol` against each swept value (`dsqn.reports.tables.sensitivity_table`).
 
     One figure per game, algorithm and swept field: the mean over seeds of each sweep point's
     score, with error bars of one standard error (``s / sqrt(n)``; none with one seed). With
