@@ -20,7 +20,7 @@ import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dsqn.config.games import PAPER_GAMES, canonical_game
 from dsqn.rundir import files as rd
@@ -44,6 +44,7 @@ __all__ = [
     "load_run",
     "game_sort_key",
     "algorithm_sort_key",
+    "by_game_and_algorithm",
 ]
 
 ALGORITHM_ORDER: tuple[str, ...] = (
@@ -62,6 +63,8 @@ ALGORITHM_ORDER: tuple[str, ...] = (
 
 RUN_FILES: tuple[str, ...] = (rd.CONFIG, rd.EVALUATION)
 """The files that make a directory a run directory of the tables (`find_run_dirs`)."""
+
+T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- the record
@@ -374,3 +377,12 @@ def algorithm_sort_key(algorithm: str) -> tuple[int, str, tuple[tuple[str, float
     name, point = parse_label(algorithm)
     order = ALGORITHM_ORDER
     return (order.index(name) if name in order else len(order), name, point)
+
+
+def by_game_and_algorithm(grouped: Mapping[str, Mapping[str, T]]) -> dict[str, dict[str, T]]:
+    """``game -> algorithm -> value`` reordered: games by `game_sort_key`, each game's
+    algorithms by `algorithm_sort_key`."""
+    return {
+        game: {a: grouped[game][a] for a in sorted(grouped[game], key=algorithm_sort_key)}
+        for game in sorted(grouped, key=game_sort_key)
+    }
