@@ -12,7 +12,7 @@ from dsqn import cli
 from dsqn.analyses import convert_run as convert
 from dsqn.models import conversion
 from dsqn.models.networks import DQN, MLPDQN
-from dsqn.reports import report
+from dsqn.reports import runs
 from dsqn.rundir.loading import load_agent
 
 
@@ -222,7 +222,7 @@ def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
     assert set(entry["firing_rates"]) == {"fc1", "out"}
     assert len(entry["ann"]["scores"]) == 2
     assert summary["summary"]["matching_rate_mean"] == entry["matching_rate"]
-    run = report.load_run(out)
+    run = runs.load_run(out)
     assert run.algorithm == "converted-snn"
     assert run.seed_scores["final"] == {} and 0 in run.seed_scores["best"]
 

@@ -1,4 +1,5 @@
-"""Tests of dsqn.reports.plots on synthetic run directories (see test_report.make_run)."""
+"""Tests of the figures of dsqn.reports (curves, curve_figures, bar_figures, score_figures, plots)
+on synthetic run directories (see test_report.make_run)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import pytest
 from matplotlib.figure import Figure
 from test_report import ENERGY_FULL, TAU_LABELS, TAU_SCORES, make_run, make_sweep_run
 
-from dsqn.reports import plots
+from dsqn.reports import curve_figures, plots
+from dsqn.reports.bar_figures import energy_figures, firing_rate_figures
+from dsqn.reports.curve_figures import learning_curve_figures
+from dsqn.reports.curves import Curve, aggregate, metrics_firing_rates, read_curves
+from dsqn.reports.score_figures import performance_profile_figure, sensitivity_figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -31,7 +36,7 @@ def _assert_pngs(paths: list[Path]) -> None:
 
 
 def test_read_curves_per_seed(root: Path) -> None:
-    curves = plots.read_curves(root, "evaluations.csv", "return_mean")
+    curves = read_curves(root, "evaluations.csv", "return_mean")
     assert sorted((c.game, c.algorithm, c.seed) for c in curves) == [
         ("Breakout", "dsqn", 0),
         ("Pong", "dqn", 0),
@@ -43,25 +48,25 @@ def test_read_curves_per_seed(root: Path) -> None:
     np.testing.assert_allclose(curve.agent_steps, [250_000, 500_000, 750_000, 1_000_000])
     np.testing.assert_allclose(curve.values, [3.5, 7.0, 10.5, 14.0])
     # The first log point has no completed episode: its empty episode_return is left out.
-    training = plots.read_curves(root, "metrics.csv", "episode_return")
+    training = read_curves(root, "metrics.csv", "episode_return")
     assert all(len(c.values) == 9 for c in training)
 
 
 def test_aggregate_bands_and_ragged_curves() -> None:
-    a = plots.Curve("Pong", "dqn", "atari", 0, np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 4.0]))
-    b = plots.Curve("Pong", "dqn", "atari", 1, np.array([1.0, 2.0]), np.array([2.0, 6.0]))
-    minmax = plots.aggregate([a, b], "minmax")
+    a = Curve("Pong", "dqn", "atari", 0, np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 4.0]))
+    b = Curve("Pong", "dqn", "atari", 1, np.array([1.0, 2.0]), np.array([2.0, 6.0]))
+    minmax = aggregate([a, b], "minmax")
     np.testing.assert_allclose(minmax.agent_steps, [1, 2, 3])
     np.testing.assert_allclose(minmax.mean, [1, 4, 4])
     np.testing.assert_allclose(minmax.low, [0, 2, 4])
     np.testing.assert_allclose(minmax.high, [2, 6, 4])
     np.testing.assert_array_equal(minmax.counts, [2, 2, 1])
-    std = plots.aggregate([a, b], "std")
+    std = aggregate([a, b], "std")
     np.testing.assert_allclose(std.high - std.mean, [np.sqrt(2), np.sqrt(8), 0])
-    smoothed = plots.aggregate([a], "minmax", smoothing=2)
+    smoothed = aggregate([a], "minmax", smoothing=2)
     np.testing.assert_allclose(smoothed.mean, [0, 1, 3])
     with pytest.raises(ValueError, match="unknown band 'sem'; valid: minmax, std"):
-        plots.aggregate([a], "sem")
+        aggregate([a], "sem")
 
 
 def test_learning_curves(root: Path, tmp_path: Path) -> None:
@@ -80,16 +85,16 @@ def test_learning_curves(root: Path, tmp_path: Path) -> None:
 
 
 def test_x_axis_unit_follows_the_range() -> None:
-    def curve(last_step: float, suite: str = "classic") -> plots.Curve:
+    def curve(last_step: float, suite: str = "classic") -> Curve:
         steps = np.array([0.0, last_step])
-        return plots.Curve("g", "dqn", suite, 0, steps, np.zeros(2))
+        return Curve("g", "dqn", suite, 0, steps, np.zeros(2))
 
-    assert plots._x_unit([curve(400)], "agent_steps") == (1.0, "")
-    assert plots._x_unit([curve(400), curve(1200)], "agent_steps") == (1e3, "thousands")
-    assert plots._x_unit([curve(5e7, "atari")], "agent_steps") == (1e6, "millions")
-    assert plots._x_unit([curve(3e5, "atari")], "frames") == (1e6, "millions")
-    assert plots._x_label("agent_steps", "thousands") == "agent steps (thousands)"
-    assert plots._x_label("frames", "") == "emulator frames"
+    assert curve_figures._x_unit([curve(400)], "agent_steps") == (1.0, "")
+    assert curve_figures._x_unit([curve(400), curve(1200)], "agent_steps") == (1e3, "thousands")
+    assert curve_figures._x_unit([curve(5e7, "atari")], "agent_steps") == (1e6, "millions")
+    assert curve_figures._x_unit([curve(3e5, "atari")], "frames") == (1e6, "millions")
+    assert curve_figures._x_label("agent_steps", "thousands") == "agent steps (thousands)"
+    assert curve_figures._x_label("frames", "") == "emulator frames"
 
 
 def test_all_plots(root: Path, tmp_path: Path) -> None:
@@ -109,7 +114,7 @@ def test_all_plots(root: Path, tmp_path: Path) -> None:
 
 
 def test_firing_rates_from_metrics_tail(root: Path) -> None:
-    rates = plots._firing_rates_from_metrics(root / "Breakout" / "dsqn" / "metrics.csv")
+    rates = metrics_firing_rates(root / "Breakout" / "dsqn" / "metrics.csv")
     # 10 log points: the last one (10%) has conv1 rate 0.1 + 0.01 * 9.
     assert rates["conv1"] == pytest.approx([0.19])
     assert set(rates) == {"conv1", "conv2", "conv3", "fc1"}
@@ -129,7 +134,7 @@ def test_import_keeps_the_backend_and_figures_are_returned(root: Path) -> None:
     env["PYTHONPATH"] = src
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert out.stdout.split() == ["svg", "False"], out.stderr
-    figures = plots.learning_curve_figures(root, "return_mean")
+    figures = learning_curve_figures(root, "return_mean")
     assert list(figures) == [
         "learning_return_mean_Breakout",
         "learning_return_mean_Pong",
@@ -141,15 +146,17 @@ def test_import_keeps_the_backend_and_figures_are_returned(root: Path) -> None:
 
 
 def test_performance_profile_figure(root: Path, tmp_path: Path) -> None:
-    from dsqn.reports import aggregates, report
+    from dsqn.reports import aggregates
+    from dsqn.reports.results import collect
+    from dsqn.reports.tables import human_normalized_matrix
 
-    fig = plots.performance_profile_figure(root, "best", reps=200)
+    fig = performance_profile_figure(root, "best", reps=200)
     assert isinstance(fig, Figure)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     # dsqn has two seeds on Pong and one on Breakout: left out, as in the report's aggregates.
     assert set(lines) == {"dqn (1 games x 2 seeds)"}
     line = lines["dqn (1 games x 2 seeds)"]
-    _, matrix = report.human_normalized_matrix(report.collect(root), "dqn", "best")
+    _, matrix = human_normalized_matrix(collect(root), "dqn", "best")
     expected = (matrix.reshape(-1)[None, :] > line.get_xdata()[:, None]).mean(axis=1)
     np.testing.assert_allclose(line.get_ydata(), expected)
     assert aggregates.performance_profile(matrix, line.get_xdata(), reps=10)[0][0] == 1.0
@@ -175,18 +182,18 @@ def sweep_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_read_curves_per_sweep_point(sweep_root: Path) -> None:
-    curves = plots.read_curves(sweep_root / "tau", "evaluations.csv", "return_mean")
+    curves = read_curves(sweep_root / "tau", "evaluations.csv", "return_mean")
     assert [(c.algorithm, c.seed) for c in curves] == [
         (label, seed) for label in TAU_LABELS for seed in (0, 1, 2)
     ]
     tau16_seed2 = curves[-1]
     np.testing.assert_allclose(tau16_seed2.values, [3.0, 6.0, 9.0, 12.0])
-    training = plots.read_curves(sweep_root / "tau", "metrics.csv", "episode_return")
+    training = read_curves(sweep_root / "tau", "metrics.csv", "episode_return")
     assert len(training) == 9 and all(len(c.values) == 10 for c in training)
 
 
 def test_learning_curves_one_line_per_point(sweep_root: Path) -> None:
-    figures = plots.learning_curve_figures(sweep_root, "return_mean")
+    figures = learning_curve_figures(sweep_root, "return_mean")
     pong = figures["learning_return_mean_Pong"].axes[0]
     lines = {line.get_label(): line for line in pong.get_lines()}
     assert [label for label in lines if label.startswith("dsqn")] == [
@@ -206,11 +213,11 @@ def test_sweep_missing_column_is_named(tmp_path: Path) -> None:
     text = (run / "evaluations.csv").read_text().replace("network.tau", "tau")
     (run / "evaluations.csv").write_text(text)
     with pytest.raises(ValueError, match=r"evaluations.csv lacks one of the columns seed, network"):
-        plots.read_curves(run, "evaluations.csv", "return_mean")
+        read_curves(run, "evaluations.csv", "return_mean")
 
 
 def test_sensitivity_figures(sweep_root: Path) -> None:
-    figures = plots.sensitivity_figures(sweep_root, "final")
+    figures = sensitivity_figures(sweep_root, "final")
     assert list(figures) == [
         "sensitivity_final_Pong_dsqn_network.tau",
         "sensitivity_final_Pong_cdsqn_network.tau",
@@ -233,7 +240,7 @@ def test_sensitivity_figures(sweep_root: Path) -> None:
     np.testing.assert_allclose(lines["learner.learning_rate=0.0001"].get_ydata(), [2.0, 3.0])
     rate = figures["sensitivity_final_Pong_cdsqn_learner.learning_rate"].axes[0]
     assert rate.get_xscale() == "linear"  # 3e-4 / 1e-4 = 3
-    assert plots.sensitivity_figures(sweep_root / "plain") == {}
+    assert sensitivity_figures(sweep_root / "plain") == {}
 
 
 def test_all_plots_with_a_sweep(sweep_root: Path, tmp_path: Path) -> None:
@@ -247,7 +254,7 @@ def test_all_plots_with_a_sweep(sweep_root: Path, tmp_path: Path) -> None:
 
 
 def test_firing_rates_from_metrics_per_agent(sweep_root: Path) -> None:
-    rates = plots._firing_rates_from_metrics(sweep_root / "tau" / "metrics.csv")
+    rates = metrics_firing_rates(sweep_root / "tau" / "metrics.csv")
     # One value per agent (3 points x 3 seeds), each point's conv1 rate 0.1 x its index + 1.
     np.testing.assert_allclose(sorted(rates["conv1"]), [0.1] * 3 + [0.2] * 3 + [0.3] * 3)
 
@@ -258,7 +265,7 @@ def _bars(ax) -> dict[str, list[float]]:
 
 
 def test_firing_rate_bars_per_sweep_point(sweep_root: Path) -> None:
-    pong = plots.firing_rate_figures(sweep_root)["firing_rates_Pong"].axes[0]
+    pong = firing_rate_figures(sweep_root)["firing_rates_Pong"].axes[0]
     bars = _bars(pong)
     # metrics.csv: each point's conv1 rate is 0.1 x (its index + 1), for all 3 seeds.
     for i, label in enumerate(TAU_LABELS):
@@ -275,7 +282,7 @@ def test_energy_bars_per_sweep_point(tmp_path: Path) -> None:
     }
     energy = {"energy_per_action_nj": {"snn": 1000.0}, "per_seed": per_seed}
     make_sweep_run(tmp_path / "a", "Pong", "dsqn", {"network_tau": [1.5, 2.0]}, scores, energy)
-    ax = plots.energy_figures(tmp_path)["energy_Pong"].axes[0]
+    ax = energy_figures(tmp_path)["energy_Pong"].axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == [
         "dsqn [network.tau=1.5]",
         "dsqn [network.tau=2]",

@@ -1,4 +1,5 @@
-"""Tests of dsqn.reports.report on synthetic run directories with hand-computed expectations.
+"""Tests of the tables of dsqn.reports (runs, results, tables, markdown, report) on synthetic run
+directories with hand-computed expectations.
 
 The run directories below are synthetic fixtures: they follow docs/run_directory.md file by file,
 but their numbers are chosen to make the expected tables easy to compute by hand.
@@ -14,6 +15,17 @@ from pathlib import Path
 import pytest
 
 from dsqn.reports import report
+from dsqn.reports.markdown import MISSING, energy_markdown, report_markdown
+from dsqn.reports.results import collect
+from dsqn.reports.runs import load_run, load_runs, parse_label
+from dsqn.reports.tables import (
+    aggregate_table,
+    compare_pair,
+    energy_table,
+    human_normalized_table,
+    sensitivity_table,
+    summarize_pair,
+)
 from dsqn.training.loop import METRIC_COLUMNS
 
 # (game, algorithm) -> seed -> (best score, final score)
@@ -157,7 +169,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_collect_pools_seeds_and_orders(root: Path) -> None:
-    results = report.collect(root)
+    results = collect(root)
     assert len(results.runs) == 7
     assert results.games == ("Boxing", "Breakout", "Pong")
     assert results.algorithms == ("dqn", "dsqn", "dsqn-if")
@@ -174,24 +186,24 @@ def test_collect_pools_seeds_and_orders(root: Path) -> None:
 def test_envpool_id_is_the_same_game(tmp_path: Path) -> None:
     make_run(tmp_path / "a", "Pong-v5", "dqn", {0: (1.0, 1.0)})
     make_run(tmp_path / "b", "Pong", "dqn", {1: (3.0, 3.0)})
-    cell = report.collect(tmp_path).cell("Pong", "dqn", "best")
+    cell = collect(tmp_path).cell("Pong", "dqn", "best")
     assert cell.n_seeds == 2 and cell.mean == pytest.approx(2.0)
 
 
 def test_duplicate_seed_is_an_error(root: Path) -> None:
     make_run(root / "Pong" / "dqn-again", "Pong", "dqn", {0: (1.0, 1.0)})
     with pytest.raises(ValueError, match="seed 0 of Pong/dqn appears in two run directories"):
-        report.collect(root)
+        collect(root)
 
 
 def test_no_runs_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no run directory"):
-        report.collect(tmp_path)
+        collect(tmp_path)
 
 
 def test_pair_best_protocol(root: Path) -> None:
-    results = report.collect(root)
-    rows = report.compare_pair(results, "dsqn", "dqn", "best")
+    results = collect(root)
+    rows = compare_pair(results, "dsqn", "dqn", "best")
     by_game = {r.game: r for r in rows}
     assert list(by_game) == ["Breakout", "Pong"]
     assert by_game["Pong"].paper_percent == pytest.approx(-4.0 / 12.0 * 100)
@@ -203,7 +215,7 @@ def test_pair_best_protocol(root: Path) -> None:
     assert by_game["Breakout"].tolerance == pytest.approx(math.sqrt(50.0))
     assert [by_game[g].verdict for g in ("Pong", "Breakout")] == ["worse", "better"]
 
-    summary = report.summarize_pair(results, "dsqn", "dqn", "best", rows)
+    summary = summarize_pair(results, "dsqn", "dqn", "best", rows)
     assert summary.games == 2
     assert summary.paper_percent_mean == pytest.approx((-400 / 12 + 180) / 2)
     assert summary.paper_percent_games == 2
@@ -217,8 +229,8 @@ def test_pair_best_protocol(root: Path) -> None:
 
 
 def test_pair_final_protocol_negative_denominator(root: Path) -> None:
-    results = report.collect(root)
-    rows = report.compare_pair(results, "dsqn", "dqn", "final")
+    results = collect(root)
+    rows = compare_pair(results, "dsqn", "dqn", "final")
     by_game = {r.game: r for r in rows}
     # DQN's Pong score is -10: the paper's ratio is undefined, relative-to-random is not.
     assert by_game["Pong"].paper_percent is None
@@ -226,7 +238,7 @@ def test_pair_final_protocol_negative_denominator(root: Path) -> None:
     assert by_game["Pong"].verdict == "better"
     assert by_game["Breakout"].paper_percent == pytest.approx(100.0)
     assert by_game["Breakout"].verdict == "equal"
-    summary = report.summarize_pair(results, "dsqn", "dqn", "final", rows)
+    summary = summarize_pair(results, "dsqn", "dqn", "final", rows)
     assert summary.paper_percent_mean == pytest.approx(100.0)
     assert summary.paper_percent_games == 1
     assert summary.relative_to_random_games == 2
@@ -234,33 +246,31 @@ def test_pair_final_protocol_negative_denominator(root: Path) -> None:
 
 
 def test_single_seed_means_exact_equality(root: Path) -> None:
-    results = report.collect(root)
-    (row,) = report.compare_pair(results, "dsqn-if", "dqn", "best")
+    results = collect(root)
+    (row,) = compare_pair(results, "dsqn-if", "dqn", "best")
     assert row.tolerance == 0.0 and row.verdict == "equal"
-    (row,) = report.compare_pair(results, "dsqn-if", "dqn", "final")
+    (row,) = compare_pair(results, "dsqn-if", "dqn", "final")
     assert row.tolerance == 0.0 and row.verdict == "equal"
-    (row,) = report.compare_pair(results, "dsqn", "dsqn-if", "final")
+    (row,) = compare_pair(results, "dsqn", "dsqn-if", "final")
     assert row.verdict == "better"
 
 
 def test_equal_within_more_standard_errors(root: Path) -> None:
-    results = report.collect(root)
-    rows = report.compare_pair(results, "dsqn", "dqn", "best", equal_within_se=3.0)
+    results = collect(root)
+    rows = compare_pair(results, "dsqn", "dqn", "best", equal_within_se=3.0)
     assert {r.game: r.verdict for r in rows} == {"Breakout": "equal", "Pong": "worse"}
 
 
 def test_bad_arguments_name_the_value(root: Path) -> None:
-    results = report.collect(root)
+    results = collect(root)
     with pytest.raises(ValueError, match="unknown protocol 'last'; valid: best, final"):
-        report.compare_pair(results, "dsqn", "dqn", "last")
+        compare_pair(results, "dsqn", "dqn", "last")
     with pytest.raises(ValueError, match="-1"):
-        report.compare_pair(results, "dsqn", "dqn", "best", equal_within_se=-1)
+        compare_pair(results, "dsqn", "dqn", "best", equal_within_se=-1)
 
 
 def test_human_normalized_table(root: Path) -> None:
-    rows = {
-        (r.algorithm, r.protocol): r for r in report.human_normalized_table(report.collect(root))
-    }
+    rows = {(r.algorithm, r.protocol): r for r in human_normalized_table(collect(root))}
     dqn = rows[("dqn", "best")]
     assert dqn.games == ("Boxing", "Breakout", "Pong")
     values = [6.0 / 12.0, 23.3 / 28.8, 32.7 / 35.3]
@@ -271,7 +281,7 @@ def test_human_normalized_table(root: Path) -> None:
 
 
 def test_energy_table(root: Path) -> None:
-    rows = {(r.game, r.algorithm): r for r in report.energy_table(report.collect(root))}
+    rows = {(r.game, r.algorithm): r for r in energy_table(collect(root))}
     assert set(rows) == {("Pong", "dsqn"), ("Breakout", "dsqn")}
     full = rows[("Pong", "dsqn")]
     assert full.layer_firing_rates == {"conv1": 0.1, "conv2": 0.2, "conv3": 0.3, "fc1": 0.4}
@@ -282,13 +292,13 @@ def test_energy_table(root: Path) -> None:
     assert partial.layer_firing_rates == {}
     assert partial.spikes_per_action is None and partial.converted_nj is None
     assert partial.ann_over_snn == pytest.approx(20.0)
-    text = report.energy_markdown(list(rows.values()))
+    text = energy_markdown(list(rows.values()))
     breakout_line = next(line for line in text.splitlines() if line.startswith("| Breakout"))
-    assert breakout_line.count(report.MISSING) == 6
+    assert breakout_line.count(MISSING) == 6
 
 
 def test_markdown(root: Path) -> None:
-    text = report.report_markdown(report.collect(root))
+    text = report_markdown(collect(root))
     assert "| Pong | 12.0 ± 2.8 (2) | -4.0 ± 1.4 (2) | 12.0 (1) |" in text
     assert "| Boxing | 6.1 (1) | — | — |" in text
     assert "| Pong | -5.0 | -10.0 | — | 146.7% | better |" in text
@@ -301,9 +311,9 @@ def test_markdown(root: Path) -> None:
 
 
 def test_markdown_counts_in_words(root: Path) -> None:
-    one = report.report_markdown(report.collect(root / "Pong" / "dsqn"))
+    one = report_markdown(collect(root / "Pong" / "dsqn"))
     assert "1 run directory, 1 game, algorithms: dsqn." in one
-    assert "7 run directories, 3 games," in report.report_markdown(report.collect(root))
+    assert "7 run directories, 3 games," in report_markdown(collect(root))
 
 
 def test_write_report_csvs_parse(root: Path, tmp_path: Path) -> None:
@@ -354,10 +364,10 @@ def test_malformed_files_are_named(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r", "Pong", "dqn", {0: (1.0, 1.0)})
     (run / "evaluation.json").write_text("{not json")
     with pytest.raises(ValueError, match="evaluation.json is not valid JSON"):
-        report.collect(tmp_path)
+        collect(tmp_path)
     (run / "evaluation.json").write_text("{}")
     with pytest.raises(ValueError, match="lacks the 'per_seed' object"):
-        report.collect(tmp_path)
+        collect(tmp_path)
 
 
 def _hns(game: str, score: float) -> float:
@@ -366,7 +376,7 @@ def _hns(game: str, score: float) -> float:
 
 
 def test_aggregates_iqm_with_intervals_and_left_out_algorithms(root: Path) -> None:
-    rows, left_out = report.aggregate_table(report.collect(root), reps=2000)
+    rows, left_out = aggregate_table(collect(root), reps=2000)
     dsqn = next(r for r in rows if (r.algorithm, r.protocol) == ("dsqn", "best"))
     assert dsqn.games == ("Breakout", "Pong") and dsqn.seeds == 2
     # Four seed x game scores: the IQM drops the lowest and highest, averages the other two.
@@ -386,7 +396,7 @@ def test_aggregates_iqm_with_intervals_and_left_out_algorithms(root: Path) -> No
     # dqn has two seeds on Pong and Breakout but one on Boxing: left out, with the reason.
     assert not any(r.algorithm == "dqn" for r in rows)
     assert any("dqn (best)" in reason and "'Boxing': 1" in reason for reason in left_out)
-    text = report.report_markdown(report.collect(root))
+    text = report_markdown(collect(root))
     assert "## Aggregates over games (Agarwal et al. 2021)" in text and "Left out: dqn" in text
 
 
@@ -397,8 +407,8 @@ def _markdown_rows(text: str, heading: str) -> list[list[str]]:
 
 
 def test_data_frames_match_the_markdown_tables(root: Path) -> None:
-    results = report.collect(root)
-    text = report.report_markdown(results)
+    results = collect(root)
+    text = report_markdown(results)
     tables = report.frames(root)
     scores = tables["scores_best"]
     for row in _markdown_rows(text, "## Scores: best"):
@@ -406,7 +416,7 @@ def test_data_frames_match_the_markdown_tables(root: Path) -> None:
         for algorithm, cell in zip(results.algorithms, cells, strict=True):
             mean, std, seeds = scores.loc[game, algorithm]
             if math.isnan(mean):
-                assert cell == report.MISSING
+                assert cell == MISSING
                 continue
             spread = "" if math.isnan(std) else f" ± {std:.1f}"
             assert cell == f"{mean:.1f}{spread} ({int(seeds)})"
@@ -428,7 +438,7 @@ def test_data_frames_match_the_markdown_tables(root: Path) -> None:
             assert cell == f"{100 * match[name]:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
     pairs = tables["pairs"]
     assert len(pairs) == 4 and set(pairs.columns) >= {"game", "verdict", "paper_percent"}
-    assert set(tables["energy"].game) == {row.game for row in report.energy_table(results)}
+    assert set(tables["energy"].game) == {row.game for row in energy_table(results)}
 
 
 # ----------------------------------------------------------------------------- sweep runs
@@ -548,10 +558,10 @@ def sweep_root(tmp_path: Path) -> Path:
 
 
 def test_sweep_points_are_algorithms(sweep_root: Path) -> None:
-    results = report.collect(sweep_root)
+    results = collect(sweep_root)
     # The points follow their algorithm by value (16 after 2, not between 1.5 and 2).
     assert results.algorithms == ("dqn", "dsqn", *TAU_LABELS)
-    runs = report.load_runs(sweep_root / "tau")
+    runs = load_runs(sweep_root / "tau")
     assert [r.algorithm for r in runs] == list(TAU_LABELS)
     assert runs[2].values == {"network.tau": 16.0} and runs[2].name == "dsqn"
     assert runs[0].sweep == {"network.tau": (1.5, 2.0, 16.0)}
@@ -562,19 +572,19 @@ def test_sweep_points_are_algorithms(sweep_root: Path) -> None:
     # The plain run and the old run keep their names and integer seeds.
     assert results.cell("Pong", "dsqn", "best").seeds == (0, 1)
     assert results.cell("Pong", "dqn", "best").mean == 2.0
-    assert report.load_run(sweep_root / "plain").values == {}
+    assert load_run(sweep_root / "plain").values == {}
     with pytest.raises(ValueError, match="sweep run of 3 points; load_runs"):
-        report.load_run(sweep_root / "tau")
+        load_run(sweep_root / "tau")
 
 
 def test_sweep_points_in_every_table(sweep_root: Path) -> None:
-    results = report.collect(sweep_root)
-    rows = report.compare_pair(results, TAU_LABELS[0], "dsqn", "final")
+    results = collect(sweep_root)
+    rows = compare_pair(results, TAU_LABELS[0], "dsqn", "final")
     assert [(r.numerator_mean, r.denominator_mean) for r in rows] == [(20.0, 2.0)]
     assert rows[0].paper_percent == pytest.approx(1000.0)
-    hns = {(r.algorithm, r.protocol): r for r in report.human_normalized_table(results)}
+    hns = {(r.algorithm, r.protocol): r for r in human_normalized_table(results)}
     assert hns[(TAU_LABELS[1], "final")].mean == pytest.approx((5.0 + 20.7) / 35.3)
-    text = report.report_markdown(results)
+    text = report_markdown(results)
     assert "3 run directories, 1 game, algorithms: dqn, dsqn, " + ", ".join(TAU_LABELS) in text
     final_row = "| Pong | 2.0 (1) | 2.0 ± 1.4 (2) | 20.0 ± 10.0 (3) | 5.0 ± 0.0 (3) | 6.0 ± 6.0 (3)"
     assert final_row in text.split("## Scores: final", 1)[1]
@@ -583,7 +593,7 @@ def test_sweep_points_in_every_table(sweep_root: Path) -> None:
 
 
 def test_sensitivity_table_by_hand(sweep_root: Path) -> None:
-    rows = report.sensitivity_table(report.collect(sweep_root))
+    rows = sensitivity_table(collect(sweep_root))
     assert [(r.game, r.algorithm, r.fields, r.values) for r in rows] == [
         ("Pong", "dsqn", ("network.tau",), (1.5,)),
         ("Pong", "dsqn", ("network.tau",), (2.0,)),
@@ -598,7 +608,7 @@ def test_sensitivity_table_by_hand(sweep_root: Path) -> None:
     for row, (fm, fse, fn, bm, bse, bn) in zip(rows, expected, strict=True):
         assert (row.final_mean, row.final_seeds, row.best_mean, row.best_seeds) == (fm, fn, bm, bn)
         assert row.final_se == pytest.approx(fse) and row.best_se == pytest.approx(bse)
-    text = report.report_markdown(report.collect(sweep_root))
+    text = report_markdown(collect(sweep_root))
     section = text.split("## Sensitivity to the swept hyperparameters", 1)[1]
     assert "### Pong: dsqn, swept network.tau" in section
     assert "| 1.5 | 20.0 ± 5.8 (3) | 12.0 ± 0.6 (3) |" in section
@@ -631,8 +641,8 @@ def test_sensitivity_csv_and_frame(sweep_root: Path, tmp_path: Path) -> None:
 
 
 def test_no_sweep_no_sensitivity(root: Path, tmp_path: Path) -> None:
-    assert report.sensitivity_table(report.collect(root)) == []
-    assert "Sensitivity" not in report.report_markdown(report.collect(root))
+    assert sensitivity_table(collect(root)) == []
+    assert "Sensitivity" not in report_markdown(collect(root))
     assert "sensitivity" not in report.write_report(root, tmp_path / "out")
     assert report.frames(root)["sensitivity"].empty
 
@@ -646,17 +656,17 @@ def test_two_swept_fields(tmp_path: Path) -> None:
         (4.0, 3e-4): {0: (4.0, 4.0)},
     }
     make_sweep_run(tmp_path / "grid", "Pong", "dsqn", sweep, scores)
-    results = report.collect(tmp_path)
+    results = collect(tmp_path)
     assert results.algorithms[1] == "dsqn [network.tau=2, learner.learning_rate=0.0003]"
-    assert report.parse_label(results.algorithms[1]) == (
+    assert parse_label(results.algorithms[1]) == (
         "dsqn",
         (("network.tau", 2.0), ("learner.learning_rate", 3e-4)),
     )
-    rows = report.sensitivity_table(results)
+    rows = sensitivity_table(results)
     assert [r.values for r in rows] == list(scores)
     assert all(r.fields == ("network.tau", "learner.learning_rate") for r in rows)
     assert [r.final_se for r in rows] == [None] * 4  # one seed: no standard error
-    section = report.report_markdown(results).split("## Sensitivity", 1)[1]
+    section = report_markdown(results).split("## Sensitivity", 1)[1]
     assert "| network.tau | learner.learning_rate | final policy | best checkpoint |" in section
     assert "| 4 | 0.0003 | 4.0 (1) | 4.0 (1) |" in section
     with report.write_sensitivity_csv(tmp_path / "s.csv", rows).open(newline="") as f:
@@ -673,15 +683,15 @@ def test_two_swept_fields(tmp_path: Path) -> None:
 def test_sweep_runs_pool_points_and_refuse_duplicate_agents(sweep_root: Path) -> None:
     more = {(16.0,): {5: (10.0, 10.0)}, (32.0,): {0: (7.0, 7.0)}}
     make_sweep_run(sweep_root / "tau-more", "Pong", "dsqn", {"network_tau": [16.0, 32.0]}, more)
-    results = report.collect(sweep_root)
+    results = collect(sweep_root)
     assert results.cell("Pong", TAU_LABELS[2], "final").seeds == (0, 1, 2, 5)
     assert results.algorithms[-1] == "dsqn [network.tau=32]"
-    values = [r.values for r in report.sensitivity_table(results)]
+    values = [r.values for r in sensitivity_table(results)]
     assert values == [(1.5,), (2.0,), (16.0,), (32.0,)]
     again = {(1.5,): {0: (1.0, 1.0)}}
     make_sweep_run(sweep_root / "tau-again", "Pong", "dsqn", {"network_tau": [1.5]}, again)
     with pytest.raises(ValueError, match=r"seed 0 of Pong/dsqn \[network.tau=1.5\] appears in two"):
-        report.collect(sweep_root)
+        collect(sweep_root)
 
 
 def _rewrite_per_seed(run_dir: Path, edit) -> None:
@@ -725,10 +735,10 @@ def test_bad_sweep_entries_are_named(tmp_path: Path, edit, message: str | None) 
     run = make_sweep_run(tmp_path / "tau", "Pong", "dsqn", sweep, TAU_SCORES)
     _rewrite_per_seed(run, edit)
     if message is None:
-        assert report.collect(tmp_path).cell("Pong", TAU_LABELS[1], "final").n_seeds == 3
+        assert collect(tmp_path).cell("Pong", TAU_LABELS[1], "final").n_seeds == 3
         return
     with pytest.raises(ValueError, match=message) as error:
-        report.collect(tmp_path)
+        collect(tmp_path)
     assert str(run / "evaluation.json") in str(error.value)
 
 
@@ -736,11 +746,11 @@ def test_agent_keys_without_a_sweep_are_named(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r", "Pong", "dqn", {0: (1.0, 1.0)})
     _rewrite_per_seed(run, lambda ps: ps.update({"network.tau=2,seed=0": ps.pop("0")}))
     with pytest.raises(ValueError, match="per_seed key 'network.tau=2,seed=0' is not an integer"):
-        report.collect(tmp_path)
+        collect(tmp_path)
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps(config | {"sweep": {"network_tau": "2"}}))
     with pytest.raises(ValueError, match="config.json: sweep field 'network_tau' is '2', not a"):
-        report.collect(tmp_path)
+        collect(tmp_path)
 
 
 def test_sweep_energy_per_point(tmp_path: Path) -> None:
@@ -752,7 +762,7 @@ def test_sweep_energy_per_point(tmp_path: Path) -> None:
     }
     energy = {"firing_rate": 0.5, "per_seed": per_seed}
     make_sweep_run(tmp_path / "a", "Pong", "dsqn", {"network_tau": [1.5, 2.0]}, scores, energy)
-    rows = {r.algorithm: r for r in report.energy_table(report.collect(tmp_path))}
+    rows = {r.algorithm: r for r in energy_table(collect(tmp_path))}
     assert rows["dsqn [network.tau=1.5]"].firing_rate == pytest.approx(0.2)
     assert rows["dsqn [network.tau=1.5]"].snn_nj == pytest.approx(20.0)
     assert rows["dsqn [network.tau=1.5]"].runs == 2
@@ -760,4 +770,4 @@ def test_sweep_energy_per_point(tmp_path: Path) -> None:
     # Keyed by seed alone, the entries name no point: no energy row, and no error.
     energy["per_seed"] = {"0": per_seed["network.tau=2,seed=0"]}
     (tmp_path / "a" / "energy.json").write_text(json.dumps(energy))
-    assert report.energy_table(report.collect(tmp_path)) == []
+    assert energy_table(collect(tmp_path)) == []
