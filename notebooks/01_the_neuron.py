@@ -298,8 +298,11 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 for decay_input, marker in [(True, "o"), (False, "s")]:
     rates = jax.jit(jax.vmap(lambda tau, d=decay_input: firing_rate(tau, d)))(tau_sweep)
     ax.plot(tau_sweep, rates, marker=marker, ms=3, label=f"decay_input={decay_input}")
-    one_by_one = [float(firing_rate(float(tau), decay_input)) for tau in tau_sweep[:3]]
-    assert np.allclose(rates[:3], one_by_one), "vmap over tau equals separate calls"
+    # Checked away from tau = 1.25 (decay_input=False), where the membrane settles exactly on
+    # V_th = 1 and float rounding alone decides whether it ever fires.
+    checked = [0, len(tau_sweep) // 2, len(tau_sweep) - 1]
+    one_by_one = [float(firing_rate(float(tau_sweep[i]), decay_input)) for i in checked]
+    assert np.allclose(rates[np.array(checked)], one_by_one), "vmap over tau = separate calls"
 ax.set(
     title="LIF firing rate versus tau at constant X=0.8, V_th=1",
     xlabel="membrane time constant tau (steps)",

@@ -3,8 +3,8 @@
 Every ``notebooks/*.ipynb`` is executed in a fresh kernel of the interpreter running the tests,
 with ``DSQN_NOTEBOOK_SMALL=1`` (tiny sizes), JAX on the CPU and strict rank promotion, under a
 per-notebook wall-clock deadline. Notebooks are edited as jupytext percent-format scripts
-(``notebooks/NAME.py``); the paired ``NAME.ipynb`` is generated from it and stored without
-outputs, which the sync tests check.
+(``notebooks/NAME.py``); the paired ``NAME.ipynb`` is generated from it and stored executed at
+full size with its outputs (``python notebooks/execute.py``), which the sync tests check.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from nbclient import NotebookClient
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 PAIRED_STEMS = sorted(
-    {path.stem for path in NOTEBOOK_DIR.glob("*.py")} | {p.stem for p in NOTEBOOKS}
-)
+    {path.stem for path in NOTEBOOK_DIR.glob("[0-9]*.py")} | {p.stem for p in NOTEBOOKS}
+)  # notebooks/execute.py is the tool that runs them, not a notebook
 KERNEL_NAME = "python3"
 NOTEBOOK_DEADLINE_S = 240  # wall-clock budget for one whole notebook at small size
 SMALL_SWITCH = "DSQN_NOTEBOOK_SMALL"
@@ -97,12 +97,26 @@ def test_ipynb_is_the_jupytext_conversion_of_its_script(stem: str):
 
 
 @pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=lambda p: p.name)
-def test_ipynb_is_stored_without_outputs(notebook_path: Path):
+def test_ipynb_is_stored_executed_at_full_size(notebook_path: Path):
+    """Every code cell ran once, in order, without an error, at full size: what
+    ``python notebooks/execute.py`` stores (a reader on the web sees the outputs)."""
     notebook = nbformat.read(notebook_path, as_version=4)
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code":
-            assert cell.outputs == [], f"{notebook_path.name} cell {index} has stored outputs"
-            assert cell.execution_count is None, f"{notebook_path.name} cell {index} was run"
+    run = notebook.metadata.get("dsqn", {})
+    assert run.get("small") is False, (
+        f"{notebook_path.name} was not stored by `python notebooks/execute.py` at full size"
+    )
+    counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{notebook_path.name}: cells not run once each in order ({counts}); "
+        "run `python notebooks/execute.py`"
+    )
+    errors = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and any(o.output_type == "error" for o in cell.outputs)
+    ]
+    assert not errors, f"{notebook_path.name}: cells {errors} stored an error"
+    assert any(cell.get("outputs") for cell in notebook.cells), f"{notebook_path.name} is empty"
 
 
 @pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=lambda p: p.name)
