@@ -1,10 +1,15 @@
-"""dsqn.config: the paper's numbers as defaults, presets, overrides, validation errors."""
+"""dsqn.config: the paper's numbers as defaults, presets, overrides, validation errors, and the
+package's modules, one job each."""
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from dsqn import config as C
+
+CONFIG_DIR = Path(C.__file__).parent
 
 
 def test_paper_defaults():
@@ -271,3 +276,40 @@ def test_every_value_of_the_compared_methods_is_cited(name):
     assert dataclasses.replace(cfg, name="x", network=ann.network) == dataclasses.replace(
         ann, name="x"
     )
+
+
+def _dsqn_imports(path: Path) -> list[str]:
+    """Every import of a dsqn module in the file (also inside functions; relative ones too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "dsqn"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level or (node.module or "").split(".")[0] == "dsqn":
+                found.append("." * node.level + (node.module or ""))
+    return found
+
+
+def test_the_schema_is_a_leaf():
+    """Every module may read the config's shape: dsqn.config.schema imports nothing of dsqn."""
+    assert _dsqn_imports(CONFIG_DIR / "schema.py") == []
+
+
+def test_the_package_only_reexports_its_modules_names():
+    """dsqn/config/__init__.py defines nothing: it imports the public names of its modules (each
+    the defining module's object) and lists them in ``__all__``."""
+    tree = ast.parse((CONFIG_DIR / "__init__.py").read_text())
+    for node in tree.body[1:]:  # after the docstring
+        if isinstance(node, ast.ImportFrom):
+            assert node.module.startswith("dsqn.config.") and node.level == 0, ast.unparse(node)
+        else:
+            assert isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__all__", (
+                f"dsqn/config/__init__.py defines {ast.unparse(node)[:60]!r}: put it in a module"
+            )
+    modules = ("schema", "presets", "overrides", "validation")
+    owners = {m: __import__(f"dsqn.config.{m}", fromlist=["_"]) for m in modules}
+    exported = [name for m in owners.values() for name in m.__all__]
+    assert sorted(exported) == sorted(C.__all__)  # every module's public names, each once
+    for module in owners.values():
+        for name in module.__all__:
+            assert getattr(C, name) is getattr(module, name)
