@@ -313,3 +313,37 @@ def test_the_package_only_reexports_its_modules_names():
     for module in owners.values():
         for name in module.__all__:
             assert getattr(C, name) is getattr(module, name)
+
+
+def _valid_list(overrides: dict[str, str]) -> list[str]:
+    """The valid values a validation error lists for the (invalid) ``overrides``."""
+    with pytest.raises(C.ConfigError, match="valid: ") as error:
+        C.validate(C.apply_overrides(C.preset("dsqn"), overrides))
+    return ast.literal_eval(str(error.value).rsplit("valid: ", 1)[1])
+
+
+def test_validation_takes_the_losses_from_their_owner(monkeypatch):
+    """learner.loss and learner.td_error accept exactly the losses and errors of
+    dsqn.learning.losses, read when validating: a loss registered there is valid here."""
+    from dsqn.learning import losses
+
+    assert _valid_list({"learner.loss": "sarsa"}) == list(losses.LOSSES)
+    assert _valid_list({"learner.td_error": "l1"}) == list(losses.ERROR_KINDS)
+    for kind in losses.LOSSES:
+        C.validate(C.apply_overrides(C.preset("dsqn"), {"learner.loss": kind}))
+    monkeypatch.setattr(losses, "LOSSES", {**losses.LOSSES, "sarsa": losses.dqn_loss})
+    monkeypatch.setattr(losses, "ERROR_KINDS", (*losses.ERROR_KINDS, "l1"))
+    C.validate(C.apply_overrides(C.preset("dsqn"), {"learner.loss": "sarsa"}))
+    C.validate(C.apply_overrides(C.preset("dsqn"), {"learner.td_error": "l1"}))
+
+
+def test_validation_takes_the_steppings_from_the_stepping_module():
+    """env.stepping accepts exactly the steppings that dsqn.envs.stepping implements: one
+    list, which the stepping module reads from the schema (importable without envpool)."""
+    pytest.importorskip("envpool")
+    from dsqn.envs import stepping
+
+    assert stepping.STEPPINGS is C.STEPPINGS
+    assert _valid_list({"env.stepping": "ffi"}) == list(stepping.STEPPINGS)
+    for name in stepping.STEPPINGS:
+        C.validate(C.apply_overrides(C.preset("dsqn"), {"env.stepping": name}))

@@ -26,6 +26,7 @@ from dsqn.config.overrides import (
 from dsqn.config.presets import PRESETS, Cited, preset, preset_descriptions, preset_sources
 from dsqn.config.schema import (
     SECTIONS,
+    STEPPINGS,
     Config,
     ConfigError,
     EnvConfig,
@@ -61,6 +62,7 @@ __all__ = [
     "flag_value",
     "Cited",
     "SECTIONS",
+    "STEPPINGS",
     "SUITES",
     "SWEEPABLE",
     "sweep_field",

@@ -21,6 +21,7 @@ __all__ = [
     "SweepConfig",
     "Config",
     "SECTIONS",
+    "STEPPINGS",
 ]
 
 
@@ -94,6 +95,12 @@ class NetworkConfig:
     param_init: str = "torch"
     hidden_sizes: tuple[int, ...] = (128, 128)
     compute_dtype: str = "float32"
+
+
+STEPPINGS: tuple[str, ...] = ("xla", "callback")
+"""How a pool is stepped inside jit (``env.stepping``): envpool's XLA custom call, or a host
+callback. :mod:`dsqn.envs.stepping` implements them and reads this list; it lives here because
+importing ``dsqn.envs`` needs envpool, which validating a config must not."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from dsqn.config.overrides import SWEEPABLE, sweep_field
 from dsqn.config.schema import (
+    STEPPINGS,
     Config,
     ConfigError,
     EnvConfig,
@@ -142,15 +143,17 @@ def _check_env(e: EnvConfig) -> None:
             raise ConfigError(f"env.game: {error}") from None
     _choice("env.protocol", e.protocol, ("paper", "machado"))
     _choice("env.life_loss_stack", e.life_loss_stack, ("refill", "carry"))
-    _choice("env.stepping", e.stepping, ("xla", "callback"))
+    _choice("env.stepping", e.stepping, STEPPINGS)
     _positive("env.envs_per_seed", e.envs_per_seed)
     if e.max_episode_agent_steps is not None:
         _positive("env.max_episode_agent_steps", e.max_episode_agent_steps)
 
 
 def _check_learner(learner: LearnerConfig, e: EnvConfig) -> None:
-    _choice("learner.loss", learner.loss, ("dqn", "double", "cdqn"))
-    _choice("learner.td_error", learner.td_error, ("huber", "mse"))
+    from dsqn.learning.losses import ERROR_KINDS, LOSSES
+
+    _choice("learner.loss", learner.loss, tuple(LOSSES))
+    _choice("learner.td_error", learner.td_error, ERROR_KINDS)
     if learner.cdqn_double_q and learner.loss != "cdqn":
         raise ConfigError(
             f"learner.cdqn_double_q applies to learner.loss cdqn only, not {learner.loss!r} "
