@@ -25,6 +25,7 @@ from dsqn.config.overrides import (
 )
 from dsqn.config.presets import PRESETS, Cited, preset, preset_descriptions, preset_sources
 from dsqn.config.schema import (
+    PRIORITY_FIELD_PREFIX,
     SECTIONS,
     STEPPINGS,
     Config,
@@ -63,6 +64,7 @@ __all__ = [
     "Cited",
     "SECTIONS",
     "STEPPINGS",
+    "PRIORITY_FIELD_PREFIX",
     "SUITES",
     "SWEEPABLE",
     "sweep_field",

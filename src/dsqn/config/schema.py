@@ -22,6 +22,7 @@ __all__ = [
     "Config",
     "SECTIONS",
     "STEPPINGS",
+    "PRIORITY_FIELD_PREFIX",
 ]
 
 
@@ -137,6 +138,11 @@ class EnvConfig:
     max_episode_agent_steps: int | None = None
     stepping: str = "xla"
     life_loss_stack: str = "refill"
+
+
+PRIORITY_FIELD_PREFIX = "priority_"
+"""The learner fields ``priority_<name>`` are the settings of prioritized replay's priority rule,
+whose field ``<name>`` they are (:class:`dsqn.learning.replay.PriorityRule` is made from them)."""
 
 
 @dataclasses.dataclass(frozen=True)
