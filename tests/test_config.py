@@ -3,6 +3,7 @@ package's modules, one job each."""
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -347,3 +348,37 @@ def test_validation_takes_the_steppings_from_the_stepping_module():
     assert _valid_list({"env.stepping": "ffi"}) == list(stepping.STEPPINGS)
     for name in stepping.STEPPINGS:
         C.validate(C.apply_overrides(C.preset("dsqn"), {"env.stepping": name}))
+
+
+@pytest.mark.parametrize(
+    "name,overrides,bad",
+    [
+        (
+            "cartpole-dqn",
+            {"run.log_period_agent_steps": "3000"},
+            ["eval.period_agent_steps", "run.checkpoint_period_agent_steps"],
+        ),
+        (
+            "cartpole-dqn",
+            {"run.checkpoint_period_agent_steps": "15000"},
+            ["run.checkpoint_period_agent_steps"],
+        ),
+        ("dsqn", {"eval.period_agent_steps": "15000"}, ["eval.period_agent_steps"]),
+    ],
+)
+def test_a_period_between_chunks_that_the_log_period_does_not_divide_names_the_fix(
+    name, overrides, bad
+):
+    """The user changed one period: the error names every field that the log period no longer
+    divides, the flags that fix it (with values that validate) and log periods that work."""
+    config = C.apply_overrides(C.preset(name), overrides)
+    with pytest.raises(C.ConfigError, match="multiple of run.log_period_agent_steps") as error:
+        C.validate(config)
+    fix, _, others = str(error.value).partition(", or choose a log period")
+    flags = dict(re.findall(r"--(\S+) (\d+)", fix))
+    assert list(flags) == bad
+    C.validate(C.apply_overrides(config, flags))
+    log_periods = re.findall(r"\d+", others.partition("--run.log_period_agent_steps")[2])
+    assert log_periods
+    for value in log_periods:
+        C.validate(C.apply_overrides(config, {"run.log_period_agent_steps": value}))

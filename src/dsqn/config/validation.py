@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from typing import Any
 
 from dsqn.config.overrides import SWEEPABLE, sweep_field
@@ -281,16 +282,47 @@ def _check_run(r: RunConfig, e: EnvConfig, ev: EvalConfig) -> None:
             raise ConfigError(
                 f"run.{name} ({getattr(r, name)}) must be a multiple of env.envs_per_seed ({k})"
             )
-    for path, value in (
-        ("eval.period_agent_steps", ev.period_agent_steps),
-        ("run.checkpoint_period_agent_steps", r.checkpoint_period_agent_steps),
-    ):
-        if value % r.log_period_agent_steps:
-            raise ConfigError(
-                f"{path} ({value}) must be a multiple of run.log_period_agent_steps "
-                f"({r.log_period_agent_steps}): evaluations and checkpoints happen between chunks"
-            )
+    between_chunks = {
+        "eval.period_agent_steps": ev.period_agent_steps,
+        "run.checkpoint_period_agent_steps": r.checkpoint_period_agent_steps,
+    }
+    if any(value % r.log_period_agent_steps for value in between_chunks.values()):
+        raise ConfigError(_between_chunks_error(between_chunks, r.log_period_agent_steps, k))
     _positive("run.keep_checkpoints", r.keep_checkpoints)
     _choice("run.matmul_precision", r.matmul_precision, MATMUL_PRECISIONS)
     if r.checkpoint_period_minutes is not None:
         _positive("run.checkpoint_period_minutes", r.checkpoint_period_minutes)
+
+
+def _between_chunks_error(periods: dict[str, int], log_period: int, envs_per_seed: int) -> str:
+    """The error for ``periods`` (path -> agent steps) that are not all multiples of the log
+    period, with the flags that fix it: for each bad one the multiple of the log period nearest
+    to it, or else a few log periods near this one that divide every period (and are multiples
+    of ``envs_per_seed``, as a log period must be)."""
+    bad = {path: value for path, value in periods.items() if value % log_period}
+    nearest = {path: max(1, round(value / log_period)) * log_period for path, value in bad.items()}
+    each, multiples = ("each ", "multiples") if len(bad) > 1 else ("", "a multiple")
+    message = (
+        " and ".join(f"{path} ({value})" for path, value in bad.items())
+        + f" must {each}be a multiple of run.log_period_agent_steps ({log_period}): evaluations "
+        "and checkpoints happen between chunks; set "
+        + " ".join(f"--{path} {value}" for path, value in nearest.items())
+        + f" ({multiples} of {log_period})"
+    )
+    common = math.gcd(*periods.values())
+    divisors = {
+        d for i in range(1, math.isqrt(common) + 1) if common % i == 0 for d in (i, common // i)
+    }
+    log_periods = sorted(
+        (d for d in divisors if d % envs_per_seed == 0),
+        key=lambda d: max(d / log_period, log_period / d),
+    )[:3]
+    if log_periods:
+        *others, last = sorted(log_periods)
+        values = " and ".join(str(v) for v in sorted(set(periods.values())))
+        message += (
+            f", or choose a log period that divides {values}: --run.log_period_agent_steps "
+            + (", ".join(map(str, others)) + " or " if others else "")
+            + str(last)
+        )
+    return message
