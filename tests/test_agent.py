@@ -193,6 +193,29 @@ def test_prioritized_update_weights_the_loss_and_sets_priorities():
     np.testing.assert_array_equal(rep_after.priority[untouched], rep.priority[untouched])
 
 
+def test_priority_rule_reads_every_priority_setting():
+    """The replay's rule is the learner config's priority settings, every one of them; uniform
+    replay has none."""
+    cfg = LearnerConfig(
+        replay_sampling="proportional",
+        priority_exponent=0.7,
+        priority_epsilon=1e-3,
+        priority_initial_max=5.0,
+        priority_max_tracking="last_updated",
+        priority_floor_of_mean=0.2,
+        priority_predecessor_fraction=0.25,
+    )
+    assert agent.priority_rule(cfg) == replay.PriorityRule(
+        exponent=0.7,
+        epsilon=1e-3,
+        initial_max=5.0,
+        max_tracking="last_updated",
+        floor_of_mean=0.2,
+        predecessor_fraction=0.25,
+    )
+    assert agent.priority_rule(dataclasses.replace(cfg, replay_sampling="uniform")) is None
+
+
 def test_importance_exponent_schedule():
     cfg = LearnerConfig(importance_exponent_start=0.4)
     beta = lambda t, total: float(agent.importance_exponent_at(cfg, t, total))  # noqa: E731

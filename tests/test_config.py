@@ -1,10 +1,16 @@
-"""dsqn.config: the paper's numbers as defaults, presets, overrides, validation errors."""
+"""dsqn.config: the paper's numbers as defaults, presets, overrides, validation errors, and the
+package's modules, one job each."""
 
+import ast
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
 from dsqn import config as C
+
+CONFIG_DIR = Path(C.__file__).parent
 
 
 def test_paper_defaults():
@@ -271,3 +277,108 @@ def test_every_value_of_the_compared_methods_is_cited(name):
     assert dataclasses.replace(cfg, name="x", network=ann.network) == dataclasses.replace(
         ann, name="x"
     )
+
+
+def _dsqn_imports(path: Path) -> list[str]:
+    """Every import of a dsqn module in the file (also inside functions; relative ones too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "dsqn"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level or (node.module or "").split(".")[0] == "dsqn":
+                found.append("." * node.level + (node.module or ""))
+    return found
+
+
+def test_the_schema_is_a_leaf():
+    """Every module may read the config's shape: dsqn.config.schema imports nothing of dsqn."""
+    assert _dsqn_imports(CONFIG_DIR / "schema.py") == []
+
+
+def test_the_package_only_reexports_its_modules_names():
+    """dsqn/config/__init__.py defines nothing: it imports the public names of its modules (each
+    the defining module's object) and lists them in ``__all__``."""
+    tree = ast.parse((CONFIG_DIR / "__init__.py").read_text())
+    for node in tree.body[1:]:  # after the docstring
+        if isinstance(node, ast.ImportFrom):
+            assert node.module.startswith("dsqn.config.") and node.level == 0, ast.unparse(node)
+        else:
+            assert isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__all__", (
+                f"dsqn/config/__init__.py defines {ast.unparse(node)[:60]!r}: put it in a module"
+            )
+    modules = ("schema", "presets", "overrides", "validation")
+    owners = {m: __import__(f"dsqn.config.{m}", fromlist=["_"]) for m in modules}
+    exported = [name for m in owners.values() for name in m.__all__]
+    assert sorted(exported) == sorted(C.__all__)  # every module's public names, each once
+    for module in owners.values():
+        for name in module.__all__:
+            assert getattr(C, name) is getattr(module, name)
+
+
+def _valid_list(overrides: dict[str, str]) -> list[str]:
+    """The valid values a validation error lists for the (invalid) ``overrides``."""
+    with pytest.raises(C.ConfigError, match="valid: ") as error:
+        C.validate(C.apply_overrides(C.preset("dsqn"), overrides))
+    return ast.literal_eval(str(error.value).rsplit("valid: ", 1)[1])
+
+
+def test_validation_takes_the_losses_from_their_owner(monkeypatch):
+    """learner.loss and learner.td_error accept exactly the losses and errors of
+    dsqn.learning.losses, read when validating: a loss registered there is valid here."""
+    from dsqn.learning import losses
+
+    assert _valid_list({"learner.loss": "sarsa"}) == list(losses.LOSSES)
+    assert _valid_list({"learner.td_error": "l1"}) == list(losses.ERROR_KINDS)
+    for kind in losses.LOSSES:
+        C.validate(C.apply_overrides(C.preset("dsqn"), {"learner.loss": kind}))
+    monkeypatch.setattr(losses, "LOSSES", {**losses.LOSSES, "sarsa": losses.dqn_loss})
+    monkeypatch.setattr(losses, "ERROR_KINDS", (*losses.ERROR_KINDS, "l1"))
+    C.validate(C.apply_overrides(C.preset("dsqn"), {"learner.loss": "sarsa"}))
+    C.validate(C.apply_overrides(C.preset("dsqn"), {"learner.td_error": "l1"}))
+
+
+def test_validation_takes_the_steppings_from_the_stepping_module():
+    """env.stepping accepts exactly the steppings that dsqn.envs.stepping implements: one
+    list, which the stepping module reads from the schema (importable without envpool)."""
+    pytest.importorskip("envpool")
+    from dsqn.envs import stepping
+
+    assert stepping.STEPPINGS is C.STEPPINGS
+    assert _valid_list({"env.stepping": "ffi"}) == list(stepping.STEPPINGS)
+    for name in stepping.STEPPINGS:
+        C.validate(C.apply_overrides(C.preset("dsqn"), {"env.stepping": name}))
+
+
+@pytest.mark.parametrize(
+    "name,overrides,bad",
+    [
+        (
+            "cartpole-dqn",
+            {"run.log_period_agent_steps": "3000"},
+            ["eval.period_agent_steps", "run.checkpoint_period_agent_steps"],
+        ),
+        (
+            "cartpole-dqn",
+            {"run.checkpoint_period_agent_steps": "15000"},
+            ["run.checkpoint_period_agent_steps"],
+        ),
+        ("dsqn", {"eval.period_agent_steps": "15000"}, ["eval.period_agent_steps"]),
+    ],
+)
+def test_a_period_between_chunks_that_the_log_period_does_not_divide_names_the_fix(
+    name, overrides, bad
+):
+    """The user changed one period: the error names every field that the log period no longer
+    divides, the flags that fix it (with values that validate) and log periods that work."""
+    config = C.apply_overrides(C.preset(name), overrides)
+    with pytest.raises(C.ConfigError, match="multiple of run.log_period_agent_steps") as error:
+        C.validate(config)
+    fix, _, others = str(error.value).partition(", or choose a log period")
+    flags = dict(re.findall(r"--(\S+) (\d+)", fix))
+    assert list(flags) == bad
+    C.validate(C.apply_overrides(config, flags))
+    log_periods = re.findall(r"\d+", others.partition("--run.log_period_agent_steps")[2])
+    assert log_periods
+    for value in log_periods:
+        C.validate(C.apply_overrides(config, {"run.log_period_agent_steps": value}))

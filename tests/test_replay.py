@@ -9,6 +9,7 @@ the set of valid transitions is exactly the expected one; sampling only returns 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -20,6 +21,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from dsqn import envs
+from dsqn.config import LearnerConfig
 from dsqn.learning import replay
 
 _valid_mask = jax.jit(replay.valid_mask)
@@ -528,3 +530,19 @@ def test_errors():
         replay.sample(rep, jax.random.key(0), 0)
     assert not bool(replay.can_sample(rep, 32))
     assert int(replay.size(rep)) == 0
+
+
+def test_the_priority_rule_is_the_configs_priority_settings():
+    """One definition of the priority settings: the rule's fields are the learner config's
+    ``priority_*`` fields, with their types and defaults; the rule is hashable (a static argument
+    of jit)."""
+    settings = {
+        f.name.removeprefix("priority_"): (f.type, f.default)
+        for f in dataclasses.fields(LearnerConfig)
+        if f.name.startswith("priority_")
+    }
+    rule = {f.name: (f.type, f.default) for f in dataclasses.fields(replay.PriorityRule)}
+    assert rule == settings and len(rule) == 6
+    assert hash(replay.PriorityRule()) == hash(replay.PriorityRule())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        replay.PriorityRule().exponent = 1.0

@@ -40,6 +40,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# The steppings' names are the config's choice list (env.stepping), defined where validation can
+# read them without importing envpool.
+from dsqn.config.schema import STEPPINGS
+
 
 class Timestep(NamedTuple):
     """What one step of an N-env pool returns (a pytree; all leading axes N).
@@ -130,10 +134,6 @@ def current_handle(env: Any, stepping: str, xla: XlaStep) -> Any:
     if stepping == "xla" and getattr(env, "state_is_handle", False):
         return jax.tree.map(jnp.asarray, env.xla()[0])
     return xla.handle
-
-
-STEPPINGS: tuple[str, ...] = ("xla", "callback")
-"""How a pool is stepped inside jit: envpool's XLA custom call, or a host callback."""
 
 
 def _timestep_shapes(env: Any) -> Timestep:

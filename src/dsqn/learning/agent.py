@@ -316,14 +316,7 @@ def priority_rule(config: LearnerConfig) -> replay.PriorityRule | None:
     """The replay's priority rule from the config; None for uniform replay."""
     if config.replay_sampling == "uniform":
         return None
-    return replay.PriorityRule(
-        exponent=config.priority_exponent,
-        epsilon=config.priority_epsilon,
-        initial_max=config.priority_initial_max,
-        max_tracking=config.priority_max_tracking,
-        floor_of_mean=config.priority_floor_of_mean,
-        predecessor_fraction=config.priority_predecessor_fraction,
-    )
+    return replay.PriorityRule.from_config(config)
 
 
 def importance_exponent_at(

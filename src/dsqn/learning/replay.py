@@ -59,6 +59,7 @@ cumulative sum spans more than about sqrt(capacity) masses.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -66,6 +67,8 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dsqn.config.schema import PRIORITY_FIELD_PREFIX, LearnerConfig
 
 TERMINATED = 1
 TRUNCATED = 2
@@ -75,11 +78,32 @@ CONTINUES = 8
 MAX_TRACKING: tuple[str, ...] = ("running", "last_updated")
 
 
-class PriorityRule(NamedTuple):
-    """How a prioritized replay turns TD errors into sampling masses (static settings).
+def _fields_of_the_config(cls: type) -> type:
+    """``cls`` as a frozen dataclass whose fields are the run config's priority settings: a field
+    ``<name>`` for each :class:`dsqn.config.LearnerConfig` field ``priority_<name>``, with its
+    type and default."""
+    annotations = dict(cls.__dict__.get("__annotations__", {}))
+    for field in dataclasses.fields(LearnerConfig):
+        if field.name.startswith(PRIORITY_FIELD_PREFIX):
+            name = field.name.removeprefix(PRIORITY_FIELD_PREFIX)
+            annotations[name] = field.type
+            setattr(cls, name, field.default)
+    cls.__annotations__ = annotations
+    return dataclasses.dataclass(frozen=True)(cls)
+
+
+@_fields_of_the_config
+class PriorityRule:
+    """How a prioritized replay turns TD errors into sampling masses (static settings; hashable,
+    so a static argument of ``jax.jit``).
+
+    Its fields are the run config's priority settings, defined once in
+    :class:`dsqn.config.LearnerConfig`: field ``<name>`` is the config's ``priority_<name>``, with
+    its type and default (documented there with their sources); :meth:`from_config` reads them
+    from a learner config.
 
     Attributes:
-      exponent: alpha, m = p^alpha. Schaul et al. 2016 (proportional, Atari): 0.6.
+      exponent: alpha, m = p^alpha.
       epsilon: p = |delta| + epsilon, so that no transition gets probability 0.
       initial_max: the priority p (before the exponent) of new transitions until the first
         update.
@@ -88,18 +112,17 @@ class PriorityRule(NamedTuple):
         the slots' last assigned priorities, overwritten slots included (``initial_max`` only
         until the first update; Wang & Ueda's code).
       floor_of_mean: if set, an updated mass is raised to at least this fraction of the mean mass
-        of the valid transitions before the update (Wang & Ueda: 1 / ``--ratio-min-prio`` 10).
+        of the valid transitions before the update.
       predecessor_fraction: if > 0, each update also raises the mass of the transition just
         before the sampled one (same env and episode) to at least (fraction * p)^alpha, floored
-        likewise (Wang & Ueda: 0.5).
+        likewise.
     """
 
-    exponent: float = 0.6
-    epsilon: float = 1e-6
-    initial_max: float = 1.0
-    max_tracking: str = "running"
-    floor_of_mean: float | None = None
-    predecessor_fraction: float = 0.0
+    @classmethod
+    def from_config(cls, learner: LearnerConfig) -> PriorityRule:
+        """The rule of ``learner``: each field from its ``priority_<field>``."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{name: getattr(learner, PRIORITY_FIELD_PREFIX + name) for name in names})
 
 
 class ReplayState(NamedTuple):
