@@ -13,7 +13,7 @@ from jaxprs import loops_and_kernels
 from dsqn import config as C
 from dsqn.config import LearnerConfig, NetworkConfig
 from dsqn.learning import agent, losses, replay
-from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN
+from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN, MinAtarDSQN
 
 
 def test_epsilon_schedule_is_the_papers():
@@ -692,3 +692,42 @@ def test_pl_sdqn_preset_is_sun_et_al():
     sources = C.preset_sources("pl-sdqn")
     assert all("Sun et al. 2022" in source for source in sources.values())
     assert {"network.norm", "network.time_steps", "learner.weight_decay"} <= set(sources)
+
+
+@pytest.mark.parametrize(
+    "name, base, network_class, obs_shape",
+    [
+        ("cartpole-pl-sdqn", "cartpole-dsqn", MLPDSQN, (4,)),
+        ("minatar-pl-sdqn", "minatar-dsqn", MinAtarDSQN, (10, 10, 4)),
+    ],
+)
+def test_pl_sdqn_suite_presets_are_sun_et_al_on_the_suites_protocol(
+    name, base, network_class, obs_shape
+):
+    """The CartPole and MinAtar PL-SDQN presets: pl-sdqn's network and optimiser (every value
+    as in pl-sdqn, cited to Sun et al.), on the suite's network shape, env, protocol and budget
+    (every other value as the suite's spiking preset)."""
+    config, sun, suite = C.validate(C.preset(name)), C.preset("pl-sdqn"), C.preset(base)
+    net = agent.make_network(config.network, 3, obs_shape)
+    assert type(net) is network_class and net.norm == "popnorm" and net.time_steps == 16
+    sun_fields = {
+        "network." + f
+        for f in ("time_steps", "tau", "v_threshold", "v_reset", "decay_input", "detach_reset")
+        + ("surrogate", "surrogate_alpha", "readout", "norm")
+    } | {"learner.learning_rate", "learner.weight_decay", "learner.adam_eps"}
+    sources = C.preset_sources(name)
+    for field in sun_fields:
+        section, key = field.split(".")
+        value = getattr(getattr(config, section), key)
+        assert value == getattr(getattr(sun, section), key), field
+        assert "Sun et al. 2022" in sources[field], field
+    for section in ("env", "eval", "run"):
+        assert getattr(config, section) == getattr(suite, section), section
+    same = {
+        f.name
+        for f in dataclasses.fields(config.learner)
+        if f"learner.{f.name}" not in sun_fields
+    }
+    for key in same:
+        assert getattr(config.learner, key) == getattr(suite.learner, key), key
+    assert config.network.hidden_sizes == suite.network.hidden_sizes

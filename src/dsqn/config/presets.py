@@ -350,6 +350,28 @@ _PRESETS: dict[str, tuple[str, dict]] = {
             run=_MINATAR_RUN,
         ),
     ),
+    "cartpole-pl-sdqn": (
+        "small CPU preset: PL-SDQN (Sun et al. 2022) on CartPole-v1: their neuron, PopNorm, "
+        "T = 16, surrogate and AdamW on cartpole-dsqn's MLP, protocol and budget",
+        dict(
+            network=dict(_SUN_NETWORK, kind="dsqn", hidden_sizes=(256, 256)),
+            env=dict(suite="classic", game="CartPole-v1", envs_per_seed=4),
+            learner=dict(_CARTPOLE_SPIKING_LEARNER, **_SUN_LEARNER),
+            eval=_CARTPOLE_EVAL,
+            run=_CARTPOLE_SPIKING_RUN,
+        ),
+    ),
+    "minatar-pl-sdqn": (
+        "MinAtar: PL-SDQN (Sun et al. 2022): their neuron, PopNorm, T = 16, surrogate and "
+        "AdamW on minatar-dsqn's network, settings and budget (T = 16 is 2x minatar-dsqn's work)",
+        dict(
+            network=dict(_SUN_NETWORK, kind=_MINATAR_DSQN_NETWORK["kind"]),
+            env=_MINATAR_ENV,
+            learner=dict(_MINATAR_LEARNER, **_SUN_LEARNER),
+            eval=_MINATAR_EVAL,
+            run=_MINATAR_RUN,
+        ),
+    ),
     "cartpole-dqn": (
         "small CPU preset: ReLU MLP on CartPole-v1, 3 seeds",
         dict(
