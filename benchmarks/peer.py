@@ -32,7 +32,9 @@ envs_per_seed``), summed over seeds in ``all_seeds_agent_steps_per_s``. The coun
 each library's own counters (dsqn: ``agent_steps`` and the chunk's ``updates``; rejax:
 ``global_step`` and the optimizer's ``step``), and must be equal for all cases. Also, per case,
 the updates alone: as many updates as a timed call makes, in one jitted loop over each library's
-own sample-and-update step, from the trained state, every seed at once (vmapped).
+own sample-and-update step, from the trained state, every seed at once (vmapped); and the
+minibatch draws alone (as many, each library's own replay sampling and gathering, summed so
+that nothing is optimised away).
 
 Needs the optional extra ``peer`` (rejax 0.1.3 and gymnax 0.0.9): ``pip install -e ".[peer]"``.
 Without it the ``rejax-dqn`` case stops with an error that names the missing package;
@@ -64,6 +66,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from benchmarks import train as train_benchmark  # noqa: E402
+from dsqn import replay  # noqa: E402
 from dsqn import train as dsqn_train  # noqa: E402
 from dsqn.config import Config, apply_overrides, preset  # noqa: E402
 
@@ -185,13 +188,28 @@ class Case:
 
     ``call()`` runs the timed program once (continuing the training) and returns the agent steps
     and updates per seed that it made, read from the library's own counters; ``updates()`` runs
-    the updates-only program once; both block until done.
+    the updates-only program once, ``samples()`` the minibatch-draws-only program; all block
+    until done.
     """
 
     library: str
     config: dict[str, Any]
     call: Callable[[], tuple[list[int], list[int]]]
     updates: Callable[[], None]
+    samples: Callable[[], None]
+
+
+def _draws(sample: Callable[[Any, jax.Array], Any], replay_state: Any, k: int) -> jax.Array:
+    """``k`` minibatches drawn by ``sample(replay_state, key)`` in one loop; returns a sum of
+    every drawn value, so that nothing of the draws is left out of the program."""
+
+    def body(_, carry):
+        key, total = carry
+        key, draw_key = jax.random.split(key)
+        leaves = jax.tree.leaves(sample(replay_state, draw_key))
+        return key, total + sum(jnp.sum(x.astype(jnp.float32)) for x in leaves)
+
+    return jax.lax.fori_loop(0, k, body, (jax.random.key(1), jnp.float32(0)))[1]
 
 
 def dsqn_case(case: str, s: Settings) -> Case:
@@ -218,9 +236,16 @@ def dsqn_case(case: str, s: Settings) -> Case:
         return jax.lax.fori_loop(0, k, body, carry.train)
 
     updates_program = jax.jit(updates_only)
+    batch = config.learner.batch_size
+    samples_program = jax.jit(
+        jax.vmap(lambda rs: _draws(lambda r, key: replay.sample(r, key, batch), rs, k))
+    )
 
     def updates() -> None:
         jax.block_until_ready(updates_program(state["carry"]))
+
+    def samples() -> None:
+        jax.block_until_ready(samples_program(state["carry"].replay))
 
     n, lc, e = config.network, config.learner, config.env
     described = {
@@ -251,7 +276,7 @@ def dsqn_case(case: str, s: Settings) -> Case:
         },
         "every_other_field": f"dsqn presets {DSQN_PRESETS[case]}",
     }
-    return Case("dsqn", described, call, updates)
+    return Case("dsqn", described, call, updates, samples)
 
 
 class _MinAtarQNetwork(nn.Module):
@@ -356,9 +381,15 @@ def rejax_case(s: Settings) -> Case:
         return jax.lax.fori_loop(0, k, body, (ts.q_ts, ts.rng))[0]
 
     updates_program = jax.jit(jax.vmap(updates_only))
+    samples_program = jax.jit(
+        jax.vmap(lambda rb: _draws(lambda b, key: b.sample(timed.batch_size, key), rb, k))
+    )
 
     def updates() -> None:
         jax.block_until_ready(updates_program(state["ts"]))
+
+    def samples() -> None:
+        jax.block_until_ready(samples_program(state["ts"].replay_buffer))
 
     described = {
         "library": "rejax",
@@ -379,7 +410,7 @@ def rejax_case(s: Settings) -> Case:
         "vmapped_over_seeds": True,
         "donated_state": True,
     }
-    return Case("rejax", described, call, updates)
+    return Case("rejax", described, call, updates, samples)
 
 
 def _versions() -> dict[str, str | None]:
@@ -404,11 +435,13 @@ def measure(cases: dict[str, Case], s: Settings) -> dict[str, dict[str, Any]]:
     for name, case in cases.items():
         first_call, _ = _timed(case.call)
         first_updates, _ = _timed(case.updates)
+        case.samples()  # compiles
         results[name] = {
             "compile_and_first_call_seconds": first_call,
             "compile_and_first_updates_seconds": first_updates,
             "call_seconds": [],
             "updates_seconds": [],
+            "samples_seconds": [],
             "counts": [],
         }
     names = list(cases)
@@ -421,6 +454,9 @@ def measure(cases: dict[str, Case], s: Settings) -> dict[str, dict[str, Any]]:
         for name in order:
             seconds, _ = _timed(cases[name].updates)
             results[name]["updates_seconds"].append(seconds)
+        for name in order:
+            seconds, _ = _timed(cases[name].samples)
+            results[name]["samples_seconds"].append(seconds)
     return results
 
 
@@ -434,6 +470,7 @@ def summarize(name: str, case: Case, raw: dict[str, Any], s: Settings) -> dict[s
     agent_steps, n_updates = steps[0], updates[0]
     call = statistics.median(raw["call_seconds"])
     upd = statistics.median(raw["updates_seconds"])
+    draws = statistics.median(raw["samples_seconds"])
     return {
         "library": case.library,
         "iterations_per_call": s.iterations,
@@ -447,6 +484,8 @@ def summarize(name: str, case: Case, raw: dict[str, Any], s: Settings) -> dict[s
         "updates_seconds_median": upd,
         "seconds_per_update_all_seeds": upd / s.updates_per_call,
         "updates_fraction_of_call": upd / call,
+        "samples_seconds_median": draws,
+        "samples_fraction_of_updates": draws / upd,
         "config": case.config,
     }
 

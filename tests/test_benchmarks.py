@@ -95,6 +95,7 @@ def _check_peer_runs(out: dict, cases: set[str]) -> None:
         assert run["agent_steps_per_seed_per_call"] == 16
         assert run["updates_per_seed_per_call"] == 4
         assert run["agent_steps_per_s"] > 0 and run["seconds_per_update_all_seeds"] > 0
+        assert run["samples_seconds_median"] > 0
         assert run["all_seeds_agent_steps_per_s"] == pytest.approx(2 * run["agent_steps_per_s"])
 
 
