@@ -36,12 +36,17 @@ own sample-and-update step, from the trained state, every seed at once (vmapped)
 minibatch draws alone (as many, each library's own replay sampling and gathering, summed so
 that nothing is optimised away).
 
+``--cases rejax-dqn-matmul-conv`` adds an opt-in diagnostic, not a peer measurement: rejax's DQN
+with one change, its convolution differentiated by dsqn's matrix products
+(``dsqn.convolution.valid_conv``), to see how much of a gap that one difference makes.
+
 Needs the optional extra ``peer`` (rejax 0.1.3 and gymnax 0.0.9): ``pip install -e ".[peer]"``.
 Without it the ``rejax-dqn`` case stops with an error that names the missing package;
 ``--cases dsqn-dqn dsqn-dsqn`` times dsqn alone.
 
 Usage: python -m benchmarks.peer [--iterations 500] [--rounds 3] [--seeds 3]
-       [--envs-per-seed 4] [--cases dsqn-dqn dsqn-dsqn rejax-dqn] [--quick] [--smoke]
+       [--envs-per-seed 4] [--cases dsqn-dqn dsqn-dsqn rejax-dqn [rejax-dqn-matmul-conv]]
+       [--quick] [--smoke]
 """
 
 from __future__ import annotations
@@ -69,8 +74,14 @@ from benchmarks import train as train_benchmark  # noqa: E402
 from dsqn import replay  # noqa: E402
 from dsqn import train as dsqn_train  # noqa: E402
 from dsqn.config import Config, apply_overrides, preset  # noqa: E402
+from dsqn.convolution import valid_conv  # noqa: E402
 
 CASES = ("dsqn-dqn", "dsqn-dsqn", "rejax-dqn")
+DIAGNOSTIC_CASES = ("rejax-dqn-matmul-conv",)
+"""Opt-in (``--cases``), not a peer measurement: rejax's DQN with one change, its network's
+convolution differentiated by dsqn's matrix products (:func:`dsqn.convolution.valid_conv`)
+instead of XLA's transposed convolutions; it says how much of a gap that one difference makes."""
+REJAX_CASES = ("rejax-dqn", *DIAGNOSTIC_CASES)
 DSQN_PRESETS = {"dsqn-dqn": "minatar-dqn", "dsqn-dsqn": "minatar-dsqn"}
 PEER_INSTALL = 'pip install -e ".[peer]"  (rejax==0.1.3 gymnax==0.0.9)'
 PEER_VERSIONS = ("rejax", "gymnax", "gymnasium", "distrax", "flax", "optax", "pgx")
@@ -102,6 +113,10 @@ DIFFERENCES = (
     "among valid transitions; rejax stores obs and next_obs as float32 (320 MB per seed) and "
     "draws without replacement with jax.random.choice(p = written-slot mask) over all 100,000 "
     "slots at every update.",
+    "Convolution: dsqn's networks compute the convolution's gradients by matrix products "
+    "(dsqn.convolution.valid_conv: XLA:CPU runs its transposed convolutions far slower inside "
+    "loop bodies, where every update runs); the module given to rejax uses flax's nn.Conv as "
+    "it comes (XLA's gradients). The opt-in case rejax-dqn-matmul-conv swaps that alone.",
     "Loss and optimiser: dsqn's squared TD error (mean), rejax's optax.l2_loss (half the squared "
     "error, mean); both plain DQN targets (rejax ddqn=False). Adam lr 2.5e-4 in both; eps "
     "3.125e-4 in dsqn (the preset), optax's default 1e-8 in rejax, which also chains "
@@ -281,13 +296,17 @@ def dsqn_case(case: str, s: Settings) -> Case:
 
 class _MinAtarQNetwork(nn.Module):
     """Young & Tian's MinAtar Q-network (the presets' layers) with the methods rejax's DQN calls:
-    ``__call__`` (Q-values) and ``take`` (Q of the taken actions)."""
+    ``__call__`` (Q-values) and ``take`` (Q of the taken actions). ``matmul_conv``: the
+    convolution differentiated by dsqn's matrix products (the diagnostic case only)."""
 
     action_dim: int
+    matmul_conv: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        x = nn.relu(nn.Conv(16, (3, 3), strides=1, padding="VALID")(obs.astype(jnp.float32)))
+        options = {"conv_general_dilated": valid_conv} if self.matmul_conv else {}
+        conv = nn.Conv(16, (3, 3), strides=1, padding="VALID", **options)
+        x = nn.relu(conv(obs.astype(jnp.float32)))
         x = nn.relu(nn.Dense(128)(x.reshape((x.shape[0], -1))))
         return nn.Dense(self.action_dim)(x)
 
@@ -325,14 +344,14 @@ def rejax_options(s: Settings) -> dict[str, Any]:
     }
 
 
-def rejax_case(s: Settings) -> Case:
+def rejax_case(s: Settings, matmul_conv: bool = False) -> Case:
     """rejax's DQN ``train`` over ``s.iterations`` iterations, vmapped over seeds, replay
-    prefilled, evaluation off."""
+    prefilled, evaluation off (``matmul_conv``: the diagnostic case)."""
     DQN = import_peer()  # noqa: N806
     from rejax.networks import EpsilonGreedyPolicy
 
     options = rejax_options(s)
-    agent = EpsilonGreedyPolicy(_MinAtarQNetwork)(action_dim=3)
+    agent = EpsilonGreedyPolicy(_MinAtarQNetwork)(action_dim=3, matmul_conv=matmul_conv)
     decay = s.learner.epsilon_decay_agent_steps
 
     def algorithm(total_timesteps: int):
@@ -403,6 +422,9 @@ def rejax_case(s: Settings) -> Case:
         },
         "replaced": {
             "agent": f"rejax.networks.EpsilonGreedyPolicy(MinAtarQNetwork): {NETWORK}",
+            "convolution_gradients": "dsqn.convolution.valid_conv (matrix products)"
+            if matmul_conv
+            else "flax nn.Conv as it comes (XLA's transposed convolutions)",
             "eval_callback": "no-op returning 0 (no evaluation)",
         },
         "max_grad_norm": float(timed.max_grad_norm),
@@ -496,7 +518,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=3, help="timed calls per case, interleaved")
     p.add_argument("--seeds", type=int, default=3, help="seeds per case (vmapped)")
     p.add_argument("--envs-per-seed", type=int, default=4, help="a multiple of 4")
-    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument(
+        "--cases",
+        nargs="+",
+        choices=CASES + DIAGNOSTIC_CASES,
+        default=list(CASES),
+        help="rejax-dqn-matmul-conv: opt-in diagnostic, rejax with dsqn's convolution gradients",
+    )
     args = p.parse_args(argv)
     learner = preset("minatar-dqn").learner
     iterations, rounds = args.iterations, args.rounds
@@ -509,11 +537,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.envs_per_seed % learner.update_period_agent_steps:
         p.error(f"--envs-per-seed must be a multiple of {learner.update_period_agent_steps}")
     s = Settings(seeds, args.envs_per_seed, iterations, rounds, capacity, time_steps, learner)
-    if "rejax-dqn" in args.cases:
+    if set(REJAX_CASES) & set(args.cases):
         import_peer()  # before anything compiles
     load_start = os.getloadavg()
     cases = {
-        name: rejax_case(s) if name == "rejax-dqn" else dsqn_case(name, s) for name in args.cases
+        name: rejax_case(s, name in DIAGNOSTIC_CASES) if name in REJAX_CASES else dsqn_case(name, s)
+        for name in args.cases
     }
     raw = measure(cases, s)
     runs = {name: summarize(name, cases[name], raw[name], s) for name in args.cases}
