@@ -57,14 +57,25 @@ def cartpole_config(name: str, time_steps: int | None) -> Config:
     return apply_overrides(preset(name), overrides)
 
 
-def steps_per_second(config: Config, iterations: int) -> dict:
-    """Times one chunk of ``iterations`` loop iterations after a compiling warm-up chunk."""
+def prefill_iterations(config: Config) -> int:
+    """Loop iterations that put a minibatch of transitions (plus the frame-stack history) into
+    every seed's replay."""
+    return -(-(config.learner.batch_size + 8) // config.env.envs_per_seed)
+
+
+def prepared_chunk(config: Config, iterations: int):
+    """``(exp, chunk, carry)``: the training chunk of ``iterations`` loop iterations (not yet
+    compiled) and a carry whose replays already hold a minibatch (filled by a chunk of
+    :func:`prefill_iterations`), so that the chunk learns at every due step."""
     exp = make_train(config)
     carry = exp.init_carry()
-    # Enough transitions for a minibatch (plus the frame-stack history) before timing.
-    prefill = -(-(config.learner.batch_size + 8) // exp.envs_per_seed)
-    carry, _ = exp.chunk_fn(prefill)(carry)
-    chunk = exp.chunk_fn(iterations)
+    carry, _ = exp.chunk_fn(prefill_iterations(config))(carry)
+    return exp, exp.chunk_fn(iterations), carry
+
+
+def steps_per_second(config: Config, iterations: int) -> dict:
+    """Times one chunk of ``iterations`` loop iterations after a compiling warm-up chunk."""
+    exp, chunk, carry = prepared_chunk(config, iterations)
     start = time.perf_counter()
     carry, metrics = chunk(carry)
     jax.block_until_ready(metrics)

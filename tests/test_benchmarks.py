@@ -5,6 +5,7 @@ Nothing here is a timing check: smoke mode uses tiny shapes and one repeat.
 
 import importlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,55 @@ def test_train(capsys):
     out = _run("train", capsys, "--cases", "cartpole-dqn")
     run = out["cartpole"]["cartpole-dqn"]
     assert run["agent_steps_per_s"] > 0 and run["agent_steps_per_seed"] == 8
+
+
+def _check_peer_runs(out: dict, cases: set[str]) -> None:
+    assert set(out["runs"]) == cases
+    assert out["counts_equal"]
+    assert len(out["load_average_1_5_15min"]["start"]) == 3
+    assert out["differences"] and out["matched"]["envs_per_seed"] == 4
+    for run in out["runs"].values():
+        # --smoke: 2 seeds x 4 envs, 4 iterations of 4 agent steps, one update per iteration.
+        assert run["seeds"] == 2
+        assert run["agent_steps_per_seed_per_call"] == 16
+        assert run["updates_per_seed_per_call"] == 4
+        assert run["agent_steps_per_s"] > 0 and run["seconds_per_update_all_seeds"] > 0
+        assert run["samples_seconds_median"] > 0
+        assert run["all_seeds_agent_steps_per_s"] == pytest.approx(2 * run["agent_steps_per_s"])
+
+
+@pytest.mark.slow
+def test_peer_dsqn_side(capsys):
+    out = _run("peer", capsys, "--cases", "dsqn-dqn", "dsqn-dsqn")
+    _check_peer_runs(out, {"dsqn-dqn", "dsqn-dsqn"})
+    assert out["ratios_agent_steps_per_s"] == {}
+    assert out["runs"]["dsqn-dsqn"]["config"]["resolved"]["network.time_steps"] == 2
+
+
+@pytest.mark.slow
+def test_peer_rejax_side(capsys):
+    pytest.importorskip("rejax")
+    pytest.importorskip("gymnax")
+    out = _run("peer", capsys, "--cases", "dsqn-dqn", "rejax-dqn")
+    _check_peer_runs(out, {"dsqn-dqn", "rejax-dqn"})
+    rejax = out["runs"]["rejax-dqn"]["config"]
+    assert rejax["create_options"]["num_envs"] == 4 and rejax["create_options"]["num_epochs"] == 1
+    assert rejax["create_options"]["skip_initial_evaluation"]
+    ratio = out["ratios_agent_steps_per_s"]["dsqn-dqn_over_rejax-dqn"]
+    rates = [out["runs"][c]["agent_steps_per_s"] for c in ("dsqn-dqn", "rejax-dqn")]
+    assert ratio == pytest.approx(rates[0] / rates[1])
+
+
+@pytest.mark.parametrize("missing", ["rejax", "gymnax"])
+def test_peer_without_rejax_says_what_to_install(missing, monkeypatch, capsys):
+    from benchmarks import peer
+
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    with pytest.raises(peer.MissingPeer) as error:
+        peer.main(["--smoke"])
+    assert repr(missing) in str(error.value)
+    assert 'pip install -e ".[peer]"' in str(error.value)
+    assert capsys.readouterr().out == ""  # nothing measured, no JSON
 
 
 def test_flop_count_matches_the_documented_formula():
