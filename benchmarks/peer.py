@@ -38,7 +38,7 @@ that nothing is optimised away).
 
 ``--cases rejax-dqn-matmul-conv`` adds an opt-in diagnostic, not a peer measurement: rejax's DQN
 with one change, its convolution differentiated by dsqn's matrix products
-(``dsqn.convolution.valid_conv``), to see how much of a gap that one difference makes.
+(``dsqn.models.convolution.valid_conv``), to see how much of a gap that one difference makes.
 
 Needs the optional extra ``peer`` (rejax 0.1.3 and gymnax 0.0.9): ``pip install -e ".[peer]"``.
 Without it the ``rejax-dqn`` case stops with an error that names the missing package;
@@ -71,15 +71,15 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from benchmarks import train as train_benchmark  # noqa: E402
-from dsqn import replay  # noqa: E402
-from dsqn import train as dsqn_train  # noqa: E402
 from dsqn.config import Config, apply_overrides, preset  # noqa: E402
-from dsqn.convolution import valid_conv  # noqa: E402
+from dsqn.learning import replay  # noqa: E402
+from dsqn.models.convolution import valid_conv  # noqa: E402
+from dsqn.training import chunk as dsqn_train  # noqa: E402
 
 CASES = ("dsqn-dqn", "dsqn-dsqn", "rejax-dqn")
 DIAGNOSTIC_CASES = ("rejax-dqn-matmul-conv",)
 """Opt-in (``--cases``), not a peer measurement: rejax's DQN with one change, its network's
-convolution differentiated by dsqn's matrix products (:func:`dsqn.convolution.valid_conv`)
+convolution differentiated by dsqn's matrix products (:func:`dsqn.models.convolution.valid_conv`)
 instead of XLA's transposed convolutions; it says how much of a gap that one difference makes."""
 REJAX_CASES = ("rejax-dqn", *DIAGNOSTIC_CASES)
 DSQN_PRESETS = {"dsqn-dqn": "minatar-dqn", "dsqn-dsqn": "minatar-dsqn"}
@@ -114,8 +114,8 @@ DIFFERENCES = (
     "draws without replacement with jax.random.choice(p = written-slot mask) over all 100,000 "
     "slots at every update.",
     "Convolution: dsqn's networks compute the convolution's gradients by matrix products "
-    "(dsqn.convolution.valid_conv: XLA:CPU runs its transposed convolutions far slower inside "
-    "loop bodies, where every update runs); the module given to rejax uses flax's nn.Conv as "
+    "(dsqn.models.convolution.valid_conv: XLA:CPU runs its transposed convolutions far slower "
+    "inside loop bodies, where every update runs); the module given to rejax uses flax's nn.Conv as "
     "it comes (XLA's gradients). The opt-in case rejax-dqn-matmul-conv swaps that alone.",
     "Loss and optimiser: dsqn's squared TD error (mean), rejax's optax.l2_loss (half the squared "
     "error, mean); both plain DQN targets (rejax ddqn=False). Adam lr 2.5e-4 in both; eps "
@@ -422,7 +422,7 @@ def rejax_case(s: Settings, matmul_conv: bool = False) -> Case:
         },
         "replaced": {
             "agent": f"rejax.networks.EpsilonGreedyPolicy(MinAtarQNetwork): {NETWORK}",
-            "convolution_gradients": "dsqn.convolution.valid_conv (matrix products)"
+            "convolution_gradients": "dsqn.models.convolution.valid_conv (matrix products)"
             if matmul_conv
             else "flax nn.Conv as it comes (XLA's transposed convolutions)",
             "eval_callback": "no-op returning 0 (no evaluation)",
