@@ -115,8 +115,8 @@ DIFFERENCES = (
     "slots at every update.",
     "Convolution: dsqn's networks compute the convolution's gradients by matrix products "
     "(dsqn.models.convolution.valid_conv: XLA:CPU runs its transposed convolutions far slower "
-    "inside loop bodies, where every update runs); the module given to rejax uses flax's nn.Conv as "
-    "it comes (XLA's gradients). The opt-in case rejax-dqn-matmul-conv swaps that alone.",
+    "inside loop bodies, where every update runs); the module given to rejax uses flax's nn.Conv "
+    "as it comes (XLA's gradients). The opt-in case rejax-dqn-matmul-conv swaps that alone.",
     "Loss and optimiser: dsqn's squared TD error (mean), rejax's optax.l2_loss (half the squared "
     "error, mean); both plain DQN targets (rejax ddqn=False). Adam lr 2.5e-4 in both; eps "
     "3.125e-4 in dsqn (the preset), optax's default 1e-8 in rejax, which also chains "
