@@ -19,7 +19,7 @@ import pytest
 
 import dsqn
 from dsqn import cli
-from dsqn.analyses.convert_run import convert_run
+from dsqn.analyses.convert_run import ConversionOptions, convert_run
 from dsqn.envs import make_seed_pool
 from dsqn.rundir.checkpoints import CheckpointError
 from dsqn.runtime import prng
@@ -33,7 +33,9 @@ def trained_run(tiny_cartpole_dqn_run):
 @pytest.fixture(scope="module")
 def converted_run(trained_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("converted") / "snn"
-    convert_run(trained_run, out, time_steps=20, normalization_frames=100, episodes=2)
+    convert_run(
+        trained_run, out, ConversionOptions(time_steps=20, normalization_frames=100, episodes=2)
+    )
     return out
 
 

@@ -306,30 +306,26 @@ def _cmd_export(args: argparse.Namespace, line: CommandLine) -> int:
 def _cmd_convert(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses import convert_run
 
-    common = dict(
-        normalization_frames=args.frames,
+    options = convert_run.ConversionOptions(
+        time_steps=args.time_steps,
+        percentile=args.percentile,
         output_scale=args.output_scale,
+        normalization_frames=args.frames,
         checkpoint=args.checkpoint,
         episodes=args.episodes,
         command=["dsqn", *line.argv],
     )
     if args.sweep_time_steps or args.sweep_percentiles:
-        out = convert_run.sweep(
+        convert_run.sweep(
             args.dqn_run_dir,
             args.run_dir,
             time_steps=args.sweep_time_steps or [args.time_steps],
             percentiles=args.sweep_percentiles or [args.percentile],
-            **common,
+            options=options,
         )
         print((args.run_dir / "sweep.md").read_text())
         return 0
-    out = convert_run.convert_run(
-        args.dqn_run_dir,
-        args.run_dir,
-        time_steps=args.time_steps,
-        percentile=args.percentile,
-        **common,
-    )
+    out = convert_run.convert_run(args.dqn_run_dir, args.run_dir, options)
     summary = out["summary"]
     print(
         f"converted SNN (T={args.time_steps}, percentile {args.percentile}): "
