@@ -350,7 +350,7 @@ def _cmd_robustness(args: argparse.Namespace, line: CommandLine) -> int:
 
 
 def _cmd_energy(args: argparse.Namespace, line: CommandLine) -> int:
-    from dsqn.analyses.energy import energy_report
+    from dsqn.analyses.energy_report import energy_report
 
     energy_report(
         args.run_dir,

@@ -35,6 +35,7 @@ from dsqn.envs import ENV_SEED_STRIDE, make_run_pool
 from dsqn.envs.seeding import MAX_TRAINING_SEED
 from dsqn.learning.evaluation import EvalResult, Evaluator
 from dsqn.models.conversion import (
+    NORMALIZATION_EPSILON,
     converted_network,
     layer_order,
     layer_scales,
@@ -49,7 +50,6 @@ from dsqn.runtime.precision import matmul_precision
 __all__ = [
     "ConversionOptions",
     "CONVERTED_NAME",
-    "NORMALIZATION_EPSILON",
     "collect_normalization_obs",
     "convert_run",
     "sweep",
@@ -57,10 +57,6 @@ __all__ = [
 
 CONVERTED_NAME = "converted-snn"
 """The ``name`` of a converted run directory's config (the report's algorithm)."""
-
-NORMALIZATION_EPSILON = 0.05
-"""Exploration of the DQN while it collects normalisation and held-out data."""
-
 
 # ----------------------------------------------------------------------------- normalisation data
 
