@@ -27,7 +27,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "dsqn.models.nir",
         "dsqn.config.games",
     ),
-    ("dsqn.config", "dsqn.runtime", "dsqn.learning.replay", "dsqn.learning.losses"),
+    (
+        "dsqn.config",
+        "dsqn.runtime",
+        "dsqn.learning.replay",
+        "dsqn.learning.losses",
+        "dsqn.learning.evaluation_stats",
+    ),
     ("dsqn.envs",),
     (
         "dsqn.learning.agent",

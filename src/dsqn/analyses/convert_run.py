@@ -34,6 +34,7 @@ from dsqn.analyses.energy import energy_estimate, layer_geometry, spike_statisti
 from dsqn.envs import ENV_SEED_STRIDE, make_run_pool
 from dsqn.envs.seeding import MAX_TRAINING_SEED
 from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.learning.evaluation_stats import seed_summary
 from dsqn.models.conversion import (
     NORMALIZATION_EPSILON,
     converted_network,
@@ -220,7 +221,7 @@ def _evaluation(source: _Source, result: EvalResult, evaluator: Evaluator) -> di
         per_seed[str(ann.seed)] = {
             "final": None,
             "best": None,
-            protocol: rd.seed_summary(result, i, ann.agent_steps),
+            protocol: seed_summary(result, i, ann.agent_steps),
         }
     return rd.evaluation_record(
         source.config,
@@ -247,8 +248,8 @@ def _conversion_seeds(
     scores = ("mean", "std", "scores", "lengths")
     per_seed = {}
     for i, ann in enumerate(source.agents):
-        snn_summary = rd.seed_summary(result, i, ann.agent_steps)
-        ann_summary = rd.seed_summary(ann_result, i, ann.agent_steps)
+        snn_summary = seed_summary(result, i, ann.agent_steps)
+        ann_summary = seed_summary(ann_result, i, ann.agent_steps)
         sums = {k: np.asarray(v[i]) for k, v in result.spike_sums.items()}
         stats = spike_statistics(geometry, sums, float(result.steps[i]), snn.time_steps)
         per_seed[str(ann.seed)] = {

@@ -54,8 +54,8 @@ class EvalResult(NamedTuple):
       returns: raw return of each episode's full game.
       lengths: agent steps of each episode.
       max_q: the maximum over the episode's greedy steps of ``max_a Q(s, a)`` (NaN without a
-        greedy step); :func:`dsqn.rundir.files.average_max_q` averages it over episodes (the paper's
-        statistic).
+        greedy step); :func:`dsqn.learning.evaluation_stats.average_max_q` averages it over
+        episodes (the paper's statistic).
       mean_max_q: the mean over all the episode's steps of ``max_a Q(s, a)``.
       spike_sums: ``{layer: [S, *layer_shape]}`` spike counts summed over all counted steps and
         episodes (only when requested), else None.

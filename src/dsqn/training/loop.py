@@ -54,6 +54,7 @@ import numpy as np
 from dsqn.config import Config, apply_overrides, sweep, to_dict, validate
 from dsqn.learning import agent, replay
 from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.learning.evaluation_stats import max_q_summary, seed_summary
 from dsqn.rundir import files as rd
 from dsqn.rundir.checkpoints import (
     Checkpointer,
@@ -594,9 +595,9 @@ class _Run:
         best_steps, best_means = fetch((carry.train.best_agent_steps, carry.train.best_return))
         per_seed = {}
         for i, spec in enumerate(self.agents):
-            entry = {"final": rd.seed_summary(final, i, step), "best": None}
+            entry = {"final": seed_summary(final, i, step), "best": None}
             if best_steps[i] >= 0:
-                entry["best"] = rd.seed_summary(best, i, int(best_steps[i]))
+                entry["best"] = seed_summary(best, i, int(best_steps[i]))
                 entry["best"]["selection_mean"] = float(best_means[i])
             if spec.values:  # a sweep's agents: keyed by their values and seed
                 entry |= {"seed": spec.seed, "values": dict(spec.values)}
@@ -720,7 +721,7 @@ def _evaluation_row(result: EvalResult, i: int, spec: sweep.AgentSpec, step: int
         "return_min": float(returns.min()),
         "return_max": float(returns.max()),
         "length_mean": float(result.lengths[i].mean()),
-        **rd.max_q_summary(result, i),
+        **max_q_summary(result, i),
     }
 
 
