@@ -570,7 +570,8 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
       every resume, so a run that was never stopped plays other games after that step): the
       same logs, evaluation.json and final parameters of every agent."""
     from dsqn import load_agent, load_agents
-    from dsqn.rundir.lock import LOCK_FILE, read_holder
+    from dsqn.rundir.files import LOCK
+    from dsqn.rundir.lock import read_holder
 
     rng = np.random.default_rng(25)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
@@ -586,7 +587,7 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
     stopped_at = _checkpoints(killed)[0][-1]
     assert stopped_at < 1600, "the run finished before the stop"
 
-    files, holder = _files(killed), read_holder(killed / LOCK_FILE)
+    files, holder = _files(killed), read_holder(killed / LOCK)
     assert holder.pid == proc.pid
     cli = [sys.executable, "-m", "dsqn.cli", "train"]
     for second in (["--resume", str(killed)], fresh):
@@ -598,14 +599,14 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
         assert "Traceback" not in refused.stderr
         assert _files(killed) == files  # the refused process changed nothing
     assert load_agent(killed, stopped_at, seed=1, values={"learner.learning_rate": 3e-4})
-    assert read_holder(killed / LOCK_FILE) == holder
+    assert read_holder(killed / LOCK) == holder
 
     proc.kill()  # -9 on the stopped process
     proc.wait()
     capsys.readouterr()
     assert main(["train", "--resume", str(killed)]) == 0
     assert f"no process {proc.pid} runs on this host" in capsys.readouterr().err
-    assert not (killed / LOCK_FILE).exists()
+    assert not (killed / LOCK).exists()
 
     first = list(args)
     first[first.index("1600")] = str(stopped_at)

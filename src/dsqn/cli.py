@@ -305,6 +305,7 @@ def _cmd_export(args: argparse.Namespace, line: CommandLine) -> int:
 
 def _cmd_convert(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses import convert_run
+    from dsqn.rundir import files as rd
 
     options = convert_run.ConversionOptions(
         time_steps=args.time_steps,
@@ -323,7 +324,7 @@ def _cmd_convert(args: argparse.Namespace, line: CommandLine) -> int:
             percentiles=args.sweep_percentiles or [args.percentile],
             options=options,
         )
-        print((args.run_dir / "sweep.md").read_text())
+        print((args.run_dir / rd.SWEEP_MARKDOWN).read_text())
         return 0
     out = convert_run.convert_run(args.dqn_run_dir, args.run_dir, options)
     summary = out["summary"]
@@ -336,6 +337,7 @@ def _cmd_convert(args: argparse.Namespace, line: CommandLine) -> int:
 
 def _cmd_robustness(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses.robustness import robustness_report
+    from dsqn.rundir import files as rd
 
     robustness_report(
         args.runs,
@@ -345,12 +347,13 @@ def _cmd_robustness(args: argparse.Namespace, line: CommandLine) -> int:
         episodes=args.episodes,
         checkpoint=args.checkpoint,
     )
-    print((args.out / "robustness.md").read_text())
+    print((args.out / rd.ROBUSTNESS_MARKDOWN).read_text())
     return 0
 
 
 def _cmd_energy(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses.energy_report import energy_report
+    from dsqn.rundir import files as rd
 
     energy_report(
         args.run_dir,
@@ -360,8 +363,8 @@ def _cmd_energy(args: argparse.Namespace, line: CommandLine) -> int:
         pj_per_ac=args.pj_per_ac,
         pj_per_mac=args.pj_per_mac,
     )
-    print((args.run_dir / "energy.md").read_text())
-    print(f"written to {args.run_dir / 'energy.json'} and {args.run_dir / 'energy.md'}")
+    print((args.run_dir / rd.ENERGY_MARKDOWN).read_text())
+    print(f"written to {args.run_dir / rd.ENERGY} and {args.run_dir / rd.ENERGY_MARKDOWN}")
     return 0
 
 

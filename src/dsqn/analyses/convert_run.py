@@ -441,6 +441,6 @@ def sweep(
             )
     result = {"source_run": str(source.run_dir), "checkpoint": options.checkpoint, "runs": rows}
     out_root.mkdir(parents=True, exist_ok=True)
-    rd.write_json(out_root / "sweep.json", result)
-    rd.write_text(out_root / "sweep.md", _sweep_markdown(rows, str(source.run_dir)))
+    rd.write_json(out_root / rd.SWEEP, result)
+    rd.write_text(out_root / rd.SWEEP_MARKDOWN, _sweep_markdown(rows, str(source.run_dir)))
     return result

@@ -307,6 +307,6 @@ def robustness_report(
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rd.write_json(out_dir / "robustness.json", report)
-    rd.write_text(out_dir / "robustness.md", robustness_markdown(report))
-    return {**report, "path": str(out_dir / "robustness.json")}
+    path = rd.write_json(out_dir / rd.ROBUSTNESS, report)
+    rd.write_text(out_dir / rd.ROBUSTNESS_MARKDOWN, robustness_markdown(report))
+    return {**report, "path": str(path)}

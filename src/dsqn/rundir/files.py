@@ -11,7 +11,13 @@ One run = one directory (docs/run_directory.md)::
     conversion.json    a converted run's scales, matching rates and scores per seed
     energy.json/.md    ``dsqn energy``
     checkpoints/       orbax checkpoints (dsqn.rundir.checkpoints)
+    tensorboard/       TensorBoard event files (dsqn.training.logs)
+    wandb/             with ``--track wandb``: the W&B run's files (named by wandb itself)
     train.lock         while ``dsqn train`` runs: its lock (dsqn.rundir.lock)
+
+and the files of the other directories dsqn writes: ``sweep.json``/``.md`` in the root of a
+conversion sweep (``dsqn convert --sweep-...``), ``robustness.json``/``.md`` in the output
+directory of ``dsqn robustness``.
 
 Every other module reads these files through the functions here: the config and its metadata,
 the ``evaluation.json`` built from per-seed summaries of evaluations (the statistics are
@@ -49,6 +55,11 @@ __all__ = [
     "METRICS",
     "EVALUATIONS_CSV",
     "TENSORBOARD",
+    "LOCK",
+    "SWEEP",
+    "SWEEP_MARKDOWN",
+    "ROBUSTNESS",
+    "ROBUSTNESS_MARKDOWN",
     "PROTOCOLS",
     "RESUMABLE_FIELDS",
     "ADDED_FIELDS",
@@ -89,6 +100,14 @@ EVALUATIONS = "evaluations"
 METRICS = "metrics.csv"
 EVALUATIONS_CSV = "evaluations.csv"
 TENSORBOARD = "tensorboard"
+LOCK = "train.lock"
+"""The lock of the one process that writes the run (:mod:`dsqn.rundir.lock`)."""
+SWEEP = "sweep.json"
+SWEEP_MARKDOWN = "sweep.md"
+"""A conversion sweep's table, in the root above its converted run directories."""
+ROBUSTNESS = "robustness.json"
+ROBUSTNESS_MARKDOWN = "robustness.md"
+"""``dsqn robustness``'s report, in its output directory."""
 
 PROTOCOLS: tuple[str, ...] = ("best", "final")
 """The protocols of ``evaluation.json``: the best checkpoint re-evaluated, the final policy."""

@@ -883,6 +883,6 @@ def _final_message(evaluation: dict[str, Any], run_dir: Path) -> str:
         f"[dsqn] finished {evaluation['agent_steps']} agent steps. Mean score over "
         f"{s['final']['seeds']} seed(s) on fresh games ({evaluation['episodes']} episodes "
         f"each): final policy {s['final']['mean']:.2f}, best checkpoint {best_text}.\n"
-        f"[dsqn] results in {run_dir}/ (evaluation.json, metrics.csv, evaluations.csv, "
-        "tensorboard/, checkpoints/)"
+        f"[dsqn] results in {run_dir}/ ({rd.EVALUATION}, {rd.METRICS}, {rd.EVALUATIONS_CSV}, "
+        f"{rd.TENSORBOARD}/, {rd.CHECKPOINTS}/)"
     )
