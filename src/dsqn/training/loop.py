@@ -367,8 +367,8 @@ class _Run:
         return (
             f"writing {what} in {self.run_dir} failed: {_os_cause(error) or 'an I/O error'}.\n"
             f"  {space[0].upper()}{space[1:]}.\n"
-            f"  The run stopped. What was saved before is intact: {kept}; metrics.csv and "
-            "evaluations.csv hold whole rows only.\n"
+            f"  The run stopped. What was saved before is intact: {kept}; {rd.METRICS} and "
+            f"{rd.EVALUATIONS_CSV} hold whole rows only.\n"
             f"  Free space (or raise the quota), then continue with: dsqn train --resume "
             f"{self.run_dir}\n"
             f"  The error: {_brief(error)}"
