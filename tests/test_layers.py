@@ -44,7 +44,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "dsqn.rundir.checkpoints",
     ),
     ("dsqn.rundir",),
-    ("dsqn.training.loop", "dsqn.analyses"),
+    (
+        "dsqn.training.loop",
+        "dsqn.training.launch",
+        "dsqn.training.write_failures",
+        "dsqn.analyses",
+    ),
     ("dsqn.reports",),
     ("dsqn.cli",),
 )

@@ -269,7 +269,7 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
     from dsqn import config as C
     from dsqn.learning import replay
     from dsqn.training.chunk import make_train
-    from dsqn.training.loop import _Run
+    from dsqn.training.loop import TrainingRun
 
     overrides = {
         "run.seeds": "0 1",
@@ -280,7 +280,7 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
     }
     cfg = C.validate(C.apply_overrides(C.preset("cartpole-dqn"), overrides))
     exp = make_train(cfg)
-    run = _Run(cfg, tmp_path, exp, progress=False)
+    run = TrainingRun(cfg, tmp_path, exp, progress=False)
     # 130 iterations x 4 envs = 520 agent steps: updates, a target sync, a wrapped replay.
     carry, _ = exp.chunk_fn(130)(exp.init_carry())
     saved = _host_tree((carry.train, carry.replay, carry.agent_steps))
@@ -691,7 +691,7 @@ def test_best_checkpoint_ties_go_to_the_later_one_as_the_authors():
 
 
 def test_a_failed_write_is_named_by_the_operating_systems_reason():
-    from dsqn.training.loop import _brief, _os_cause
+    from dsqn.training.write_failures import brief, os_cause
 
     try:
         try:
@@ -699,8 +699,8 @@ def test_a_failed_write_is_named_by_the_operating_systems_reason():
         except OSError as e:
             raise RuntimeError("saving failed") from e
     except RuntimeError as e:
-        assert _os_cause(e) == "No space left on device"
+        assert os_cause(e) == "No space left on device"
     tensorstore = ValueError("RESOURCE_EXHAUSTED: " + "{spec}" * 500 + ": Disk quota exceeded [28]")
-    assert _os_cause(tensorstore) == "Disk quota exceeded"
-    assert _os_cause(ValueError("bad")) is None
-    assert len(_brief(tensorstore)) < 620 and _brief(tensorstore).endswith("exceeded [28]")
+    assert os_cause(tensorstore) == "Disk quota exceeded"
+    assert os_cause(ValueError("bad")) is None
+    assert len(brief(tensorstore)) < 620 and brief(tensorstore).endswith("exceeded [28]")

@@ -430,7 +430,7 @@ def _cmd_presets(args: argparse.Namespace, line: CommandLine) -> int:
 
 def _cmd_train(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn import config as C
-    from dsqn.training.loop import run_training
+    from dsqn.training.launch import run_training
 
     overrides: dict[str, Any] = parse_field_overrides(line.fields)
     command = ["dsqn", *line.argv]
