@@ -52,7 +52,7 @@ import dsqn
 from dsqn.cli import main as run_cli
 from dsqn.envs import make_classic
 from dsqn.learning.evaluation import Evaluator
-from dsqn.rundir.files import average_max_q
+from dsqn.learning.evaluation_stats import average_max_q
 from dsqn.rundir.loading import stack_params
 from dsqn.runtime import prng
 

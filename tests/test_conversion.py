@@ -1,6 +1,7 @@
 """Tests of dsqn.models.conversion (normalisation arithmetic, rate approximation) and
 dsqn.analyses.convert_run."""
 
+import dataclasses
 import json
 
 import jax
@@ -200,7 +201,8 @@ def test_normalization_data_and_rates_of_a_trained_cartpole_dqn(dqn_run):
 
 def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
     out = tmp_path / "converted"
-    summary = convert.convert_run(dqn_run, out, time_steps=50, normalization_frames=200, episodes=2)
+    options = convert.ConversionOptions(time_steps=50, normalization_frames=200, episodes=2)
+    summary = convert.convert_run(dqn_run, out, options)
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "converted-snn"
     assert config["env"]["game"] == "CartPole-v1"
@@ -235,8 +237,7 @@ def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
         root,
         time_steps=(10,),
         percentiles=(99.0, 100.0),
-        normalization_frames=100,
-        episodes=2,
+        options=convert.ConversionOptions(normalization_frames=100, episodes=2),
     )
     combinations = [(r["time_steps"], r["percentile"]) for r in result["runs"]]
     assert combinations == [(10, 99.0), (10, 100.0)]
@@ -266,3 +267,25 @@ def test_convert_command_line(dqn_run, tmp_path, capsys):
     assert cli.main(["energy", str(out), "--episodes", "2"]) == 0
     energy = json.loads((out / "energy.json").read_text())
     assert energy["time_steps"] == 20 and 0 <= energy["firing_rate"] <= 1
+
+
+def test_conversion_options_are_keyword_only_frozen_and_match_the_command_line():
+    options = convert.ConversionOptions()
+    assert (options.time_steps, options.percentile, options.output_scale) == (
+        500,
+        99.9,
+        "percentile",
+    )
+    with pytest.raises(TypeError):
+        convert.ConversionOptions(500)  # keyword only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.time_steps = 10
+    # `dsqn convert`'s defaults are the options' defaults.
+    args = cli.build_parser().parse_args(["convert", "RUN", "--run-dir", "OUT"])
+    assert (args.time_steps, args.percentile, args.output_scale, args.frames) == (
+        options.time_steps,
+        options.percentile,
+        options.output_scale,
+        options.normalization_frames,
+    )
+    assert (args.checkpoint, args.episodes) == (options.checkpoint, options.episodes)

@@ -1,4 +1,5 @@
-"""Spike statistics and energy estimates (dsqn.analyses.energy)."""
+"""Spike statistics and energy estimates (dsqn.analyses.energy) and ``dsqn energy``
+(dsqn.analyses.energy_report)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,8 @@ import numpy as np
 import pytest
 
 from dsqn import cli, spiking
-from dsqn.analyses.energy import (
-    conv_fanout,
-    energy_estimate,
-    energy_markdown,
-    energy_report,
-    layer_geometry,
-    spike_statistics,
-)
+from dsqn.analyses.energy import conv_fanout, energy_estimate, layer_geometry, spike_statistics
+from dsqn.analyses.energy_report import energy_markdown, energy_report
 from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN
 
 ATARI_OBS = jnp.zeros((1, 4, 84, 84), jnp.uint8)

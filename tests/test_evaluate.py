@@ -8,8 +8,8 @@ import pytest
 from dsqn import config as C
 from dsqn.envs import make_seed_pool
 from dsqn.learning.evaluation import Evaluator, MaxQ, accumulate_max_q
+from dsqn.learning.evaluation_stats import average_max_q
 from dsqn.models.networks import MLPDQN, MLPDSQN
-from dsqn.rundir.files import average_max_q
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "dsqn.models.nir",
         "dsqn.config.games",
     ),
-    ("dsqn.config", "dsqn.runtime", "dsqn.learning.replay", "dsqn.learning.losses"),
+    (
+        "dsqn.config",
+        "dsqn.runtime",
+        "dsqn.learning.replay",
+        "dsqn.learning.losses",
+        "dsqn.learning.evaluation_stats",
+    ),
     ("dsqn.envs",),
     (
         "dsqn.learning.agent",
@@ -38,7 +44,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "dsqn.rundir.checkpoints",
     ),
     ("dsqn.rundir",),
-    ("dsqn.training.loop", "dsqn.analyses"),
+    (
+        "dsqn.training.loop",
+        "dsqn.training.launch",
+        "dsqn.training.write_failures",
+        "dsqn.analyses",
+    ),
     ("dsqn.reports",),
     ("dsqn.cli",),
 )

@@ -11,6 +11,7 @@ import pytest
 
 from dsqn import config as C
 from dsqn.learning.evaluation import EvalResult
+from dsqn.learning.evaluation_stats import seed_summaries
 from dsqn.rundir import files as rd
 
 
@@ -90,7 +91,7 @@ def test_evaluation_record_by_hand() -> None:
         spike_sums=None,
         steps=np.array([12.0, 18.0]),
     )
-    per_seed = rd.seed_summaries(result, [3, 8], [100, 60])
+    per_seed = seed_summaries(result, [3, 8], [100, 60])
     assert per_seed["3"] == {
         "agent_steps": 100,
         "mean": 2.0,

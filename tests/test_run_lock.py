@@ -15,7 +15,8 @@ import pytest
 from processes import spawn
 
 from dsqn.rundir import lock as run_lock
-from dsqn.rundir.lock import LOCK_FILE, LockLost, RunLock, RunLocked, read_holder
+from dsqn.rundir.files import LOCK
+from dsqn.rundir.lock import LockLost, RunLock, RunLocked, read_holder
 
 HOLD = """
 import sys, time
@@ -38,7 +39,7 @@ def test_a_second_process_is_refused_and_a_dead_holders_lock_taken_over(tmp_path
     the holder's host, PID and start time and the way out; once the first is killed (-9), its
     lock is taken over with a message."""
     proc = _holder_process(tmp_path)
-    holder = read_holder(tmp_path / LOCK_FILE)
+    holder = read_holder(tmp_path / LOCK)
     assert (holder.host, holder.pid) == (socket.gethostname(), proc.pid)
     with pytest.raises(RunLocked) as refused:
         RunLock(tmp_path).acquire()
@@ -46,17 +47,17 @@ def test_a_second_process_is_refused_and_a_dead_holders_lock_taken_over(tmp_path
     for part in (f"PID {proc.pid}", socket.gethostname(), holder.started, "--resume"):
         assert part in message, part
     assert f"kill -TERM {proc.pid}" in message
-    assert read_holder(tmp_path / LOCK_FILE) == holder  # the refused process changed nothing
+    assert read_holder(tmp_path / LOCK) == holder  # the refused process changed nothing
 
     proc.kill()
     proc.wait()
     capfd.readouterr()
     with RunLock(tmp_path) as lock:
-        assert read_holder(tmp_path / LOCK_FILE).pid == os.getpid()
+        assert read_holder(tmp_path / LOCK).pid == os.getpid()
         lock.verify()
     err = capfd.readouterr().err
     assert "taking over the lock" in err and f"no process {proc.pid} runs" in err
-    assert not (tmp_path / LOCK_FILE).exists()  # released
+    assert not (tmp_path / LOCK).exists()  # released
     assert os.listdir(tmp_path) == []  # no temporary or stale files left
 
 
@@ -70,7 +71,7 @@ def _write_lock(run_dir, **fields):
         "heartbeat": time.time(),
         **fields,
     }
-    (run_dir / LOCK_FILE).write_text(json.dumps(record))
+    (run_dir / LOCK).write_text(json.dumps(record))
 
 
 def test_a_holder_on_another_host_is_dead_once_its_heartbeat_is_stale(tmp_path):
@@ -81,7 +82,7 @@ def test_a_holder_on_another_host_is_dead_once_its_heartbeat_is_stale(tmp_path):
         tmp_path, host="node-elsewhere", heartbeat=time.time() - 1.5 * run_lock.STALE_SECONDS
     )
     with RunLock(tmp_path):
-        assert read_holder(tmp_path / LOCK_FILE).host == socket.gethostname()
+        assert read_holder(tmp_path / LOCK).host == socket.gethostname()
 
 
 def test_a_reused_pid_is_not_the_holder(tmp_path):
@@ -97,16 +98,16 @@ def test_a_reused_pid_is_not_the_holder(tmp_path):
 def test_heartbeat_and_a_lost_lock(tmp_path, monkeypatch):
     monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.05)
     with RunLock(tmp_path) as lock:
-        first = read_holder(tmp_path / LOCK_FILE).heartbeat
+        first = read_holder(tmp_path / LOCK).heartbeat
         time.sleep(0.3)
-        assert read_holder(tmp_path / LOCK_FILE).heartbeat > first
+        assert read_holder(tmp_path / LOCK).heartbeat > first
         monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 1000.0)
         time.sleep(0.3)  # the beat in progress ends; the next is far away
         # Another process took the lock over (this one looked dead to it).
         _write_lock(tmp_path, pid=4242, token="theirs")
         with pytest.raises(LockLost, match="taken over by PID 4242"):
             lock.verify()
-    assert read_holder(tmp_path / LOCK_FILE).token == "theirs"  # not removed by the loser
+    assert read_holder(tmp_path / LOCK).token == "theirs"  # not removed by the loser
 
 
 def test_a_disabled_lock_does_nothing(tmp_path):
@@ -116,11 +117,11 @@ def test_a_disabled_lock_does_nothing(tmp_path):
 
 
 def test_an_unreadable_lock_file_is_stale_by_its_age(tmp_path):
-    (tmp_path / LOCK_FILE).write_text("{not json")
+    (tmp_path / LOCK).write_text("{not json")
     with pytest.raises(RunLocked) as refused:
         RunLock(tmp_path).acquire()
     assert "unreadable lock file" in str(refused.value) and "kill" not in str(refused.value)
     old = time.time() - 2 * run_lock.STALE_SECONDS
-    os.utime(tmp_path / LOCK_FILE, (old, old))
+    os.utime(tmp_path / LOCK, (old, old))
     with RunLock(tmp_path):
-        assert read_holder(tmp_path / LOCK_FILE).pid == os.getpid()
+        assert read_holder(tmp_path / LOCK).pid == os.getpid()

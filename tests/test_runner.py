@@ -269,7 +269,7 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
     from dsqn import config as C
     from dsqn.learning import replay
     from dsqn.training.chunk import make_train
-    from dsqn.training.loop import _Run
+    from dsqn.training.loop import TrainingRun
 
     overrides = {
         "run.seeds": "0 1",
@@ -280,7 +280,7 @@ def test_restore_gives_back_every_saved_leaf_and_cuts_the_replay(tmp_path):
     }
     cfg = C.validate(C.apply_overrides(C.preset("cartpole-dqn"), overrides))
     exp = make_train(cfg)
-    run = _Run(cfg, tmp_path, exp, progress=False)
+    run = TrainingRun(cfg, tmp_path, exp, progress=False)
     # 130 iterations x 4 envs = 520 agent steps: updates, a target sync, a wrapped replay.
     carry, _ = exp.chunk_fn(130)(exp.init_carry())
     saved = _host_tree((carry.train, carry.replay, carry.agent_steps))
@@ -570,7 +570,8 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
       every resume, so a run that was never stopped plays other games after that step): the
       same logs, evaluation.json and final parameters of every agent."""
     from dsqn import load_agent, load_agents
-    from dsqn.rundir.lock import LOCK_FILE, read_holder
+    from dsqn.rundir.files import LOCK
+    from dsqn.rundir.lock import read_holder
 
     rng = np.random.default_rng(25)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
@@ -586,7 +587,7 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
     stopped_at = _checkpoints(killed)[0][-1]
     assert stopped_at < 1600, "the run finished before the stop"
 
-    files, holder = _files(killed), read_holder(killed / LOCK_FILE)
+    files, holder = _files(killed), read_holder(killed / LOCK)
     assert holder.pid == proc.pid
     cli = [sys.executable, "-m", "dsqn.cli", "train"]
     for second in (["--resume", str(killed)], fresh):
@@ -598,14 +599,14 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
         assert "Traceback" not in refused.stderr
         assert _files(killed) == files  # the refused process changed nothing
     assert load_agent(killed, stopped_at, seed=1, values={"learner.learning_rate": 3e-4})
-    assert read_holder(killed / LOCK_FILE) == holder
+    assert read_holder(killed / LOCK) == holder
 
     proc.kill()  # -9 on the stopped process
     proc.wait()
     capsys.readouterr()
     assert main(["train", "--resume", str(killed)]) == 0
     assert f"no process {proc.pid} runs on this host" in capsys.readouterr().err
-    assert not (killed / LOCK_FILE).exists()
+    assert not (killed / LOCK).exists()
 
     first = list(args)
     first[first.index("1600")] = str(stopped_at)
@@ -690,7 +691,7 @@ def test_best_checkpoint_ties_go_to_the_later_one_as_the_authors():
 
 
 def test_a_failed_write_is_named_by_the_operating_systems_reason():
-    from dsqn.training.loop import _brief, _os_cause
+    from dsqn.training.write_failures import brief, os_cause
 
     try:
         try:
@@ -698,8 +699,8 @@ def test_a_failed_write_is_named_by_the_operating_systems_reason():
         except OSError as e:
             raise RuntimeError("saving failed") from e
     except RuntimeError as e:
-        assert _os_cause(e) == "No space left on device"
+        assert os_cause(e) == "No space left on device"
     tensorstore = ValueError("RESOURCE_EXHAUSTED: " + "{spec}" * 500 + ": Disk quota exceeded [28]")
-    assert _os_cause(tensorstore) == "Disk quota exceeded"
-    assert _os_cause(ValueError("bad")) is None
-    assert len(_brief(tensorstore)) < 620 and _brief(tensorstore).endswith("exceeded [28]")
+    assert os_cause(tensorstore) == "Disk quota exceeded"
+    assert os_cause(ValueError("bad")) is None
+    assert len(brief(tensorstore)) < 620 and brief(tensorstore).endswith("exceeded [28]")

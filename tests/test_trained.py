@@ -7,6 +7,7 @@ evaluation's games are replayed here on envpool's Python API, by a loop written 
 the evaluation's.
 """
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 import dsqn
 from dsqn import cli
-from dsqn.analyses.convert_run import convert_run
+from dsqn.analyses.convert_run import ConversionOptions, convert_run
 from dsqn.envs import make_seed_pool
 from dsqn.rundir.checkpoints import CheckpointError
 from dsqn.runtime import prng
@@ -33,7 +34,9 @@ def trained_run(tiny_cartpole_dqn_run):
 @pytest.fixture(scope="module")
 def converted_run(trained_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("converted") / "snn"
-    convert_run(trained_run, out, time_steps=20, normalization_frames=100, episodes=2)
+    convert_run(
+        trained_run, out, ConversionOptions(time_steps=20, normalization_frames=100, episodes=2)
+    )
     return out
 
 
@@ -80,6 +83,25 @@ def test_two_lines_from_the_package(trained_run):
     assert agent.act(obs).shape == (3,) and agent.act(obs).dtype == np.int32
     assert (agent.seed, agent.checkpoint, agent.spaces.num_actions) == (0, "best", 2)
     assert agent.config.name == "cartpole-dqn"
+
+
+def test_an_agent_prints_as_a_one_line_summary_without_its_arrays(trained_run, converted_run):
+    agent = dsqn.load_agent(trained_run, "best")
+    text = repr(agent)
+    assert str(agent) == text  # print(agent)
+    # fc1 4 -> 16 and out 16 -> 2, weights and biases.
+    assert agent.parameter_count == 4 * 16 + 16 + 16 * 2 + 2 == 114
+    assert text == (
+        f"Agent(run_dir={str(trained_run)!r}, seed=0, checkpoint='best', agent_steps=200, "
+        "observations=float32[4], actions=2, network=MLPDQN (network.kind 'dqn', "
+        "114 parameters))"
+    )
+    assert "Array" not in text and "[[" not in text and "\n" not in text
+    # A sweep point's values follow its seed; a converted agent names its spiking network.
+    point = dataclasses.replace(agent, values={"network.tau": 1.5})
+    assert ", seed=0, network.tau=1.5, checkpoint='best'," in repr(point)
+    converted = repr(dsqn.load_agent(converted_run, "best"))
+    assert "network=ConvertedMLPSNN (" in converted and "114 parameters" in converted
 
 
 @pytest.mark.parametrize("checkpoint", ["best", "final"])

@@ -7,10 +7,10 @@
     dsqn train PRESET [--game G] [--seeds 0 1 2] [--run-dir DIR] [--section.field VALUE ...]
     dsqn train --config FILE.json [--section.field VALUE ...]   (the file, then the overrides)
     dsqn train --resume RUN_DIR [--run.total_agent_steps N]
-    dsqn train PRESET --run-dir DIR --distributed   (one process per host: see
-    dsqn.runtime.distributed) dsqn evaluate RUN_DIR [--checkpoint best|final|STEP] [--episodes N]
-    [--epsilon E] dsqn evaluate RUN_DIR --video DIR [--episodes N]   (one MP4 per game, with the
-    spikes) dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
+    dsqn train PRESET --run-dir DIR --distributed   (one process per host: dsqn.runtime.distributed)
+    dsqn evaluate RUN_DIR [--checkpoint best|final|STEP] [--episodes N] [--epsilon E]
+    dsqn evaluate RUN_DIR --video DIR [--episodes N]   (one MP4 per game, with the spikes)
+    dsqn report ROOT_OR_RUN_DIRS... --out DIR [--band minmax|std] [--x agent_steps|frames]
     dsqn energy RUN_DIR [--checkpoint best|final|STEP] [--episodes N] [--pj-per-ac 0.9]
     dsqn convert DQN_RUN_DIR --run-dir OUT [--time-steps 500] [--percentile 99.9] [--frames N]
     dsqn convert DQN_RUN_DIR --run-dir OUT --sweep-time-steps 100 250 500 --sweep-percentiles ...
@@ -19,6 +19,9 @@
                                               the agent's Q-network as a NIR graph (dsqn.models.nir)
     dsqn versions [--constraints]             the software environment (JSON), or the pins of
                                               constraints.txt
+
+Each subcommand is one entry of :data:`SUBCOMMANDS`: the function that adds its parser and the
+handler that runs it.
 
 Any config field can be set as ``--section.field value`` (``dsqn train --help`` lists them
 all), e.g. ``--network.time_steps 8 --learner.replay_capacity_transitions 100000``. Invalid values
@@ -30,12 +33,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["main", "build_parser", "parse_field_overrides"]
+__all__ = ["main", "build_parser", "parse_field_overrides", "SUBCOMMANDS"]
 
 CHECKPOINT_HELP = "best (default), final (the latest checkpoint; also: latest), or an agent step"
+
+
+class CommandLine(NamedTuple):
+    """What a subcommand's handler gets beside its parsed options."""
+
+    argv: list[str]
+    """The whole command line after ``dsqn`` (recorded in the files a command writes)."""
+    fields: list[str]
+    """The ``--section.field VALUE`` arguments (only a subcommand that takes them gets any)."""
 
 
 def parse_field_overrides(extra: list[str]) -> dict[str, str]:
@@ -104,22 +117,19 @@ def _add_field_help(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from dsqn.config.sweep import SWEEPABLE
-
-    parser = argparse.ArgumentParser(
-        prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("versions", help="the software environment a run would record")
+def _add_versions(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn versions [--constraints]``: the software environment a run would record."""
+    p = sub.add_parser(name, help="the software environment a run would record")
     p.add_argument(
         "--constraints",
         action="store_true",
         help="print name==version pins of the installed dependencies (constraints.txt)",
     )
 
-    p = sub.add_parser("presets", help="list the presets, or print one preset's config")
+
+def _add_presets(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn presets [NAME] [--flags | --sources]``: the presets, or one preset's config."""
+    p = sub.add_parser(name, help="list the presets, or print one preset's config")
     p.add_argument("name", nargs="?")
     p.add_argument(
         "--flags",
@@ -132,8 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="print each value the preset sets with its source (paper, code, flag)",
     )
 
+
+def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn train``: a preset, a config file or a resumed run, then the config field
+    overrides (listed in its help, one entry per field)."""
+    from dsqn.config.sweep import SWEEPABLE
+
     p = sub.add_parser(
-        "train",
+        name,
         usage="dsqn train [PRESET | --config FILE | --resume RUN_DIR] [options] "
         "[--section.field VALUE ...]",
         help="train a preset or a config file (or resume a run)",
@@ -180,7 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_field_help(p)
 
-    p = sub.add_parser("evaluate", help="re-evaluate a checkpoint of a run")
+
+def _add_evaluate(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn evaluate RUN_DIR``: a checkpoint re-evaluated, or (``--video``) games recorded."""
+    p = sub.add_parser(name, help="re-evaluate a checkpoint of a run")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.add_argument("--episodes", type=int, help="episodes per seed (default: the run's)")
@@ -194,13 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
         "layer's firing rate and fc1's spike raster at every decision",
     )
 
-    p = sub.add_parser("report", help="tables (Markdown + CSV) and plots of many runs")
+
+def _add_report(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn report RUNS... --out DIR``: tables and figures over many runs."""
+    p = sub.add_parser(name, help="tables (Markdown + CSV) and plots of many runs")
     p.add_argument("runs", nargs="+", type=Path, help="run directories, or roots to search")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--band", default="minmax", choices=["minmax", "std"], help="band over seeds")
     p.add_argument("--x", default="agent_steps", choices=["agent_steps", "frames"])
 
-    p = sub.add_parser("energy", help="firing rates, synaptic operations and energy per action")
+
+def _add_energy(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn energy RUN_DIR``: spike statistics and energy per action of a checkpoint."""
+    p = sub.add_parser(name, help="firing rates, synaptic operations and energy per action")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.add_argument("--episodes", type=int, help="evaluation episodes per seed")
@@ -208,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pj-per-ac", type=float, default=0.9, help="energy of one accumulate (pJ)")
     p.add_argument("--pj-per-mac", type=float, default=4.6, help="energy of one MAC (pJ)")
 
-    p = sub.add_parser("convert", help="ANN-to-SNN conversion of a trained DQN run (Tan et al.)")
+
+def _add_convert(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn convert DQN_RUN_DIR --run-dir OUT``: one conversion, or a sweep of them."""
+    p = sub.add_parser(name, help="ANN-to-SNN conversion of a trained DQN run (Tan et al.)")
     p.add_argument("dqn_run_dir", type=Path)
     p.add_argument("--run-dir", type=Path, required=True, help="the converted run's directory")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
@@ -225,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-time-steps", type=int, nargs="+", help="sweep over these T")
     p.add_argument("--sweep-percentiles", type=float, nargs="+", help="sweep these percentiles")
 
-    p = sub.add_parser("robustness", help="score under Gaussian noise and FGSM attacks")
+
+def _add_robustness(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn robustness RUNS... --out DIR``: scores under input noise and FGSM attacks."""
+    p = sub.add_parser(name, help="score under Gaussian noise and FGSM attacks")
     p.add_argument("runs", nargs="+", type=Path, help="run directories (trained or converted)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01, 0.02, 0.05])
@@ -233,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's)")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
 
-    p = sub.add_parser("export", help="the agent's Q-network as a NIR graph (dsqn.models.nir)")
+
+def _add_export(sub: argparse._SubParsersAction, name: str) -> None:
+    """``dsqn export RUN_DIR --out FILE``: one agent's Q-network as a NIR graph."""
+    p = sub.add_parser(name, help="the agent's Q-network as a NIR graph (dsqn.models.nir)")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the graph's file (HDF5, .nir)")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
@@ -245,10 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="one step in the graph's time unit: tau is written as tau * dt (default 1: in "
         "steps; snnTorch 1.0's importer assumes 1e-4)",
     )
-    return parser
 
 
-def _cmd_export(args) -> int:
+def _cmd_export(args: argparse.Namespace, line: CommandLine) -> int:
     import os
 
     import nir
@@ -270,33 +303,30 @@ def _cmd_export(args) -> int:
     return 0
 
 
-def _cmd_convert(args, argv: list[str]) -> int:
+def _cmd_convert(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses import convert_run
+    from dsqn.rundir import files as rd
 
-    common = dict(
-        normalization_frames=args.frames,
+    options = convert_run.ConversionOptions(
+        time_steps=args.time_steps,
+        percentile=args.percentile,
         output_scale=args.output_scale,
+        normalization_frames=args.frames,
         checkpoint=args.checkpoint,
         episodes=args.episodes,
-        command=["dsqn", *argv],
+        command=["dsqn", *line.argv],
     )
     if args.sweep_time_steps or args.sweep_percentiles:
-        out = convert_run.sweep(
+        convert_run.sweep(
             args.dqn_run_dir,
             args.run_dir,
             time_steps=args.sweep_time_steps or [args.time_steps],
             percentiles=args.sweep_percentiles or [args.percentile],
-            **common,
+            options=options,
         )
-        print((args.run_dir / "sweep.md").read_text())
+        print((args.run_dir / rd.SWEEP_MARKDOWN).read_text())
         return 0
-    out = convert_run.convert_run(
-        args.dqn_run_dir,
-        args.run_dir,
-        time_steps=args.time_steps,
-        percentile=args.percentile,
-        **common,
-    )
+    out = convert_run.convert_run(args.dqn_run_dir, args.run_dir, options)
     summary = out["summary"]
     print(
         f"converted SNN (T={args.time_steps}, percentile {args.percentile}): "
@@ -305,8 +335,9 @@ def _cmd_convert(args, argv: list[str]) -> int:
     return 0
 
 
-def _cmd_robustness(args) -> int:
+def _cmd_robustness(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses.robustness import robustness_report
+    from dsqn.rundir import files as rd
 
     robustness_report(
         args.runs,
@@ -316,12 +347,13 @@ def _cmd_robustness(args) -> int:
         episodes=args.episodes,
         checkpoint=args.checkpoint,
     )
-    print((args.out / "robustness.md").read_text())
+    print((args.out / rd.ROBUSTNESS_MARKDOWN).read_text())
     return 0
 
 
-def _cmd_energy(args) -> int:
-    from dsqn.analyses.energy import energy_report
+def _cmd_energy(args: argparse.Namespace, line: CommandLine) -> int:
+    from dsqn.analyses.energy_report import energy_report
+    from dsqn.rundir import files as rd
 
     energy_report(
         args.run_dir,
@@ -331,12 +363,12 @@ def _cmd_energy(args) -> int:
         pj_per_ac=args.pj_per_ac,
         pj_per_mac=args.pj_per_mac,
     )
-    print((args.run_dir / "energy.md").read_text())
-    print(f"written to {args.run_dir / 'energy.json'} and {args.run_dir / 'energy.md'}")
+    print((args.run_dir / rd.ENERGY_MARKDOWN).read_text())
+    print(f"written to {args.run_dir / rd.ENERGY} and {args.run_dir / rd.ENERGY_MARKDOWN}")
     return 0
 
 
-def _cmd_report(args) -> int:
+def _cmd_report(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.reports.plots import write_all_plots
     from dsqn.reports.report import write_report
 
@@ -364,7 +396,7 @@ def _cited_values(config, sources: dict[str, str]) -> str:
     return "\n".join([*lines, "(every other field: the paper's default, `dsqn presets NAME`)"])
 
 
-def _cmd_versions(args) -> int:
+def _cmd_versions(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.runtime import versions
 
     if args.constraints:
@@ -374,7 +406,7 @@ def _cmd_versions(args) -> int:
     return 0
 
 
-def _cmd_presets(args) -> int:
+def _cmd_presets(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn import config as C
 
     if args.name:
@@ -396,12 +428,12 @@ def _cmd_presets(args) -> int:
     return 0
 
 
-def _cmd_train(args, extra: list[str], argv: list[str]) -> int:
+def _cmd_train(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn import config as C
-    from dsqn.training.loop import run_training
+    from dsqn.training.launch import run_training
 
-    overrides: dict[str, Any] = parse_field_overrides(extra)
-    command = ["dsqn", *argv]
+    overrides: dict[str, Any] = parse_field_overrides(line.fields)
+    command = ["dsqn", *line.argv]
     tracking = {"track": args.track, "wandb_project": args.wandb_project}
     if args.distributed:
         if args.resume is None and args.run_dir is None:
@@ -479,11 +511,9 @@ def _base_config(args):
     return C.preset(args.preset)
 
 
-def _cmd_evaluate(args, extra: list[str]) -> int:
+def _cmd_evaluate(args: argparse.Namespace, line: CommandLine) -> int:
     from dsqn.analyses.reevaluation import evaluate_checkpoint
 
-    if extra:
-        raise SystemExit(f"dsqn evaluate: unexpected arguments {extra}")
     if args.video is not None:
         from dsqn.analyses.video import record_videos
 
@@ -510,6 +540,42 @@ def _cmd_evaluate(args, extra: list[str]) -> int:
         )
     print(f"written to {out['path']}")
     return 0
+
+
+class Subcommand(NamedTuple):
+    """One ``dsqn`` subcommand: how its parser is built and what runs it."""
+
+    add_parser: Callable[[argparse._SubParsersAction, str], None]
+    """Adds the subcommand's parser, of the given name, to the subparsers."""
+    run: Callable[[argparse.Namespace, CommandLine], int]
+    """Runs the parsed command; returns the exit status."""
+    takes_fields: bool = False
+    """Whether ``--section.field VALUE`` arguments are accepted (config overrides)."""
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "versions": Subcommand(_add_versions, _cmd_versions),
+    "presets": Subcommand(_add_presets, _cmd_presets),
+    "train": Subcommand(_add_train, _cmd_train, takes_fields=True),
+    "evaluate": Subcommand(_add_evaluate, _cmd_evaluate),
+    "report": Subcommand(_add_report, _cmd_report),
+    "energy": Subcommand(_add_energy, _cmd_energy),
+    "convert": Subcommand(_add_convert, _cmd_convert),
+    "robustness": Subcommand(_add_robustness, _cmd_robustness),
+    "export": Subcommand(_add_export, _cmd_export),
+}
+"""Subcommand name -> its parser and handler, in the order ``dsqn --help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dsqn`` parser: one subparser per entry of :data:`SUBCOMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="dsqn", description="Deep Spiking Q-Networks in JAX: train, evaluate, analyse."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, subcommand in SUBCOMMANDS.items():
+        subcommand.add_parser(sub, name)
+    return parser
 
 
 def _finite(v: float) -> bool:
@@ -566,13 +632,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
             rd.require_run_dir(path)
 
 
-def _reject_unknown(parser: argparse.ArgumentParser, command: str, unknown: list[str]) -> None:
-    """Unrecognised arguments: for ``train``, an option that looks like a config field without
-    its section (``--learning_rate``) gets the field's full name."""
+def _reject_unknown(
+    parser: argparse.ArgumentParser, subcommand: Subcommand, unknown: list[str]
+) -> None:
+    """Unrecognised arguments: for a subcommand that takes config fields (``train``), an option
+    that looks like a config field without its section (``--learning_rate``) gets the field's
+    full name."""
     from dsqn.config import unknown_field_error
 
     options = [u for u in unknown if u.startswith("--")]
-    if command == "train" and options:
+    if subcommand.takes_fields and options:
         raise unknown_field_error(options[0][2:].split("=")[0])
     parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 
@@ -586,44 +655,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    ordinary, extra = split_field_arguments(argv)
+    ordinary, fields = split_field_arguments(argv)
     args, unknown = parser.parse_known_args(ordinary)
+    subcommand = SUBCOMMANDS[args.command]
     try:
         if unknown:
-            _reject_unknown(parser, args.command, unknown)
+            _reject_unknown(parser, subcommand, unknown)
         _check_arguments(args)
-        if args.command == "presets":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_presets(args)
-        if args.command == "versions":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_versions(args)
-        if args.command == "train":
-            return _cmd_train(args, extra, argv)
-        if args.command == "evaluate":
-            return _cmd_evaluate(args, extra)
-        if args.command == "convert":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_convert(args, argv)
-        if args.command == "robustness":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_robustness(args)
-        if args.command == "energy":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_energy(args)
-        if args.command == "report":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_report(args)
-        if args.command == "export":
-            if extra:
-                parser.error(f"unexpected arguments {extra}")
-            return _cmd_export(args)
+        if fields and not subcommand.takes_fields:
+            parser.error(f"unexpected arguments {fields}")
+        return subcommand.run(args, CommandLine(argv, fields))
     except (
         ConfigError,
         CheckpointError,
@@ -643,8 +684,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dsqn: error: {err}", file=sys.stderr)
         return 2
-    parser.error(f"unknown command {args.command!r}")
-    return 2
 
 
 if __name__ == "__main__":

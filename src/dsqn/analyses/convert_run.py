@@ -34,7 +34,9 @@ from dsqn.analyses.energy import energy_estimate, layer_geometry, spike_statisti
 from dsqn.envs import ENV_SEED_STRIDE, make_run_pool
 from dsqn.envs.seeding import MAX_TRAINING_SEED
 from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.learning.evaluation_stats import seed_summary
 from dsqn.models.conversion import (
+    NORMALIZATION_EPSILON,
     converted_network,
     layer_order,
     layer_scales,
@@ -47,8 +49,8 @@ from dsqn.runtime import prng
 from dsqn.runtime.precision import matmul_precision
 
 __all__ = [
+    "ConversionOptions",
     "CONVERTED_NAME",
-    "NORMALIZATION_EPSILON",
     "collect_normalization_obs",
     "convert_run",
     "sweep",
@@ -56,10 +58,6 @@ __all__ = [
 
 CONVERTED_NAME = "converted-snn"
 """The ``name`` of a converted run directory's config (the report's algorithm)."""
-
-NORMALIZATION_EPSILON = 0.05
-"""Exploration of the DQN while it collects normalisation and held-out data."""
-
 
 # ----------------------------------------------------------------------------- normalisation data
 
@@ -223,7 +221,7 @@ def _evaluation(source: _Source, result: EvalResult, evaluator: Evaluator) -> di
         per_seed[str(ann.seed)] = {
             "final": None,
             "best": None,
-            protocol: rd.seed_summary(result, i, ann.agent_steps),
+            protocol: seed_summary(result, i, ann.agent_steps),
         }
     return rd.evaluation_record(
         source.config,
@@ -250,8 +248,8 @@ def _conversion_seeds(
     scores = ("mean", "std", "scores", "lengths")
     per_seed = {}
     for i, ann in enumerate(source.agents):
-        snn_summary = rd.seed_summary(result, i, ann.agent_steps)
-        ann_summary = rd.seed_summary(ann_result, i, ann.agent_steps)
+        snn_summary = seed_summary(result, i, ann.agent_steps)
+        ann_summary = seed_summary(ann_result, i, ann.agent_steps)
         sums = {k: np.asarray(v[i]) for k, v in result.spike_sums.items()}
         stats = spike_statistics(geometry, sums, float(result.steps[i]), snn.time_steps)
         per_seed[str(ann.seed)] = {
@@ -267,21 +265,36 @@ def _conversion_seeds(
     return per_seed
 
 
-@dataclasses.dataclass(frozen=True)
-class _Options:
-    """The settings of one conversion (see :func:`convert_run`)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversionOptions:
+    """The settings of a conversion (:func:`convert_run`, :func:`sweep`, ``dsqn convert``).
 
-    time_steps: int
-    percentile: float
-    normalization_frames: int
-    matching_frames: int | None
-    episodes: int | None
-    batch_size: int
-    command: list[str] | None
-    output_scale: str
+    Every field is given by keyword; the defaults are the paper's (Tan et al. 2021) and those of
+    ``dsqn convert``.
+    """
+
+    time_steps: int = 500
+    """Simulation length T of the converted SNN: time steps per action."""
+    percentile: float = 99.9
+    """Robust normalisation: each layer's scale is this percentile of its activations."""
+    output_scale: str = "percentile"
+    """The output layer's rule (:data:`dsqn.models.conversion.OUTPUT_SCALES`): ``"percentile"``
+    (the paper's), or ``"abs_percentile"`` (the percentile of ``|Q|``, when Q is mostly < 0)."""
+    normalization_frames: int = 15_000
+    """Observations per seed of the DQN playing with epsilon 0.05 that the scales are taken on."""
+    matching_frames: int | None = None
+    """Held-out observations per seed for the matching rate (None: ``normalization_frames``)."""
+    checkpoint: str = "best"
+    """The DQN run's checkpoint that is converted: ``best``, ``final`` or an agent step."""
+    episodes: int | None = None
+    """Evaluation games per seed of the SNN and of the ANN (None: the run's ``eval.episodes``)."""
+    batch_size: int = 32
+    """Observations per SNN forward pass for the matching rate (memory grows as T x this)."""
+    command: list[str] | None = None
+    """The command line recorded in the converted run's ``config.json`` (``meta``)."""
 
 
-def _convert(source: _Source, out_dir: str | Path, options: _Options) -> dict[str, Any]:
+def _convert(source: _Source, out_dir: str | Path, options: ConversionOptions) -> dict[str, Any]:
     """One conversion of every seed of ``source`` into the run directory ``out_dir``, its
     programs at the run's ``run.matmul_precision``."""
     with matmul_precision(source.config.run.matmul_precision):
@@ -289,7 +302,7 @@ def _convert(source: _Source, out_dir: str | Path, options: _Options) -> dict[st
 
 
 def _convert_at_precision(
-    source: _Source, out_dir: str | Path, options: _Options
+    source: _Source, out_dir: str | Path, options: ConversionOptions
 ) -> dict[str, Any]:
     time_steps, batch_size = options.time_steps, options.batch_size
     normalization_frames = options.normalization_frames
@@ -341,28 +354,16 @@ def _convert_at_precision(
 def convert_run(
     dqn_run_dir: str | Path,
     out_dir: str | Path,
-    *,
-    time_steps: int = 500,
-    percentile: float = 99.9,
-    normalization_frames: int = 15_000,
-    checkpoint: str = "best",
-    episodes: int | None = None,
-    matching_frames: int | None = None,
-    batch_size: int = 32,
-    command: list[str] | None = None,
-    output_scale: str = "percentile",
+    options: ConversionOptions = ConversionOptions(),
 ) -> dict[str, Any]:
     """Converts every seed of a DQN run and writes the converted run directory ``out_dir``.
 
-    Per seed: normalisation data (``normalization_frames`` observations of the DQN playing with
-    epsilon 0.05), layer scales at ``percentile``, normalised parameters, and the matching rate on
-    ``matching_frames`` held-out observations (default: as many as for normalisation) collected
-    the same way on other games. Every seed's SNN then plays ``episodes`` games (default: the
-    run's ``eval.episodes``) under the run's evaluation protocol, and the ANN plays the same games
-    with the same exploration draws for comparison. ``batch_size`` bounds the observations per SNN
-    forward pass when measuring the matching rate (memory grows as ``T * batch_size``).
-    ``output_scale`` is the output layer's rule (:data:`dsqn.models.conversion.OUTPUT_SCALES`; the
-    paper's by default).
+    Per seed (settings from ``options``, :class:`ConversionOptions`): normalisation data
+    (``normalization_frames`` observations of the DQN playing with epsilon 0.05), layer scales at
+    ``percentile``, normalised parameters, and the matching rate on ``matching_frames`` held-out
+    observations collected the same way on other games. Every seed's SNN then plays ``episodes``
+    games under the run's evaluation protocol, and the ANN plays the same games with the same
+    exploration draws for comparison.
 
     Writes into ``out_dir``: ``config.json`` (the DQN's config with ``name`` ``"converted-snn"``,
     a top-level ``"conversion"`` section of the settings, and ``meta``), ``evaluation.json``
@@ -374,17 +375,7 @@ def convert_run(
     Returns:
       The ``conversion.json`` object plus ``"run_dir"``.
     """
-    options = _Options(
-        time_steps,
-        percentile,
-        normalization_frames,
-        matching_frames,
-        episodes,
-        batch_size,
-        command,
-        output_scale,
-    )
-    return _convert(_Source(dqn_run_dir, checkpoint), out_dir, options)
+    return _convert(_Source(dqn_run_dir, options.checkpoint), out_dir, options)
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -420,20 +411,15 @@ def sweep(
     *,
     time_steps: Sequence[int] = (100, 250, 500),
     percentiles: Sequence[float] = (99.0, 99.9, 99.99, 100.0),
-    normalization_frames: int = 15_000,
-    checkpoint: str = "best",
-    episodes: int | None = None,
-    matching_frames: int | None = None,
-    batch_size: int = 32,
-    command: list[str] | None = None,
-    output_scale: str = "percentile",
+    options: ConversionOptions = ConversionOptions(),
 ) -> dict[str, Any]:
     """One :func:`convert_run` per (T, percentile) into ``out_root/T<t>-p<p>/``.
 
-    The checkpoint, the normalisation and held-out data and the ANN's evaluation are computed once
-    and shared. Writes ``out_root/sweep.json`` (one row per combination: T, percentile, run
-    directory, SNN and ANN mean scores, matching rate) and ``out_root/sweep.md`` (score and
-    matching rate, rows T, columns percentile).
+    Every conversion takes its settings from ``options`` with ``time_steps`` and ``percentile``
+    replaced by the point's. The checkpoint, the normalisation and held-out data and the ANN's
+    evaluation are computed once and shared. Writes ``out_root/sweep.json`` (one row per
+    combination: T, percentile, run directory, SNN and ANN mean scores, matching rate) and
+    ``out_root/sweep.md`` (score and matching rate, rows T, columns percentile).
 
     Returns:
       The ``sweep.json`` object.
@@ -443,18 +429,18 @@ def sweep(
             f"time_steps and percentiles must be non-empty, got {time_steps!r}, {percentiles!r}"
         )
     out_root = Path(out_root)
-    source = _Source(dqn_run_dir, checkpoint)
-    shared = (normalization_frames, matching_frames, episodes, batch_size, command, output_scale)
+    source = _Source(dqn_run_dir, options.checkpoint)
     rows = []
     for t in time_steps:
         for p in percentiles:
             run_dir = out_root / f"T{t}-p{p:g}"
-            summary = _convert(source, run_dir, _Options(int(t), float(p), *shared))["summary"]
+            point = dataclasses.replace(options, time_steps=int(t), percentile=float(p))
+            summary = _convert(source, run_dir, point)["summary"]
             rows.append(
                 {"time_steps": int(t), "percentile": float(p), "run_dir": str(run_dir), **summary}
             )
-    result = {"source_run": str(source.run_dir), "checkpoint": checkpoint, "runs": rows}
+    result = {"source_run": str(source.run_dir), "checkpoint": options.checkpoint, "runs": rows}
     out_root.mkdir(parents=True, exist_ok=True)
-    rd.write_json(out_root / "sweep.json", result)
-    rd.write_text(out_root / "sweep.md", _sweep_markdown(rows, str(source.run_dir)))
+    rd.write_json(out_root / rd.SWEEP, result)
+    rd.write_text(out_root / rd.SWEEP_MARKDOWN, _sweep_markdown(rows, str(source.run_dir)))
     return result

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dsqn.learning.evaluation import agents_evaluator
+from dsqn.learning.evaluation_stats import seed_summaries
 from dsqn.rundir import files as rd
 from dsqn.rundir.loading import load_agents, stack_params
 from dsqn.runtime import prng
@@ -41,7 +42,7 @@ def evaluate_checkpoint(
         str(checkpoint),
         episodes=evaluator.episodes,
         epsilon=evaluator.epsilon,
-        per_seed=rd.seed_summaries(
+        per_seed=seed_summaries(
             result, [a.spec.key for a in agents], [a.agent_steps for a in agents]
         ),
     )

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 from dsqn.config import Config
 from dsqn.config.sweep import AgentSpec
 from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.learning.evaluation_stats import evaluation_summary, seed_summaries
 from dsqn.rundir import files as rd
 from dsqn.rundir.loading import Agent, load_agents, stack_params
 from dsqn.runtime import prng
@@ -183,8 +184,8 @@ def _labels(run_dirs: Sequence[Path], names: Sequence[str]) -> list[str]:
 
 def _summary(result: EvalResult, agents: Sequence[Agent]) -> dict[str, Any]:
     keys, steps = [a.spec.key for a in agents], [a.agent_steps for a in agents]
-    per_seed = rd.seed_summaries(result, keys, steps)
-    return {**rd.evaluation_summary(per_seed), "per_seed": per_seed}
+    per_seed = seed_summaries(result, keys, steps)
+    return {**evaluation_summary(per_seed), "per_seed": per_seed}
 
 
 def _fmt(row: dict[str, Any]) -> str:
@@ -306,6 +307,6 @@ def robustness_report(
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rd.write_json(out_dir / "robustness.json", report)
-    rd.write_text(out_dir / "robustness.md", robustness_markdown(report))
-    return {**report, "path": str(out_dir / "robustness.json")}
+    path = rd.write_json(out_dir / rd.ROBUSTNESS, report)
+    rd.write_text(out_dir / rd.ROBUSTNESS_MARKDOWN, robustness_markdown(report))
+    return {**report, "path": str(path)}

@@ -54,8 +54,8 @@ class EvalResult(NamedTuple):
       returns: raw return of each episode's full game.
       lengths: agent steps of each episode.
       max_q: the maximum over the episode's greedy steps of ``max_a Q(s, a)`` (NaN without a
-        greedy step); :func:`dsqn.rundir.files.average_max_q` averages it over episodes (the paper's
-        statistic).
+        greedy step); :func:`dsqn.learning.evaluation_stats.average_max_q` averages it over
+        episodes (the paper's statistic).
       mean_max_q: the mean over all the episode's steps of ``max_a Q(s, a)``.
       spike_sums: ``{layer: [S, *layer_shape]}`` spike counts summed over all counted steps and
         episodes (only when requested), else None.
@@ -95,6 +95,33 @@ def accumulate_max_q(stats: MaxQ, q: jax.Array, explored: jax.Array, counted: ja
         step_sum=stats.step_sum + jnp.where(counted, best, 0.0),
         greedy_max=jnp.where(greedy, jnp.maximum(stats.greedy_max, best), stats.greedy_max),
     )
+
+
+class _EvalCarry(NamedTuple):
+    """The state of :meth:`Evaluator._loop`'s ``while_loop``: S seeds x N episodes, seed-major
+    ``[S*N]`` unless said otherwise."""
+
+    handles: tuple
+    """Each seed's env pool handle (the in-jit step's state)."""
+    timestep: Timestep
+    """The last timestep of every env."""
+    key: jax.Array
+    """``[S]`` each seed's key, split every step into the next key and the step's action key."""
+    finished: jax.Array
+    """bool: the env's game is over (it is masked out from then on)."""
+    returns: jax.Array
+    """float32: the raw return of the env's game so far."""
+    lengths: jax.Array
+    """int32: the agent steps of the env's game so far."""
+    max_q: MaxQ
+    """The Q statistics of the env's game so far."""
+    spikes: dict[str, jax.Array]
+    """``{layer: [S, *layer_shape]}`` spike counts summed over the counted steps (empty unless
+    spikes are collected)."""
+    steps: jax.Array
+    """``[S]`` float32: the counted agent steps of each seed."""
+    iteration: jax.Array
+    """int32 scalar: loop iterations so far (at most ``max_steps``)."""
 
 
 class Evaluator:
@@ -227,60 +254,59 @@ class Evaluator:
         _, spikes0 = jax.eval_shape(jax.vmap(self._forward), values, params, obs0)
         zero_spikes = {k: jnp.zeros((s, *v.shape[2:]), jnp.float32) for k, v in spikes0.items()}
 
-        def cond(carry):
-            finished, it = carry[3], carry[-1]
-            return ~jnp.all(finished) & (it < self.max_steps)
+        def cond(carry: _EvalCarry):
+            return ~jnp.all(carry.finished) & (carry.iteration < self.max_steps)
 
-        def body(carry):
-            handle, ts, key, finished, ret, length, max_q, spikes, steps, it = carry
-            keys = jax.vmap(jax.random.split)(key)
+        def body(carry: _EvalCarry) -> _EvalCarry:
+            keys = jax.vmap(jax.random.split)(carry.key)
             key, act_key = keys[:, 0], keys[:, 1]
-            obs = self._observe(transform, values, params, split_seeds(ts.obs, s), size, act_key)
+            obs = split_seeds(carry.timestep.obs, s)
+            obs = self._observe(transform, values, params, obs, size, act_key)
             q, layer_spikes = jax.vmap(self._forward)(values, params, obs)
             actions, explored = jax.vmap(agent.epsilon_greedy, in_axes=(0, 0, None))(
                 act_key, q, self.epsilon
             )
-            counted = ~finished  # [S*N]
-            handle, ts = self._step_seeds(handle, ts, actions, finished)
+            counted = ~carry.finished  # [S*N]
+            handles, ts = self._step_seeds(carry.handles, carry.timestep, actions, carry.finished)
             c = counted.astype(jnp.float32)
             cs = split_seeds(c, s)
             spikes = {
-                k: spikes[k] + jnp.einsum("sn,sn...->s...", cs, v) for k, v in layer_spikes.items()
+                k: carry.spikes[k] + jnp.einsum("sn,sn...->s...", cs, v)
+                for k, v in layer_spikes.items()
             }
-            return (
-                handle,
-                ts,
-                key,
-                finished | (ts.game_over & counted),
-                ret + ts.raw_reward * c,
-                length + counted.astype(jnp.int32),
-                accumulate_max_q(max_q, merge_seeds(q), merge_seeds(explored), counted),
-                spikes,
-                steps + cs.sum(-1),
-                it + 1,
+            return _EvalCarry(
+                handles=handles,
+                timestep=ts,
+                key=key,
+                finished=carry.finished | (ts.game_over & counted),
+                returns=carry.returns + ts.raw_reward * c,
+                lengths=carry.lengths + counted.astype(jnp.int32),
+                max_q=accumulate_max_q(carry.max_q, merge_seeds(q), merge_seeds(explored), counted),
+                spikes=spikes,
+                steps=carry.steps + cs.sum(-1),
+                iteration=carry.iteration + 1,
             )
 
         zeros = jnp.zeros((s * n,), jnp.float32)
-        init = (
-            handle,
-            timestep,
-            key,
-            jnp.zeros((s * n,), bool),
-            zeros,
-            jnp.zeros((s * n,), jnp.int32),
-            MaxQ(zeros, jnp.full((s * n,), -jnp.inf, jnp.float32)),
-            zero_spikes,
-            jnp.zeros((s,), jnp.float32),
-            jnp.zeros((), jnp.int32),
+        init = _EvalCarry(
+            handles=handle,
+            timestep=timestep,
+            key=key,
+            finished=jnp.zeros((s * n,), bool),
+            returns=zeros,
+            lengths=jnp.zeros((s * n,), jnp.int32),
+            max_q=MaxQ(zeros, jnp.full((s * n,), -jnp.inf, jnp.float32)),
+            spikes=zero_spikes,
+            steps=jnp.zeros((s,), jnp.float32),
+            iteration=jnp.zeros((), jnp.int32),
         )
         out = jax.lax.while_loop(cond, body, init)
-        _, _, _, _, ret, length, max_q, spikes, steps, _ = out
         return (
-            split_seeds(ret, s),
-            split_seeds(length, s),
-            split_seeds(max_q, s),
-            spikes,
-            steps,
+            split_seeds(out.returns, s),
+            split_seeds(out.lengths, s),
+            split_seeds(out.max_q, s),
+            out.spikes,
+            out.steps,
         )
 
 

@@ -3,7 +3,7 @@ r"""ANN-to-SNN conversion of a trained ReLU DQN (Tan, Patel & Kozma, AAAI 2021).
 The paper's conversion-based spiking baseline:
 
 1. **Normalisation data**: about 15,000 observations visited by the trained DQN playing with
-   epsilon 0.05 on evaluation-protocol environments
+   epsilon 0.05 (:data:`NORMALIZATION_EPSILON`) on evaluation-protocol environments
    (:func:`dsqn.analyses.convert_run.collect_normalization_obs`).
 2. **Layer-wise robust normalisation** (:func:`layer_scales`, :func:`normalize_params`): for every
    conv/dense layer ``l`` in network order, including the output layer, ``lambda_l`` is the
@@ -55,6 +55,7 @@ from dsqn.models.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
 
 __all__ = [
     "V_THRESHOLD",
+    "NORMALIZATION_EPSILON",
     "ConvertedSNN",
     "ConvertedMLPSNN",
     "converted_network",
@@ -68,6 +69,9 @@ __all__ = [
 
 V_THRESHOLD = 1.0
 """Firing threshold of every converted neuron; the normalisation maps activations onto it."""
+
+NORMALIZATION_EPSILON = 0.05
+"""Exploration of the trained DQN while it plays the normalisation and held-out data."""
 
 _ATARI_CONVS = (("conv1", 32, 8, 4), ("conv2", 64, 4, 2), ("conv3", 64, 3, 1))
 

@@ -456,51 +456,79 @@ class Checkpointer:
         """
         step = self._check_step(step)
         metadata = self._read_metadata(step)
-        differences: list[str] = []
-        if expected_config is not None:
-            if not isinstance(metadata.get("config"), Mapping):
-                differences.append("config: the checkpoint metadata has no 'config' object")
-            else:
-                differences += _config_differences(
-                    metadata["config"],
-                    expected_config,
-                    ignore_config_fields,
-                    absent_config_fields or {},
-                )
-
-        restore_replay = replay_template is not None
-        if restore_replay and not self.has_replay(step):
-            warnings.warn(
-                f"checkpoint step {step} in {self._directory} has no replay; returning"
-                " replay=None (the replay must be refilled)",
-                stacklevel=2,
-            )
-            restore_replay = False
-
-        try:
-            stored = self._manager.item_metadata(step)
-            differences += _tree_differences(stored[STATE_ITEM].tree, state_template, "")
-            if restore_replay:
-                differences += _tree_differences(
-                    stored[REPLAY_ITEM].tree, replay_template, f"{REPLAY_ITEM}/"
-                )
-        except Exception as e:
-            raise self._corrupt(step, "array metadata", e) from e
+        differences = _metadata_config_differences(
+            metadata, expected_config, ignore_config_fields, absent_config_fields or {}
+        )
+        if replay_template is not None and not self._replay_to_restore(step):
+            replay_template = None
+        differences += self._structure_differences(step, state_template, replay_template)
         if differences:
             raise CheckpointError(
                 f"checkpoint step {step} in {self._directory} is incompatible with the expected"
                 f" structure:{_format_differences(differences)}"
             )
+        state, replay = self._read_arrays(step, state_template, replay_template)
+        return Restored(state=state, replay=replay, metadata=metadata)
 
+    def _replay_to_restore(self, step: int) -> bool:
+        """Whether step ``step`` saved a replay; if not, a warning says that the replay comes
+        back None (to be refilled)."""
+        if self.has_replay(step):
+            return True
+        warnings.warn(
+            f"checkpoint step {step} in {self._directory} has no replay; returning"
+            " replay=None (the replay must be refilled)",
+            stacklevel=3,  # the caller of restore
+        )
+        return False
+
+    def _structure_differences(
+        self, step: int, state_template: Any, replay_template: Any | None
+    ) -> list[str]:
+        """The differences between step ``step``'s stored trees (state, and the replay unless
+        ``replay_template`` is None) and the templates: paths, shapes, dtypes."""
+        try:
+            stored = self._manager.item_metadata(step)
+            differences = _tree_differences(stored[STATE_ITEM].tree, state_template, "")
+            if replay_template is not None:
+                differences += _tree_differences(
+                    stored[REPLAY_ITEM].tree, replay_template, f"{REPLAY_ITEM}/"
+                )
+        except Exception as e:
+            raise self._corrupt(step, "array metadata", e) from e
+        return differences
+
+    def _read_arrays(
+        self, step: int, state_template: Any, replay_template: Any | None
+    ) -> tuple[Any, Any | None]:
+        """Step ``step``'s state and (unless ``replay_template`` is None) replay arrays, in the
+        templates' structure, dtypes and shardings."""
         items = {STATE_ITEM: ocp.args.StandardRestore(_abstract(state_template))}
-        if restore_replay:
+        if replay_template is not None:
             items[REPLAY_ITEM] = ocp.args.StandardRestore(_abstract(replay_template))
         try:
             restored = self._manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as e:
             raise self._corrupt(step, "arrays", e) from e
-        replay = restored[REPLAY_ITEM] if restore_replay else None
-        return Restored(state=restored[STATE_ITEM], replay=replay, metadata=metadata)
+        replay = restored[REPLAY_ITEM] if replay_template is not None else None
+        return restored[STATE_ITEM], replay
+
+
+def _metadata_config_differences(
+    metadata: Mapping[str, Any],
+    expected_config: Mapping[str, Any] | None,
+    ignore_config_fields: Collection[str],
+    absent_config_fields: Mapping[str, Any],
+) -> list[str]:
+    """The differences between a checkpoint's ``metadata["config"]`` and ``expected_config``
+    (none when it is None; see :meth:`Checkpointer.restore` for the other arguments)."""
+    if expected_config is None:
+        return []
+    if not isinstance(metadata.get("config"), Mapping):
+        return ["config: the checkpoint metadata has no 'config' object"]
+    return _config_differences(
+        metadata["config"], expected_config, ignore_config_fields, absent_config_fields
+    )
 
 
 def _abstract(template: Any) -> Any:

@@ -11,13 +11,19 @@ One run = one directory (docs/run_directory.md)::
     conversion.json    a converted run's scales, matching rates and scores per seed
     energy.json/.md    ``dsqn energy``
     checkpoints/       orbax checkpoints (dsqn.rundir.checkpoints)
+    tensorboard/       TensorBoard event files (dsqn.training.logs)
+    wandb/             with ``--track wandb``: the W&B run's files (named by wandb itself)
     train.lock         while ``dsqn train`` runs: its lock (dsqn.rundir.lock)
 
+and the files of the other directories dsqn writes: ``sweep.json``/``.md`` in the root of a
+conversion sweep (``dsqn convert --sweep-...``), ``robustness.json``/``.md`` in the output
+directory of ``dsqn robustness``.
+
 Every other module reads these files through the functions here: the config and its metadata,
-the per-seed summary of an evaluation and the ``evaluation.json`` built from them, and the list
-of checkpoints. JSON files are written atomically with the file mode of any other file the
-process writes (``0666`` less the umask, typically ``0644``), so colleagues on a shared file system
-can read them.
+the ``evaluation.json`` built from per-seed summaries of evaluations (the statistics are
+:mod:`dsqn.learning.evaluation_stats`), and the list of checkpoints. JSON files are written
+atomically with the file mode of any other file the process writes (``0666`` less the umask,
+typically ``0644``), so colleagues on a shared file system can read them.
 
 This module needs no JAX except to list checkpoints (done by orbax), so reports and plots that
 only read JSON and CSV stay light.
@@ -30,14 +36,13 @@ import datetime
 import json
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
-
-import numpy as np
+from typing import Any, NamedTuple
 
 import dsqn
 from dsqn.config import Config, SweepConfig, from_dict, to_dict
+from dsqn.learning.evaluation_stats import evaluation_summary
 
 __all__ = [
     "CONFIG",
@@ -50,11 +55,15 @@ __all__ = [
     "METRICS",
     "EVALUATIONS_CSV",
     "TENSORBOARD",
+    "LOCK",
+    "SWEEP",
+    "SWEEP_MARKDOWN",
+    "ROBUSTNESS",
+    "ROBUSTNESS_MARKDOWN",
     "PROTOCOLS",
     "RESUMABLE_FIELDS",
     "ADDED_FIELDS",
     "Spaces",
-    "EvaluationScores",
     "WriteFailed",
     "write_json",
     "write_text",
@@ -71,11 +80,6 @@ __all__ = [
     "write_conversion",
     "read_energy",
     "frames_per_agent_step",
-    "average_max_q",
-    "max_q_summary",
-    "seed_summary",
-    "seed_summaries",
-    "evaluation_summary",
     "evaluation_record",
     "write_evaluation",
     "read_evaluation",
@@ -96,6 +100,14 @@ EVALUATIONS = "evaluations"
 METRICS = "metrics.csv"
 EVALUATIONS_CSV = "evaluations.csv"
 TENSORBOARD = "tensorboard"
+LOCK = "train.lock"
+"""The lock of the one process that writes the run (:mod:`dsqn.rundir.lock`)."""
+SWEEP = "sweep.json"
+SWEEP_MARKDOWN = "sweep.md"
+"""A conversion sweep's table, in the root above its converted run directories."""
+ROBUSTNESS = "robustness.json"
+ROBUSTNESS_MARKDOWN = "robustness.md"
+"""``dsqn robustness``'s report, in its output directory."""
 
 PROTOCOLS: tuple[str, ...] = ("best", "final")
 """The protocols of ``evaluation.json``: the best checkpoint re-evaluated, the final policy."""
@@ -132,16 +144,6 @@ whose output layer was trained whole, no normalisation, plain Adam): a
 load and re-evaluate as they were trained."""
 
 _FRAMES_PER_AGENT_STEP = {"atari": 4, "classic": 1, "minatar": 1}  # MinAtar: no frame skip
-
-
-class EvaluationScores(Protocol):
-    """What :func:`seed_summary` reads of an evaluation (a
-    :class:`dsqn.learning.evaluation.EvalResult`): per seed and episode ``[S, N]``."""
-
-    returns: np.ndarray
-    lengths: np.ndarray
-    max_q: np.ndarray
-    mean_max_q: np.ndarray
 
 
 class WriteFailed(RuntimeError):
@@ -330,69 +332,6 @@ def frames_per_agent_step(suite: str) -> int:
     return _FRAMES_PER_AGENT_STEP[suite]
 
 
-def average_max_q(max_q: np.ndarray) -> float:
-    """The paper's "average max Q" of one evaluation: the mean over episodes of each episode's
-    maximum greedy ``max_a Q`` (``EvalResult.max_q`` of one seed), leaving out the episodes
-    without a greedy step; NaN when no episode has one."""
-    max_q = np.asarray(max_q, np.float64)
-    kept = max_q[~np.isnan(max_q)]
-    return float(kept.mean()) if kept.size else float("nan")
-
-
-def max_q_summary(result: EvaluationScores, i: int) -> dict[str, float]:
-    """The Q statistics of seed ``i``'s evaluation: ``average_max_q`` (the paper's,
-    :func:`average_max_q`) and ``average_mean_max_q`` (the mean over episodes of each episode's
-    mean ``max_a Q``)."""
-    return {
-        "average_max_q": average_max_q(result.max_q[i]),
-        "average_mean_max_q": float(np.mean(result.mean_max_q[i])),
-    }
-
-
-def seed_summary(result: EvaluationScores, i: int, agent_steps: int) -> dict[str, Any]:
-    """Seed ``i``'s games of an evaluation: ``{"agent_steps", "mean", "std", "scores",
-    "lengths", "average_max_q", "average_mean_max_q"}`` (``std`` over episodes, ddof 0; the Q
-    statistics of :func:`max_q_summary`)."""
-    scores = np.asarray(result.returns[i], float)
-    return {
-        "agent_steps": int(agent_steps),
-        "mean": float(scores.mean()),
-        "std": float(scores.std()),
-        "scores": scores.tolist(),
-        "lengths": np.asarray(result.lengths[i]).astype(int).tolist(),
-        **max_q_summary(result, i),
-    }
-
-
-def seed_summaries(
-    result: EvaluationScores, seeds: Sequence[int | str], agent_steps: Sequence[int]
-) -> dict[str, dict[str, Any]]:
-    """Every seed's :func:`seed_summary`, keyed by the seed as a string (as in the JSON files;
-    in a sweep run, the agent's key, :attr:`dsqn.config.sweep.AgentSpec.key`); ``agent_steps[i]`` is
-    the agent step of seed ``seeds[i]``'s parameters."""
-    return {
-        str(seed): seed_summary(result, i, steps)
-        for i, (seed, steps) in enumerate(zip(seeds, agent_steps, strict=True))
-    }
-
-
-def evaluation_summary(per_seed: Mapping[str, Any], protocol: str | None = None) -> dict[str, Any]:
-    """Mean and standard deviation (ddof 0) over seeds of each seed's mean score.
-
-    ``per_seed``: seed -> summary (:func:`seed_summary`), or, with ``protocol`` (best | final),
-    seed -> {protocol: summary or None}; seeds without a score are left out.
-    """
-    entries = [v.get(protocol) if protocol else v for v in per_seed.values()]
-    means = [e["mean"] for e in entries if e]
-    if not means:
-        return {"mean": None, "std_over_seeds": None, "seeds": 0}
-    return {
-        "mean": float(np.mean(means)),
-        "std_over_seeds": float(np.std(means)),
-        "seeds": len(means),
-    }
-
-
 def evaluation_record(
     config: Config,
     *,
@@ -435,7 +374,8 @@ def checkpoint_evaluation_record(
     checkpoint: str, *, episodes: int, epsilon: float, per_seed: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The ``evaluations/<checkpoint>.json`` object: ``{"checkpoint", "episodes", "epsilon",
-    "per_seed": {seed: summary}}`` (summaries of :func:`seed_summary`)."""
+    "per_seed": {seed: summary}}`` (summaries of
+    :func:`dsqn.learning.evaluation_stats.seed_summary`)."""
     return {
         "checkpoint": checkpoint,
         "episodes": int(episodes),

@@ -90,6 +90,24 @@ class Agent:
     spaces: rd.Spaces
     values: dict[str, float] = dataclasses.field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """A one-line summary: where the agent comes from, its spaces and its network, not its
+        arrays."""
+        shape = ", ".join(map(str, self.spaces.observation_shape))
+        point = "".join(f", {path}={value!r}" for path, value in self.values.items())
+        return (
+            f"Agent(run_dir={str(self.run_dir)!r}, seed={self.seed}{point}, "
+            f"checkpoint={self.checkpoint!r}, agent_steps={self.agent_steps}, "
+            f"observations={self.spaces.observation_dtype}[{shape}], "
+            f"actions={self.spaces.num_actions}, network={type(self.network).__name__} "
+            f"(network.kind {self.config.network.kind!r}, {self.parameter_count:,} parameters))"
+        )
+
+    @property
+    def parameter_count(self) -> int:
+        """The number of the network's parameters (scalars over every array)."""
+        return sum(int(np.prod(np.shape(leaf))) for leaf in jax.tree.leaves(self.params))
+
     @property
     def spec(self) -> sweep.AgentSpec:
         """The agent's seed and swept values (its key in the run's per-agent records)."""

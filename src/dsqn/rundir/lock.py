@@ -51,8 +51,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dsqn.rundir import files as rd
+
 __all__ = [
-    "LOCK_FILE",
     "HEARTBEAT_SECONDS",
     "STALE_SECONDS",
     "Holder",
@@ -63,7 +64,6 @@ __all__ = [
     "RunLock",
 ]
 
-LOCK_FILE = "train.lock"
 HEARTBEAT_SECONDS = 30.0
 """How often the holder rewrites its record."""
 STALE_SECONDS = 180.0
@@ -152,7 +152,7 @@ def read_holder(path: Path) -> Holder | None:
 
 def _write_record(directory: Path, holder: Holder) -> Path:
     """``holder`` in a new temporary file of ``directory`` (fsynced); returns its path."""
-    tmp = directory / f".{LOCK_FILE}.{secrets.token_hex(6)}.tmp"
+    tmp = directory / f".{rd.LOCK}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w") as f:
@@ -189,7 +189,7 @@ class RunLock:
 
     def __init__(self, run_dir: str | os.PathLike[str], *, enabled: bool = True):
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK_FILE
+        self.path = self.run_dir / rd.LOCK
         self.enabled = enabled
         self.holder: Holder | None = None
         self._stop = threading.Event()
@@ -266,7 +266,7 @@ class RunLock:
     def _take_over(self, stale: Holder, reason: str) -> None:
         """Move the dead holder's lock file aside and drop it, unless another contender
         replaced it first (then it is put back)."""
-        aside = self.path.with_name(f"{LOCK_FILE}.stale-{secrets.token_hex(6)}")
+        aside = self.path.with_name(f"{rd.LOCK}.stale-{secrets.token_hex(6)}")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:  # another contender moved it first

@@ -27,8 +27,9 @@ schedule (exploration, updates, target syncs) counts from the end of the warm-up
 paper's authors do, or from the first agent step with ``learner.schedule_counts_warmup``
 (:func:`dsqn.learning.agent.schedule_offset`).
 
-:func:`dsqn.training.loop.run_training` is the thin Python outer loop around the chunks: metrics,
-evaluation, checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM.
+:class:`dsqn.training.loop.TrainingRun` is the thin Python outer loop around the chunks: metrics,
+evaluation, checkpoints, progress, resume, and a clean stop on SIGINT/SIGTERM
+(:func:`dsqn.training.launch.run_training` sets it up).
 """
 
 from __future__ import annotations

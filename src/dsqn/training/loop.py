@@ -1,4 +1,6 @@
-"""The outer loop of a training run: run directory, evaluation, checkpoints, resume, signals.
+"""The steps of a training run (:class:`TrainingRun`): start or resume, chunks, logs,
+evaluations, checkpoints, the final evaluation. :func:`dsqn.training.launch.run_training` sets a
+run up (config, run directory, lock, experiment, stop signals) and takes these steps.
 
 One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
 ``run.log_period_agent_steps`` agent steps (see :mod:`dsqn.training.chunk`) and between chunks
@@ -15,11 +17,12 @@ One run = one directory (docs/run_directory.md). The loop runs jitted chunks of
 - stops with an error if a loss or Q-value becomes NaN/inf (nothing is saved; the last good
   checkpoint remains),
 - stops with an error naming the file, the space it needed and the resume command if a write
-  fails (a full disk, a quota: :class:`dsqn.rundir.files.WriteFailed`); what was saved before stays
-  whole (the previous checkpoint, whole CSV rows).
+  fails (a full disk, a quota: :class:`dsqn.rundir.files.WriteFailed`, the message of
+  :mod:`dsqn.training.write_failures`); what was saved before stays whole (the previous
+  checkpoint, whole CSV rows).
 
-The run holds the run directory's lock (:mod:`dsqn.rundir.lock`) from before it changes anything
-to its end: a second ``dsqn train`` on the directory is refused, a dead holder's lock taken over.
+Every write first checks that the process still holds the run directory's lock
+(:mod:`dsqn.rundir.lock`).
 
 At the end, the final policy and each seed's best parameters are both evaluated on fresh games
 and written to ``evaluation.json``.
@@ -36,14 +39,11 @@ checkpoint that does not read back (truncated or garbled files) is moved aside w
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import math
-import re
-import shutil
-import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsqn.config import Config, apply_overrides, sweep, to_dict, validate
+from dsqn.config import Config, sweep, to_dict
 from dsqn.learning import agent, replay
 from dsqn.learning.evaluation import EvalResult, Evaluator
+from dsqn.learning.evaluation_stats import max_q_summary, seed_summary
 from dsqn.rundir import files as rd
 from dsqn.rundir.checkpoints import (
     Checkpointer,
@@ -66,8 +67,9 @@ from dsqn.rundir.lock import RunLock
 from dsqn.runtime import prng
 from dsqn.runtime.distributed import any_process, fetch, gather_rows, is_primary, process_rows
 from dsqn.training import memory_budget
-from dsqn.training.chunk import Carry, Experiment, make_train
+from dsqn.training.chunk import Carry, Experiment
 from dsqn.training.logs import CsvLog, Progress, TensorBoard, Trackers, WandbLog, truncate_csv
+from dsqn.training.write_failures import tree_bytes, write_failure_message
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -79,8 +81,7 @@ __all__ = [
     "checkpoint_template",
     "TrainingDiverged",
     "RunResult",
-    "default_run_dir",
-    "run_training",
+    "TrainingRun",
 ]
 
 METRIC_COLUMNS = [
@@ -144,45 +145,9 @@ class TrainingDiverged(RuntimeError):
 
 
 class RunResult(dict):
-    """What :func:`run_training` returns: ``run_dir``, ``status`` (finished | interrupted),
-    ``agent_steps`` and, when finished, the ``evaluation`` dict written to evaluation.json."""
-
-
-def default_run_dir(config: Config) -> Path:
-    """``runs/<game>/<name>-<timestamp>`` under the current directory."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / config.env.game.removesuffix("-v5") / f"{config.name}-{stamp}"
-
-
-class _Stop:
-    """Records SIGINT/SIGTERM so that the loop can checkpoint and exit between chunks."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self.signal = signum
-        print(
-            f"\n[dsqn] {signal.Signals(signum).name} received: finishing the current chunk, "
-            "writing a checkpoint, then stopping (send again to stop at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+    """What :func:`dsqn.training.launch.run_training` returns: ``run_dir``, ``status``
+    (finished | interrupted), ``agent_steps`` and, when finished, the ``evaluation`` dict written
+    to evaluation.json."""
 
 
 class _NoLog:
@@ -222,7 +187,7 @@ def _trackers(
     return Trackers(trackers), {"wandb": {"project": project, "id": wandb_log.run_id}}
 
 
-class _Run:
+class TrainingRun:
     """One training process over one run directory: its steps, in the order a run takes them."""
 
     def __init__(
@@ -343,54 +308,30 @@ class _Run:
         try:
             yield
         except (OSError, CheckpointWriteError) as e:
-            raise rd.WriteFailed(self.write_failure(what, needed, e)) from e
-
-    def write_failure(self, what: str, needed: int, error: Exception) -> str:
-        try:
-            space = f"{_size(shutil.disk_usage(self.run_dir).free)} free on that file system"
-        except OSError:
-            space = "the free space on that file system is unknown"
-        latest = self.checkpointer.all_steps()
-        if needed:
-            need = f"It needs about {_size(needed)} for its arrays"
-            if latest:
-                previous = self.checkpointer.directory / str(latest[-1])
-                on_disk = sum(f.stat().st_size for f in previous.rglob("*") if f.is_file())
-                need += f" (the previous checkpoint takes {_size(on_disk)} on disk)"
-            space = f"{need}; {space}"
-        kept = (
-            f"the latest complete checkpoint is {latest[-1]} agent steps"
-            if latest
-            else "there is no checkpoint yet"
-        )
-        return (
-            f"writing {what} in {self.run_dir} failed: {_os_cause(error) or 'an I/O error'}.\n"
-            f"  {space[0].upper()}{space[1:]}.\n"
-            f"  The run stopped. What was saved before is intact: {kept}; metrics.csv and "
-            "evaluations.csv hold whole rows only.\n"
-            f"  Free space (or raise the quota), then continue with: dsqn train --resume "
-            f"{self.run_dir}\n"
-            f"  The error: {_brief(error)}"
-        )
+            raise rd.WriteFailed(
+                write_failure_message(self.run_dir, self.checkpointer, what, needed, e)
+            ) from e
 
     # --------------------------------------------------------------- the loop
 
-    def train(self, carry: Carry, episodes: np.ndarray, stop: _Stop) -> tuple[Carry, str]:
-        """Chunks until the budget is spent (``finished``) or a signal arrives (``interrupted``,
-        after a checkpoint); after each chunk: logs, evaluation, progress, checkpoint. A stop
-        signal skips the evaluation due after its chunk: the checkpoint records it as pending,
-        and the resumed run does it."""
+    def train(
+        self, carry: Carry, episodes: np.ndarray, stop_requested: Callable[[], bool]
+    ) -> tuple[Carry, str]:
+        """Chunks until the budget is spent (``finished``) or ``stop_requested()`` (a signal
+        arrived: ``interrupted``, after a checkpoint); after each chunk: logs, evaluation,
+        progress, checkpoint. A stop skips the evaluation due after its chunk: the checkpoint
+        records it as pending, and the resumed run does it."""
         total = run_length(self.config)
         while int(carry.agent_steps) < total:
             previous = int(carry.agent_steps)
             carry, rows = self.chunk(carry, episodes)
             step = int(carry.agent_steps)
-            stopping = any_process(stop.signal is not None)
+            stopping = any_process(stop_requested())
             evaluation_due = evaluation_crossed(self.config, previous, step) or step >= total
             if evaluation_due and not stopping:
                 carry = self.periodic_evaluation(carry)
             self.show_progress(step, rows)
-            stopping = stopping or any_process(stop.signal is not None)
+            stopping = stopping or any_process(stop_requested())
             if stopping or self.checkpoint_due(step):
                 self.save(carry, episodes, evaluation_pending=evaluation_due and stopping)
             if stopping:
@@ -469,7 +410,7 @@ class _Run:
         episodes = self.exp.replicated(np.asarray(episodes, np.int32))
         state = saved_state(carry.train, carry.agent_steps, episodes)
         replay_state = carry.replay if self.config.run.save_replay else None
-        needed = _tree_bytes(state, replay_state)
+        needed = tree_bytes(state, replay_state)
         with self.writing(f"the checkpoint at {step} agent steps", needed):
             self.checkpointer.save(
                 step,
@@ -594,9 +535,9 @@ class _Run:
         best_steps, best_means = fetch((carry.train.best_agent_steps, carry.train.best_return))
         per_seed = {}
         for i, spec in enumerate(self.agents):
-            entry = {"final": rd.seed_summary(final, i, step), "best": None}
+            entry = {"final": seed_summary(final, i, step), "best": None}
             if best_steps[i] >= 0:
-                entry["best"] = rd.seed_summary(best, i, int(best_steps[i]))
+                entry["best"] = seed_summary(best, i, int(best_steps[i]))
                 entry["best"]["selection_mean"] = float(best_means[i])
             if spec.values:  # a sweep's agents: keyed by their values and seed
                 entry |= {"seed": spec.seed, "values": dict(spec.values)}
@@ -652,55 +593,6 @@ def _warn(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _tree_bytes(*trees: Any) -> int:
-    """The bytes of the arrays of ``trees`` (typed PRNG keys as their key data)."""
-    total = 0
-    for leaf in jax.tree.leaves(trees):
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.eval_shape(jax.random.key_data, leaf)
-        total += math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize
-    return total
-
-
-_OS_CAUSES = re.compile(
-    "No space left on device|Disk quota exceeded|Read-only file system|Input/output error"
-    "|Permission denied|Stale file handle|File too large"
-)
-
-
-def _os_cause(error: BaseException) -> str | None:
-    """The operating system's reason for a failed write (``No space left on device``), from
-    the first OSError in ``error``'s chain or, for errors that carry it in their text only
-    (TensorStore's, through orbax), from the text; None if there is none."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.strerror:
-            return seen.strerror
-        found = _OS_CAUSES.search(str(seen))
-        if found:
-            return found.group(0)
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _brief(error: Exception, limit: int = 600) -> str:
-    """``error`` as ``Type: message``, its middle cut out when longer than ``limit`` (orbax's
-    errors hold whole TensorStore specs; the cause, e.g. ``No space left on device``, stays)."""
-    text = f"{type(error).__name__}: {error}"
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]} [...] {text[-half:]}"
-
-
-def _size(n: int) -> str:
-    """``n`` bytes for people: ``512 B``, ``3.4 MB``, ``1.2 GB``."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
 def _with_sweep(columns: list[str], swept: list[str]) -> list[str]:
     """``columns`` with the swept fields' columns after ``seed``."""
     at = columns.index("seed") + 1
@@ -720,7 +612,7 @@ def _evaluation_row(result: EvalResult, i: int, spec: sweep.AgentSpec, step: int
         "return_min": float(returns.min()),
         "return_max": float(returns.max()),
         "length_mean": float(result.lengths[i].mean()),
-        **rd.max_q_summary(result, i),
+        **max_q_summary(result, i),
     }
 
 
@@ -740,108 +632,6 @@ def _update_best(
         best_return=jnp.where(better, means, train.best_return),
         best_agent_steps=jnp.where(better, agent_steps, train.best_agent_steps),
     )
-
-
-def _prepare(
-    config: Config | None,
-    run_dir: str | Path | None,
-    resume: bool,
-    overrides: dict[str, Any] | None,
-) -> tuple[Config, Path]:
-    """The validated config and the run directory: a resumed run's own config with
-    ``overrides``; a fresh run refuses a directory that already has checkpoints."""
-    if resume:
-        if run_dir is None:
-            raise ValueError("resume needs the run directory")
-        run_dir = Path(run_dir)
-        config = apply_overrides(rd.read_config(run_dir), overrides or {})
-    else:
-        if config is None:
-            raise ValueError("a fresh run needs a config")
-        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    validate(config)
-    return config, run_dir
-
-
-def _refuse_a_run_with_checkpoints(run_dir: Path) -> None:
-    """A fresh run refuses a directory that already has checkpoints (checked under the lock,
-    so that a live run's directory is refused by the lock, naming its holder)."""
-    if rd.checkpoint_dir(run_dir).exists() and any(rd.checkpoint_dir(run_dir).iterdir()):
-        raise FileExistsError(
-            f"{run_dir} already holds a run with checkpoints; resume it with "
-            f"`dsqn train --resume {run_dir}` or choose another --run-dir"
-        )
-
-
-def run_training(
-    config: Config | None = None,
-    run_dir: str | Path | None = None,
-    *,
-    resume: bool = False,
-    overrides: dict[str, Any] | None = None,
-    progress: bool = True,
-    command: list[str] | None = None,
-    track: str | None = None,
-    wandb_project: str = "dsqn",
-) -> RunResult:
-    """Trains ``config`` in ``run_dir`` (or resumes the run there) and returns a RunResult.
-
-    Args:
-      config: the run's config (ignored when resuming: the run's own config.json is used).
-      run_dir: the run directory; a fresh run refuses a directory that already has checkpoints.
-      resume: continue the run in ``run_dir`` from its latest checkpoint.
-      overrides: on resume, dotted-path fields to change (only ``run.total_agent_steps`` and
-        other ``run.*`` bookkeeping fields that do not change the state are sensible).
-      progress: show a progress bar / log lines.
-      command: the command line, stored in config.json.
-      track: ``"wandb"`` to log to Weights & Biases too (:class:`dsqn.training.logs.WandbLog`).
-      wandb_project: the W&B project.
-    """
-    # Installed first: a stop signal while the run starts (envs, compilation) is honoured at
-    # the end of the first chunk, as one that comes later.
-    with _Stop() as stop, contextlib.ExitStack() as held:
-        config, run_dir = _prepare(config, run_dir, resume, overrides)
-        lock = RunLock(run_dir, enabled=is_primary())
-        # An existing directory is locked before anything else; a new one once the game is
-        # known to exist (make_train), so that a typo creates no directory.
-        locked = run_dir.is_dir()
-        if locked:
-            _take(held, lock)
-        if not resume:
-            _refuse_a_run_with_checkpoints(run_dir)
-        exp = make_train(config)  # rejects what validate cannot see (the game) before any write
-        budgets = memory_budget.budget(exp)
-        memory_budget.check(budgets, refuse=config.run.check_memory)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not locked:
-            _take(held, lock)
-        tracking = (track, wandb_project)
-        run = _Run(
-            config, run_dir, exp, progress, command, tracking=tracking, budgets=budgets, lock=lock
-        )
-        try:
-            carry, episodes = run.start(resume)
-            carry, status = run.train(carry, episodes, stop)
-            result = run.finish(carry, status)
-        except BaseException:
-            run.close(quiet=True)
-            raise
-        with run.writing("the last log records (closing the logs)", 0):
-            run.close()
-        return result
-
-
-def _take(held: contextlib.ExitStack, lock: RunLock) -> None:
-    """Hold ``lock`` until ``held`` closes; a lock file that cannot be written (a full disk)
-    stops the run before it changes anything."""
-    try:
-        held.enter_context(lock)
-    except OSError as e:
-        raise rd.WriteFailed(
-            f"creating the lock file {lock.path} failed: {type(e).__name__}: {e}\n"
-            "  Nothing was changed. Free space (or raise the quota), then run the command again"
-            f" (to continue the run: dsqn train --resume {lock.run_dir})"
-        ) from e
 
 
 def _check_finite(metrics: dict[str, np.ndarray], agents: list[sweep.AgentSpec], step: int) -> None:
@@ -882,6 +672,6 @@ def _final_message(evaluation: dict[str, Any], run_dir: Path) -> str:
         f"[dsqn] finished {evaluation['agent_steps']} agent steps. Mean score over "
         f"{s['final']['seeds']} seed(s) on fresh games ({evaluation['episodes']} episodes "
         f"each): final policy {s['final']['mean']:.2f}, best checkpoint {best_text}.\n"
-        f"[dsqn] results in {run_dir}/ (evaluation.json, metrics.csv, evaluations.csv, "
-        "tensorboard/, checkpoints/)"
+        f"[dsqn] results in {run_dir}/ ({rd.EVALUATION}, {rd.METRICS}, {rd.EVALUATIONS_CSV}, "
+        f"{rd.TENSORBOARD}/, {rd.CHECKPOINTS}/)"
     )
