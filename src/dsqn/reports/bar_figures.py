@@ -63,7 +63,7 @@ def _bar_runs(
     """Game -> algorithm -> its sources (run directories with a ``config.json``; a sweep run
     gives one source per point, under the point's label, as in the tables and curves)."""
     grouped: dict[str, dict[str, list[_BarSource]]] = {}
-    for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json",)):
+    for run_dir in resolve_run_dirs(run_dirs_or_root, required=(rd.CONFIG,)):
         name, game, _ = read_identity(run_dir)
         energy = rd.read_energy(run_dir)
         seeds = rd.read_config_data(run_dir).get("run", {}).get("seeds", [])
@@ -119,7 +119,7 @@ def firing_rate_figures(
                 metrics_path = source.run_dir / rd.METRICS
                 from_energy = [r for e in source.energies if (r := energy_firing_rates(e))]
                 if from_energy:
-                    sources.add("energy.json")
+                    sources.add(rd.ENERGY)
                     for rates_ in from_energy:
                         for layer, rate in rates_.items():
                             values.setdefault(layer, []).append(rate)

@@ -174,7 +174,7 @@ def learning_curve_figures(
     check_choice("metric", metric, tuple(_LEARNING_METRICS))
     check_choice("x", x, X_AXES)
     y_label = _LEARNING_METRICS[metric]
-    curves = read_curves(run_dirs_or_root, "evaluations.csv", metric)
+    curves = read_curves(run_dirs_or_root, rd.EVALUATIONS_CSV, metric)
     return _curve_figures(curves, f"learning_{metric}", y_label, x, band, 1)
 
 
@@ -197,6 +197,6 @@ def training_curve_figures(
       ``training_return_<game>`` per game, then ``training_return_all_games`` (a grid).
     """
     check_choice("x", x, X_AXES)
-    curves = read_curves(run_dirs_or_root, "metrics.csv", "episode_return")
+    curves = read_curves(run_dirs_or_root, rd.METRICS, "episode_return")
     y_label = "training episode return (raw)"
     return _curve_figures(curves, "training_return", y_label, x, band, smoothing)

@@ -29,6 +29,7 @@ from dsqn.reports.runs import (
     read_sweep,
     resolve_run_dirs,
 )
+from dsqn.rundir import files as rd
 
 __all__ = [
     "BANDS",
@@ -102,7 +103,7 @@ def read_curves(
         lacks a swept field's column.
     """
     curves = []
-    for run_dir in resolve_run_dirs(run_dirs_or_root, required=("config.json", file_name)):
+    for run_dir in resolve_run_dirs(run_dirs_or_root, required=(rd.CONFIG, file_name)):
         algorithm, game, suite = read_identity(run_dir)
         sweep = read_sweep(run_dir)
         rows = _read_rows(run_dir / file_name)

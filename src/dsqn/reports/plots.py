@@ -29,6 +29,7 @@ from dsqn.reports.curve_figures import learning_curve_figures, training_curve_fi
 from dsqn.reports.results import PROTOCOL_TITLES
 from dsqn.reports.runs import resolve_run_dirs
 from dsqn.reports.score_figures import performance_profile_figure, sensitivity_figures
+from dsqn.rundir import files as rd
 
 __all__ = [
     "save_figures",
@@ -103,24 +104,24 @@ def write_all_plots(
     Raises:
       FileNotFoundError: no run directory with a ``config.json`` was found.
     """
-    run_dirs = resolve_run_dirs(run_dirs_or_root, required=("config.json",))
+    run_dirs = resolve_run_dirs(run_dirs_or_root, required=(rd.CONFIG,))
     paths: list[Path] = []
     for file_name, plot in (
         (
-            "evaluations.csv",
+            rd.EVALUATIONS_CSV,
             lambda: plot_learning_curves(run_dirs, out_dir, "return_mean", x, band),
         ),
         (
-            "evaluations.csv",
+            rd.EVALUATIONS_CSV,
             lambda: plot_learning_curves(run_dirs, out_dir, "average_max_q", x, band),
         ),
-        ("metrics.csv", lambda: plot_training_curves(run_dirs, out_dir, x, band)),
+        (rd.METRICS, lambda: plot_training_curves(run_dirs, out_dir, x, band)),
     ):
         if any((d / file_name).is_file() for d in run_dirs):
             paths += plot()
     paths += plot_firing_rates(run_dirs, out_dir)
     paths += plot_energy(run_dirs, out_dir)
-    scored = [d for d in run_dirs if (d / "evaluation.json").is_file()]
+    scored = [d for d in run_dirs if (d / rd.EVALUATION).is_file()]
     for protocol in PROTOCOL_TITLES if scored else ():
         figure = performance_profile_figure(scored, protocol)
         if figure is not None:

@@ -37,6 +37,9 @@ from dsqn.reports.tables import (
 )
 from dsqn.rundir.files import PROTOCOLS
 
+REPORT_MARKDOWN = "report.md"
+"""The report's Markdown file in its output directory (beside its CSV files)."""
+
 __all__ = [
     "write_scores_csv",
     "write_pairs_csv",
@@ -298,7 +301,7 @@ def write_report(
     results = collect(run_dirs_or_root)  # raises before anything is written when none is found
     out_dir.mkdir(parents=True, exist_ok=True)
     pair_rows, summaries = _pair_rows(results, pairs, equal_within_se)
-    report_path = out_dir / "report.md"
+    report_path = out_dir / REPORT_MARKDOWN
     report_path.write_text(report_markdown(results, pairs, equal_within_se))
     paths = {
         "report": report_path,
