@@ -375,6 +375,27 @@ def _hns(game: str, score: float) -> float:
     return (score - random_score) / (human_score - random_score)
 
 
+def test_minatar_runs_are_normalised_by_the_published_dqn(tmp_path: Path) -> None:
+    # Young & Tian's DQN (5M frames) and the random policy: Breakout 10.1 and 0.416, Space
+    # Invaders 43.5 and 4.095.
+    for game, scores in (("Breakout", (5.258, 10.1)), ("SpaceInvaders", (23.7975, 43.5))):
+        seeds = {s: (v, v) for s, v in enumerate(scores)}
+        make_run(tmp_path / game, game, "minatar-dsqn", seeds, suite="minatar")
+    results = collect(tmp_path)
+    assert results.games == ("Breakout-MinAtar", "SpaceInvaders-MinAtar")
+    cell = results.cell("Breakout-MinAtar", "minatar-dsqn", "final")
+    # seed mean (5.258 + 10.1) / 2 = 7.679 -> (7.679 - 0.416) / 9.684 = 0.75
+    assert cell.human_normalized == pytest.approx(0.75)
+    (row,) = [r for r in human_normalized_table(results) if r.protocol == "final"]
+    assert row.mean == pytest.approx(0.75)
+    rows, left_out = aggregate_table(results, reps=500)
+    final = next(r for r in rows if r.protocol == "final")
+    assert final.games == ("Breakout-MinAtar", "SpaceInvaders-MinAtar") and not left_out
+    # Scores 0.5 and 1.0 on each game: the IQM of {0.5, 0.5, 1, 1} is 0.75.
+    assert final.iqm.value == pytest.approx(0.75)
+    assert "Young & Tian 2019's DQN" in report_markdown(results)
+
+
 def test_aggregates_iqm_with_intervals_and_left_out_algorithms(root: Path) -> None:
     rows, left_out = aggregate_table(collect(root), reps=2000)
     dsqn = next(r for r in rows if (r.algorithm, r.protocol) == ("dsqn", "best"))

@@ -19,6 +19,7 @@ import difflib
 import numpy as np
 
 __all__ = [
+    "MINATAR_DQN_SCORES",
     "MINATAR_GAMES",
     "MINATAR_RANDOM_SCORES",
     "minatar_game",
@@ -27,6 +28,8 @@ __all__ = [
     "canonical_game",
     "has_reference",
     "human_normalized",
+    "normalized_score",
+    "reference_scores",
 ]
 
 PAPER_GAMES: tuple[str, ...] = (
@@ -90,6 +93,52 @@ in the original package (``minatar`` 1.0.15, sticky actions 0.1, difficulty ramp
 games: ``python experiments/minatar_random.py --episodes 1000 --seed 0`` (standard errors 0.028,
 0.021, 0.019, 0.011 and 0.100; the output is committed in docs/results/minatar/random.json)."""
 
+MINATAR_DQN_SCORES: dict[str, float] = {
+    "Asterix": 16.8,
+    "Breakout": 10.1,
+    "Freeway": 50.2,
+    "Seaquest": 20.1,
+    "SpaceInvaders": 43.5,
+}
+"""MinAtar game -> Young & Tian 2019's DQN after 5M frames, the published reference MinAtar scores
+are normalised with (there are no human scores). Published only as a figure: these are read off
+it by pixel measurement (``experiments/minatar_published.py``; the output is committed in
+docs/results/minatar/published_dqn.json). They are the moving average (0.99) of *training*
+returns (epsilon 0.1), mean of 30 runs, full action set of 6 actions, RMSprop, one update per
+frame; Seaquest's is of MinAtar 1.0.10 or lower (its oxygen bug)."""
+
+
+def reference_scores(game: str) -> tuple[float, float] | None:
+    """``(random, reference)`` scores that normalise `game`: (random, human) for the 17 paper
+    games (short name or envpool id); (random in the original package, `MINATAR_DQN_SCORES`) for
+    ``"<game>-MinAtar"``; None for any other game."""
+    if game.endswith(MINATAR_SUFFIX):
+        base = game.removesuffix(MINATAR_SUFFIX)
+        if base in MINATAR_GAMES:
+            return MINATAR_RANDOM_SCORES[base], MINATAR_DQN_SCORES[base]
+        return None
+    return REFERENCE_SCORES.get(canonical_game(game))
+
+
+def normalized_score(game: str, score: float | np.ndarray) -> float | np.ndarray:
+    """(score - random) / (reference - random) with `reference_scores` (0 is random play; 1 the
+    human on the paper's Atari games, Young & Tian's DQN at 5M frames on ``"<game>-MinAtar"``).
+
+    Raises:
+      ValueError: `game` has no reference scores; the message lists the valid games.
+    """
+    pair = reference_scores(game)
+    if pair is None:
+        valid = [*PAPER_GAMES, *(g + MINATAR_SUFFIX for g in MINATAR_GAMES)]
+        near = difflib.get_close_matches(game.removesuffix("-v5"), valid, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValueError(
+            f"no reference scores for game {game!r}{hint}; valid games: {', '.join(valid)} "
+            "(an Atari game also as '<name>-v5')"
+        )
+    random_score, reference = pair
+    return (score - random_score) / (reference - random_score)
+
 
 def canonical_game(game: str, suite: str = "atari") -> str:
     """Short name of a game given its short name or envpool id (``"Pong-v5"`` -> ``"Pong"``);
@@ -110,8 +159,9 @@ def minatar_game(name: str) -> str:
 
 
 def has_reference(game: str) -> bool:
-    """Whether `game` (short name or envpool id) is one of the 17 games with reference scores."""
-    return canonical_game(game) in REFERENCE_SCORES
+    """Whether `game` has reference scores: one of the 17 paper games (short name or envpool id)
+    or a MinAtar game named ``"<game>-MinAtar"`` (see `reference_scores`)."""
+    return reference_scores(game) is not None
 
 
 def human_normalized(game: str, score: float | np.ndarray) -> float | np.ndarray:

@@ -235,7 +235,8 @@ _DEFINITIONS = """\
   positive: with a negative or zero denominator the ratio's sign and size mean nothing (on Pong,
   -10 against -20 reads as 50% although A is better).
 - **Relative to random %** = 100 × (A − random) / (B − random) per game, with the random
-  score of the game's reference (no-op starts). It equals the ratio of human-normalised scores,
+  score of the game's reference (Atari: no-op starts; MinAtar: measured in the original
+  package). It equals the ratio of human-normalised scores,
   and is shown only where B beats random. Averages over games count only the games where the
   percentage is defined (their number is given); the median is less sensitive to a denominator
   barely above random.
@@ -244,9 +245,12 @@ _DEFINITIONS = """\
 - **Better / equal / worse** (A relative to B): equal when |mean_A − mean_B| ≤ {k} × SE,
   SE = sqrt(s_A²/n_A + s_B²/n_B) the standard error of the difference of the seed means;
   exact equality when either side has a single seed.
-- **Human-normalised score (HNS)** = (score − random) / (human − random), shown in %
-  (100% = human). The mean is inflated by games with a small human-random gap (VideoPinball);
-  the median is the more robust summary. Rows covering different games are not comparable.
+- **Human-normalised score (HNS)** = (score − random) / (reference − random), shown in %.
+  On Atari the reference is human play (100% = human). MinAtar games (`<game>-MinAtar`) have
+  no human scores: their reference is Young & Tian 2019's DQN after 5M frames, read off their
+  published figure (`dsqn.config.games.MINATAR_DQN_SCORES`). The mean is inflated by games
+  with a small reference-random gap (VideoPinball); the median is the more robust summary. Rows
+  covering different games are not comparable.
 - **Energy** (from `energy.json`): firing rate = spikes per neuron per time step; spikes per
   action summed over all spiking layers and the T time steps; energy per action in nJ as
   computed by `dsqn energy` with the costs it records (`pj_per_ac`, `pj_per_mac`; customarily
@@ -257,7 +261,7 @@ _DEFINITIONS = """\
   Statistical Precipice"; computed as their library rliable does): over the human-normalised
   scores of all seeds on all games, the interquartile mean (IQM: the mean of the middle 50%),
   the median and mean over games of the per-game seed mean, and the optimality gap
-  1 − mean(min(score, 1)) (how far below human level on average; lower is better). Intervals
+  1 − mean(min(score, 1)) (how far below the reference on average; lower is better). Intervals
   are 95% percentile intervals of the stratified bootstrap (seeds resampled within each game).
   An algorithm needs as many seeds on every game to be aggregated.
 - "—" marks a value that does not exist (no run, one seed, or undefined ratio).

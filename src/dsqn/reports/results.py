@@ -64,10 +64,11 @@ class ScoreCell:
 
     @property
     def human_normalized(self) -> float | None:
-        """Human-normalised seed mean; None for a game without reference scores."""
-        if self.game not in games.REFERENCE_SCORES:
+        """Normalised seed mean (:func:`dsqn.config.games.normalized_score`: human-normalised on
+        Atari, Young & Tian's DQN on MinAtar); None for a game without reference scores."""
+        if not games.has_reference(self.game):
             return None
-        return games.human_normalized(self.game, self.mean)
+        return games.normalized_score(self.game, self.mean)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from dsqn.config.games import REFERENCE_SCORES, human_normalized
+from dsqn.config.games import has_reference, normalized_score, reference_scores
 from dsqn.reports import aggregates
 from dsqn.reports.results import Results, ScoreCell
 from dsqn.reports.runs import algorithm_sort_key, game_sort_key
@@ -168,8 +168,9 @@ def compare_pair(
         if a is None or b is None:
             continue
         relative = None
-        if game in REFERENCE_SCORES and b.mean > REFERENCE_SCORES[game][0]:
-            random_score = REFERENCE_SCORES[game][0]
+        pair = reference_scores(game)
+        if pair is not None and b.mean > pair[0]:
+            random_score = pair[0]
             relative = 100.0 * (a.mean - random_score) / (b.mean - random_score)
         difference = a.mean - b.mean
         tolerance = _tolerance(a, b, equal_within_se)
@@ -325,12 +326,12 @@ def human_normalized_matrix(
     cells = [
         cell
         for game in results.games
-        if game in REFERENCE_SCORES
+        if has_reference(game)
         and (cell := results.cell(game, algorithm, protocol)) is not None
     ]
     if not cells:
         return None
-    per_game = [[human_normalized(cell.game, x) for x in cell.scores] for cell in cells]
+    per_game = [[normalized_score(cell.game, x) for x in cell.scores] for cell in cells]
     try:
         matrix = aggregates.score_matrix(per_game)
     except ValueError:
