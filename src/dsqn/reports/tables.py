@@ -326,8 +326,7 @@ def human_normalized_matrix(
     cells = [
         cell
         for game in results.games
-        if has_reference(game)
-        and (cell := results.cell(game, algorithm, protocol)) is not None
+        if has_reference(game) and (cell := results.cell(game, algorithm, protocol)) is not None
     ]
     if not cells:
         return None
