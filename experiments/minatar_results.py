@@ -32,10 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from dsqn.config.games import MINATAR_RANDOM_SCORES, minatar_game
+from dsqn.config.games import (
+    MINATAR_RANDOM_SCORES,
+    MINATAR_SUFFIX,
+    minatar_game,
+    normalized_score,
+)
 from dsqn.reports import aggregates
+from dsqn.reports.runs import agent_key, point_label, read_sweep
 
 DQN = "minatar-dqn"
+DSQN = "minatar-dsqn"
 
 
 def run_dirs(roots: list[Path]) -> list[Path]:
@@ -48,9 +55,10 @@ def run_dirs(roots: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-def _label(config: dict, run_dir: Path) -> str:
-    """The algorithm's label: the config's name (a variant's name names its change)."""
-    return str(config.get("name") or run_dir.name)
+def _label(config: dict, run_dir: Path, values: dict[str, float] | None = None) -> str:
+    """The algorithm's label: the config's name (a variant's name names its change), with a
+    sweep point's values (``"minatar-dsqn [network.tau=1.5]"``)."""
+    return point_label(str(config.get("name") or run_dir.name), values or {})
 
 
 def _rows(path: Path) -> list[dict]:
@@ -58,9 +66,16 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _agent(row: dict, sweep: dict[str, tuple[float, ...]]) -> tuple[tuple[float, ...], int]:
+    """``(sweep values, seed)`` of a CSV row; ``((), seed)`` without a sweep."""
+    return tuple(float(row[path]) for path in sweep), int(row["seed"])
+
+
 def seed_records(run_dir: Path) -> list[dict]:
-    """One record per seed of ``run_dir`` (see the module docstring)."""
+    """One record per agent (seed, or sweep point and seed) of ``run_dir`` (see the module
+    docstring)."""
     config = json.loads((run_dir / "config.json").read_text())
+    sweep = read_sweep(run_dir)
     game = minatar_game(config["env"]["game"])
     total = config["run"]["total_agent_steps"] + (
         0
@@ -69,24 +84,26 @@ def seed_records(run_dir: Path) -> list[dict]:
     )
     evaluations = defaultdict(list)
     for row in _rows(run_dir / "evaluations.csv"):
-        evaluations[int(row["seed"])].append((int(row["agent_steps"]), float(row["return_mean"])))
+        point = _agent(row, sweep)
+        evaluations[point].append((int(row["agent_steps"]), float(row["return_mean"])))
     metrics = defaultdict(list)
     if (run_dir / "metrics.csv").is_file():
         for row in _rows(run_dir / "metrics.csv"):
-            metrics[int(row["seed"])].append(row)
+            metrics[_agent(row, sweep)].append(row)
     final_file = run_dir / "evaluation.json"
     finished = json.loads(final_file.read_text())["per_seed"] if final_file.is_file() else None
     records = []
-    for seed, points in sorted(evaluations.items()):
+    for (point, seed), points in sorted(evaluations.items()):
+        values = dict(zip(sweep, point, strict=True))
         steps = [s for s, _ in points]
         scores = [v for _, v in points]
+        spiking = config["network"]["kind"] == "dsqn"
         record = {
-            "algorithm": _label(config, run_dir),
+            "algorithm": _label(config, run_dir, values),
             "game": game,
             "seed": seed,
-            "time_steps": config["network"]["time_steps"]
-            if config["network"]["kind"] == "dsqn"
-            else "",
+            "time_steps": config["network"]["time_steps"] if spiking else "",
+            "tau": values.get("network.tau", config["network"].get("tau", "")) if spiking else "",
             "agent_steps": max(steps),
             "total_agent_steps": total,
             "finished": finished is not None,
@@ -96,23 +113,15 @@ def seed_records(run_dir: Path) -> list[dict]:
             "curve": dict(points),
         }
         if finished is not None:
-            entry = finished[str(seed)]
+            entry = finished[agent_key(values, seed) if sweep else str(seed)]
             record["final"], record["best"] = entry["final"]["mean"], entry["best"]["mean"]
-        rows = metrics.get(seed, [])
+        rows = metrics.get((point, seed), [])
         for key in sorted(k for k in (rows[0] if rows else {}) if k.startswith("firing_rate_")):
             layer = key.removeprefix("firing_rate_")
             record[f"rate_{layer}_first"] = float(rows[0][key])
             record[f"rate_{layer}_last"] = float(rows[-1][key])
         records.append(record)
     return records
-
-
-def curves(run_dir: Path) -> tuple[str, str, dict[int, list[tuple[int, float]]]]:
-    config = json.loads((run_dir / "config.json").read_text())
-    by_seed = defaultdict(list)
-    for row in _rows(run_dir / "evaluations.csv"):
-        by_seed[int(row["seed"])].append((int(row["agent_steps"]), float(row["return_mean"])))
-    return _label(config, run_dir), minatar_game(config["env"]["game"]), by_seed
 
 
 def _mean_se(values: list[float]) -> str:
@@ -122,14 +131,76 @@ def _mean_se(values: list[float]) -> str:
     return f"{v.mean():.2f} ± {v.std(ddof=1) / np.sqrt(len(v)):.2f}"
 
 
+PUBLISHED = Path(__file__).resolve().parents[1] / "docs/results/minatar/published_dqn.json"
+"""Young & Tian's DQN read off their figure (``experiments/minatar_published.py``)."""
+
+
+def _iqm(normalised: list[float]) -> str:
+    """IQM with its 95% stratified-bootstrap interval, in %; "n/a" with fewer than 2 seeds."""
+    if len(normalised) < 2:
+        return "n/a"
+    interval = aggregates.interval_estimate(aggregates.score_matrix([normalised]), aggregates.iqm)
+    return f"{100 * interval.value:.0f}% [{100 * interval.low:.0f}%, {100 * interval.high:.0f}%]"
+
+
+def _published_lines() -> list[str]:
+    data = json.loads(PUBLISHED.read_text())
+    lines = [
+        "## Published: Young & Tian 2019's DQN",
+        "",
+        "Read off the only published form, the figure of the MinAtar paper and repository, by "
+        "pixel measurement (`experiments/minatar_published.py`; `published_dqn.json`). Not the "
+        "same protocol as above: the moving average (0.99) of *training* returns at epsilon "
+        "0.1, mean of 30 runs, the full action set of 6 actions, RMSprop, one update per frame "
+        "(4x this study's updates per step), 5M frames (= agent steps; MinAtar has no frame "
+        "skip); Seaquest's curve predates MinAtar 1.0.11. The 5M value is the reference of "
+        "the Young-&-Tian-normalised column above and of `dsqn report` on MinAtar.",
+        "",
+        "| game | DQN at 1M frames | DQN at 5M frames (the reference) |",
+        "|---|---|---|",
+    ]
+    for game, entry in sorted(data["games"].items()):
+        lines.append(f"| {game} | {entry['at_1M_frames']:.1f} | {entry['at_5M_frames']:.1f} |")
+    return lines
+
+
+def _variant_lines(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
+    """One-seed variants (T, tau) beside seed 0 of the spiking preset on the same game."""
+    singles = {k: rs for k, rs in groups.items() if len(rs) == 1}
+    if not singles:
+        return []
+    lines = [
+        "## Variants on one seed: T and tau",
+        "",
+        "One run per value, seed 0, beside seed 0 of the 3-seed minatar-dsqn cell (T = 8, tau = "
+        "2; the same seed's draws: agents that share a seed start from the same random "
+        "numbers). One seed shows a direction, not a difference an interval supports. fc1 rate: "
+        "spikes per neuron per time step at the last log line.",
+        "",
+        "| game | algorithm | T | tau | agent steps | final | best | fc1 rate |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for game in sorted({g for g, _ in singles}):
+        base = [r for r in groups.get((game, DSQN), []) if r["seed"] == 0]
+        rows = base + [rs[0] for (g, _), rs in sorted(singles.items()) if g == game]
+        for r in rows:
+            steps = f"{r['agent_steps']:,}" + ("" if r["finished"] else " (unfinished)")
+            rate = r.get("rate_fc1_last")
+            lines.append(
+                f"| {game} | {r['algorithm']}{' (seed 0)' if r in base else ''} | "
+                f"{r['time_steps']} | {r['tau']} | {steps} | {r['final']:.2f} | "
+                f"{r['best']:.2f} | {'' if rate is None else f'{rate:.4f}'} |"
+            )
+    return lines
+
+
 def markdown(records: list[dict]) -> str:
     groups = defaultdict(list)
     for r in records:
         groups[(r["game"], r["algorithm"])].append(r)
+    study = {k: rs for k, rs in groups.items() if len(rs) > 1}
     dqn_final = {
-        game: np.mean([r["final"] for r in rs])
-        for (game, algo), rs in groups.items()
-        if algo == DQN
+        game: np.mean([r["final"] for r in rs]) for (game, algo), rs in study.items() if algo == DQN
     }
     lines = [
         "# MinAtar: DSQN against DQN",
@@ -138,43 +209,43 @@ def markdown(records: list[dict]) -> str:
         "± standard error over seeds. *final*: the policy at the end (or, for an unfinished run, "
         "its latest evaluation); *best*: the best checkpoint (re-evaluated on fresh games when "
         "the run finished; otherwise the best evaluation during training, selected on those "
-        "games: optimistic). DQN-normalised IQM: interquartile mean over seeds of (score − "
-        "random) / (DQN − random), DQN = this study's minatar-dqn mean final score on the game, "
-        "with its 95% stratified-bootstrap interval (50,000 replicates).",
+        "games: optimistic). Normalised IQM: interquartile mean over seeds of the final score "
+        "normalised as (score − random) / (reference − random), with its 95% "
+        "stratified-bootstrap interval (50,000 replicates). Two references: *this DQN* is this "
+        "study's minatar-dqn mean final score on the game (same budget and seeds); *Y&T DQN* is "
+        "Young & Tian 2019's published DQN after 5M frames (below; another protocol).",
         "",
         "| game | algorithm | seeds | agent steps | final | best | random | "
-        "final, DQN-normalised IQM [95% CI] | at the steps all runs reached |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "IQM, normalised by this DQN [95% CI] | IQM, normalised by Y&T DQN [95% CI] | "
+        "at the steps all runs reached |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     common = defaultdict(lambda: float("inf"))
-    for r in records:
-        common[r["game"]] = min(common[r["game"]], max(r["curve"]))
-    for (game, algo), rs in sorted(groups.items()):
+    for rs in study.values():
+        for r in rs:
+            common[r["game"]] = min(common[r["game"]], max(r["curve"]))
+    for (game, algo), rs in sorted(study.items()):
         random = MINATAR_RANDOM_SCORES[game]
         reached = min(r["agent_steps"] for r in rs)
         total = rs[0]["total_agent_steps"]
         steps = f"{reached:,} of {total:,}" + (
             "" if all(r["finished"] for r in rs) else " (unfinished)"
         )
-        iqm = "n/a"
+        own = "n/a"
         if game in dqn_final and dqn_final[game] > random:
-            normalised = [(r["final"] - random) / (dqn_final[game] - random) for r in rs]
-            if len(normalised) > 1:
-                interval = aggregates.interval_estimate(
-                    aggregates.score_matrix([normalised]), aggregates.iqm
-                )
-                iqm = (
-                    f"{100 * interval.value:.0f}% [{100 * interval.low:.0f}%, "
-                    f"{100 * interval.high:.0f}%]"
-                )
+            own = _iqm([(r["final"] - random) / (dqn_final[game] - random) for r in rs])
+        cited = _iqm([normalized_score(game + MINATAR_SUFFIX, r["final"]) for r in rs])
         at = [r["curve"][common[game]] for r in rs if common[game] in r["curve"]]
         matched = f"{_mean_se(at)} at {common[game]:,}" if len(at) == len(rs) else "n/a"
         lines.append(
             f"| {game} | {algo} | {len(rs)} | {steps} | {_mean_se([r['final'] for r in rs])} | "
-            f"{_mean_se([r['best'] for r in rs])} | {random:.2f} | {iqm} | {matched} |"
+            f"{_mean_se([r['best'] for r in rs])} | {random:.2f} | {own} | {cited} | {matched} |"
         )
+    lines += ["", *_published_lines(), ""]
+    variants = _variant_lines(groups)
+    if variants:
+        lines += [*variants, ""]
     lines += [
-        "",
         "## Firing rates (spikes per neuron per time step, mean over seeds)",
         "",
         "| game | algorithm | T | layer | at the first log line | at the last |",
@@ -194,35 +265,50 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(dirs: list[Path], out: Path) -> list[Path]:
+def _plot(ax, label: str, curves: list[dict[int, float]]) -> None:
+    """The mean over curves with a min-max band, at the steps every curve has."""
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    table = np.array([[c[s] for s in steps] for c in curves])
+    x = np.array(steps) / 1e6
+    seeds = f"{len(table)} seeds" if len(table) > 1 else "seed 0" if label else "1 seed"
+    line = ax.plot(x, table.mean(0), label=f"{label} ({seeds})")[0]
+    if len(table) > 1:
+        ax.fill_between(x, table.min(0), table.max(0), color=line.get_color(), alpha=0.2)
+
+
+def _figure(game: str, entries: list[tuple[str, list[dict[int, float]]]], path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_game = defaultdict(list)
-    for d in dirs:
-        label, game, by_seed = curves(d)
-        by_game[game].append((label, by_seed))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for label, curves in entries:
+        _plot(ax, label, curves)
+    ax.axhline(MINATAR_RANDOM_SCORES[game], color="0.4", ls="--", label="random")
+    ax.set(xlabel="agent steps (millions)", ylabel="evaluation return", title=f"{game} (MinAtar)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(records: list[dict], out: Path) -> list[Path]:
+    """``curves_<game>.png``: every algorithm with several seeds (mean, min-max band);
+    ``variants_<game>.png``: every one-seed run beside seed 0 of the spiking preset."""
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["game"], r["algorithm"])].append(r)
     paths = []
-    for game, entries in sorted(by_game.items()):
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for label, by_seed in sorted(entries):
-            steps = sorted(set.intersection(*(set(s for s, _ in p) for p in by_seed.values())))
-            table = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
-            x = np.array(steps) / 1e6
-            line = ax.plot(x, table.mean(0), label=f"{label} ({len(table)} seeds)")[0]
-            ax.fill_between(x, table.min(0), table.max(0), color=line.get_color(), alpha=0.2)
-        ax.axhline(MINATAR_RANDOM_SCORES[game], color="0.4", ls="--", label="random")
-        ax.set(
-            xlabel="agent steps (millions)", ylabel="evaluation return", title=f"{game} (MinAtar)"
-        )
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        path = out / f"curves_{game}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+    for game in sorted({g for g, _ in groups}):
+        main = [(a, [r["curve"] for r in rs]) for (g, a), rs in sorted(groups.items()) if g == game]
+        paths.append(_figure(game, [e for e in main if len(e[1]) > 1], out / f"curves_{game}.png"))
+        single = [e for e in main if len(e[1]) == 1]
+        if single:
+            base = [r for r in groups.get((game, DSQN), []) if r["seed"] == 0]
+            reference = [(f"{DSQN}", [base[0]["curve"]])] if base else []
+            paths.append(_figure(game, reference + single, out / f"variants_{game}.png"))
     return paths
 
 
@@ -243,7 +329,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     (args.out / "results.md").write_text(markdown(records))
-    figures = plot_curves(dirs, args.out)
+    figures = plot_curves(records, args.out)
     print(f"{len(dirs)} runs, {len(records)} seeds -> {args.out} ({len(figures)} figures)")
 
 

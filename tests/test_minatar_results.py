@@ -73,3 +73,56 @@ def test_no_run_is_an_error(tmp_path):
     sys.argv = ["minatar_results", str(tmp_path), "--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit):
         results.main()
+
+
+def test_sweep_points_and_one_seed_variants_have_their_own_rows(tmp_path):
+    _run(tmp_path, "minatar-dsqn", {0: [1.0, 2.0, 3.0], 1: [1.0, 2.0, 5.0]})
+    _run(tmp_path, "minatar-dsqn-T4", {0: [0.5, 1.5]})
+    run = tmp_path / "Breakout" / "minatar-dsqn-sweep"
+    run.mkdir(parents=True)
+    config = {
+        "name": "minatar-dsqn",
+        "env": {"suite": "minatar", "game": "Breakout"},
+        "network": {"kind": "dsqn", "time_steps": 8, "tau": 2.0},
+        "run": {"total_agent_steps": 300},
+        "learner": {"schedule_counts_warmup": False, "warmup_agent_steps": 100},
+        "sweep": {"network_tau": [1.5, 4.0]},
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "evaluations.csv").write_text(
+        "seed,network.tau,agent_steps,return_mean\n"
+        "0,1.5,100,0.5\n0,4,100,0.7\n0,1.5,200,2.5\n0,4,200,1.0\n"
+    )
+    per_seed = {
+        f"network.tau={tau},seed=0": {
+            "seed": 0,
+            "values": {"network.tau": float(tau)},
+            "final": {"mean": final},
+            "best": {"mean": final + 1},
+        }
+        for tau, final in (("1.5", 2.25), ("4", 1.25))
+    }
+    (run / "evaluation.json").write_text(json.dumps({"per_seed": per_seed}))
+    sys.argv = ["minatar_results", str(tmp_path), "--out", str(tmp_path / "out")]
+    results.main()
+    rows = list(csv.DictReader((tmp_path / "out" / "per_seed.csv").open()))
+    by = {(r["algorithm"], r["seed"]): r for r in rows}
+    # Two points of one seed are two agents, never merged; their scores are their own entries.
+    assert by[("minatar-dsqn [network.tau=1.5]", "0")]["final"] == "2.25"
+    assert by[("minatar-dsqn [network.tau=4]", "0")]["best"] == "2.25"
+    assert by[("minatar-dsqn [network.tau=4]", "0")]["tau"] == "4.0"
+    assert by[("minatar-dsqn", "0")]["final"] == "3.0" and by[("minatar-dsqn", "0")]["tau"] == ""
+    text = (tmp_path / "out" / "results.md").read_text()
+    variants = text.split("## Variants on one seed")[1].split("##")[0]
+    lines = [line for line in variants.splitlines() if line.startswith("| Breakout")]
+    # Seed 0 of the 3-seed cell first, then the one-seed runs.
+    assert lines[0].startswith("| Breakout | minatar-dsqn (seed 0) |")
+    assert any("| minatar-dsqn-T4 |" in line and "| 1.50 |" in line for line in lines)
+    main_table = text.split("## Published")[0]
+    assert "minatar-dsqn-T4" not in main_table and "tau=1.5" not in main_table
+    # The published reference: Breakout's random 0.416 and Young & Tian's DQN 10.1; DSQN's
+    # finals 3.0 and 5.0 normalise to 26.7% and 47.3%: their IQM (two seeds) is the mean, 37%.
+    dsqn_line = next(line for line in main_table.splitlines() if "| minatar-dsqn |" in line)
+    assert "| 37% [" in dsqn_line
+    assert (tmp_path / "out" / "variants_Breakout.png").stat().st_size > 0
+    assert "| Breakout | 9.2 | 10.1 |" in text
