@@ -19,7 +19,15 @@ Reads every run directory under the roots (``config.json`` + ``evaluations.csv``
   every run of the game reached (the comparison at equal experience while runs are unfinished);
   then the firing rates.
 - ``curves_<game>.png``: the evaluation score against agent steps, the mean over seeds with a
-  min-max band, one line per algorithm, the random policy dashed.
+  min-max band, one line per algorithm with several seeds, the random policy dashed;
+  ``variants_<game>.png``: every one-seed run (T, the points of a tau sweep) beside seed 0 of
+  ``minatar-dsqn``.
+
+A sweep run's points are algorithms of their own (``"minatar-dsqn [network.tau=1.5]"``). The
+main table holds the algorithms with several seeds, normalised both by this study's DQN and by
+Young & Tian's published DQN (:data:`dsqn.config.games.MINATAR_DQN_SCORES`, read off their figure
+by ``experiments/minatar_published.py``, whose output ``published_dqn.json`` is shown beside);
+one-seed variants have a table of their own.
 """
 
 from __future__ import annotations
