@@ -313,7 +313,8 @@ def report_markdown(
     ]
     parts += [
         "## Aggregates over games (Agarwal et al. 2021)",
-        "Human-normalised scores of every seed on every game with reference scores; point "
+        "Normalised scores (100% = human on Atari, Young & Tian's DQN after 5M frames on "
+        "MinAtar; see Definitions) of every seed on every game with reference scores; point "
         f"estimate [95% stratified-bootstrap interval, {AGGREGATE_REPS:,} replicates].",
         aggregates_markdown(*aggregate_table(results)),
     ]
