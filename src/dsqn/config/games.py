@@ -108,6 +108,12 @@ returns (epsilon 0.1), mean of 30 runs, full action set of 6 actions, RMSprop, o
 frame; Seaquest's is of MinAtar 1.0.10 or lower (its oxygen bug)."""
 
 
+def _did_you_mean(name: str, valid: list[str] | tuple[str, ...]) -> str:
+    """``" (did you mean 'X'?)"`` for the closest valid name, or ``""``."""
+    near = difflib.get_close_matches(name, valid, n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
 def reference_scores(game: str) -> tuple[float, float] | None:
     """``(random, reference)`` scores that normalise `game`: (random, human) for the 17 paper
     games (short name or envpool id); (random in the original package, `MINATAR_DQN_SCORES`) for
@@ -130,10 +136,9 @@ def normalized_score(game: str, score: float | np.ndarray) -> float | np.ndarray
     pair = reference_scores(game)
     if pair is None:
         valid = [*PAPER_GAMES, *(g + MINATAR_SUFFIX for g in MINATAR_GAMES)]
-        near = difflib.get_close_matches(game.removesuffix("-v5"), valid, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise ValueError(
-            f"no reference scores for game {game!r}{hint}; valid games: {', '.join(valid)} "
+            f"no reference scores for game {game!r}{_did_you_mean(game.removesuffix('-v5'), valid)}"
+            f"; valid games: {', '.join(valid)} "
             "(an Atari game also as '<name>-v5')"
         )
     random_score, reference = pair
@@ -179,10 +184,9 @@ def human_normalized(game: str, score: float | np.ndarray) -> float | np.ndarray
     """
     name = canonical_game(game)
     if name not in REFERENCE_SCORES:
-        near = difflib.get_close_matches(name, PAPER_GAMES, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise ValueError(
-            f"no reference scores for game {game!r}{hint}; valid games (short name or "
+            f"no reference scores for game {game!r}{_did_you_mean(name, PAPER_GAMES)}; valid "
+            "games (short name or "
             f"'<name>-v5'): {', '.join(PAPER_GAMES)}"
         )
     random_score, human_score = REFERENCE_SCORES[name]
