@@ -12,7 +12,7 @@ import pytest
 from dsqn import cli
 from dsqn.analyses import convert_run as convert
 from dsqn.models import conversion
-from dsqn.models.networks import DQN, MLPDQN
+from dsqn.models.networks import DQN, MLPDQN, MinAtarDQN
 from dsqn.reports import runs
 from dsqn.rundir.loading import load_agent
 
@@ -20,6 +20,28 @@ from dsqn.rundir.loading import load_agent
 @pytest.fixture(scope="module")
 def dqn_run(tiny_cartpole_dqn_run):
     return tiny_cartpole_dqn_run
+
+
+TINY_MINATAR_DQN = [
+    "train", "minatar-dqn", "--game", "Breakout", "--seeds", "0",
+    "--run.total_agent_steps", "400",
+    "--run.log_period_agent_steps", "200",
+    "--run.checkpoint_period_agent_steps", "200",
+    "--eval.period_agent_steps", "200",
+    "--eval.episodes", "2",
+    "--eval.max_episode_agent_steps", "30",
+    "--learner.warmup_agent_steps", "100",
+    "--learner.replay_capacity_transitions", "1000",
+    "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def minatar_dqn_run(tmp_path_factory):
+    """A real, tiny `minatar-dqn` Breakout run directory (one seed, 400 agent steps)."""
+    run_dir = tmp_path_factory.mktemp("minatar-runs") / "dqn"
+    assert cli.main([*TINY_MINATAR_DQN, "--run-dir", str(run_dir)]) == 0
+    return run_dir
 
 
 def _two_layer():
@@ -131,12 +153,32 @@ def test_converted_networks_share_the_parameter_trees():
     assert conversion.layer_order(snn) == conversion.layer_order(dqn)
 
 
+def test_the_converted_minatar_network_shares_the_dqns_parameter_tree():
+    key = jax.random.key(0)
+    obs = jnp.zeros((1, 10, 10, 4), bool)
+    dqn = MinAtarDQN(3)
+    snn = conversion.converted_network(dqn, time_steps=3)
+    assert isinstance(snn, conversion.ConvertedMinAtarSNN)
+    shapes = lambda net: jax.tree.map(  # noqa: E731
+        jnp.shape, jax.eval_shape(net.init, key, obs)["params"]
+    )
+    assert shapes(snn) == shapes(dqn)
+    _, state = jax.eval_shape(
+        lambda: snn.init_with_output(key, obs, mutable=["params", "intermediates"])
+    )
+    sown = {k: v[0].shape for k, v in state["intermediates"].items()}
+    assert sown == {"spikes_conv1": (1, 8, 8, 16), "spikes_fc1": (1, 128), "spikes_fc2": (1, 3)}
+    assert conversion.layer_order(snn) == conversion.layer_order(dqn) == ("conv1", "fc1", "fc2")
+    with pytest.raises(ValueError, match=r"\[B, 10, 10, C\]"):
+        snn.init(key, jnp.zeros((1, 4, 84, 84)))
+
+
 def _rate_errors(net, params, obs, time_steps=(20, 500)):
     """Mean |spike rate - normalised ReLU activation| per T, and |Q/T - normalised Q|."""
     scales = conversion.layer_scales(net, params, obs, 99.9)
     normalized = conversion.normalize_params(params, scales, conversion.layer_order(net))
     pre = _pre_activations(net, normalized, obs)
-    hidden = conversion.layer_order(net)[:-1]
+    *hidden, output = conversion.layer_order(net)
     errors = {}
     for t in time_steps:
         snn = conversion.converted_network(net, time_steps=t)
@@ -147,7 +189,7 @@ def _rate_errors(net, params, obs, time_steps=(20, 500)):
             float(np.mean(np.abs(counts[f"spikes_{n}"][0] / t - np.clip(pre[n], 0, 1))))
             for n in hidden
         )
-        q_error = float(np.mean(np.abs(np.asarray(q) / t - pre["out"])))
+        q_error = float(np.mean(np.abs(np.asarray(q) / t - pre[output])))
         errors[t] = (rate_error, q_error)
     return errors
 
@@ -155,6 +197,18 @@ def _rate_errors(net, params, obs, time_steps=(20, 500)):
 def test_spike_rates_approach_normalized_relu_on_a_random_mlp():
     net, params = _random_mlp(jax.random.key(1))
     obs = np.asarray(jax.random.normal(jax.random.key(2), (128, 6)))
+    errors = _rate_errors(net, params, obs)
+    assert errors[500][0] < errors[20][0] / 5
+    assert errors[500][1] < errors[20][1] / 5
+    assert errors[500][0] < 0.01
+
+
+def test_minatar_spike_rates_approach_the_normalized_relu_network():
+    """Random MinAtar DQN, binary observations: every layer's rate nears the normalised ReLU
+    activation (computed by the DQN itself) as T grows, and Q / T the normalised Q."""
+    net = MinAtarDQN(5)
+    obs = np.asarray(jax.random.bernoulli(jax.random.key(8), 0.15, (64, 10, 10, 4)))
+    params = net.init(jax.random.key(9), obs[:1])["params"]
     errors = _rate_errors(net, params, obs)
     assert errors[500][0] < errors[20][0] / 5
     assert errors[500][1] < errors[20][1] / 5
@@ -245,6 +299,24 @@ def test_convert_run_and_sweep_write_run_directories(dqn_run, tmp_path):
     assert (root / "T10-p100" / "conversion.json").is_file()
     assert json.loads((root / "sweep.json").read_text()) == result
     assert "| T \\ percentile | 99 | 100 |" in (root / "sweep.md").read_text()
+
+
+def test_a_minatar_dqn_run_converts_and_reloads(minatar_dqn_run, tmp_path):
+    out = tmp_path / "converted"
+    options = convert.ConversionOptions(time_steps=30, normalization_frames=200, episodes=2)
+    summary = convert.convert_run(minatar_dqn_run, out, options)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["env"]["suite"], config["env"]["game"]) == ("minatar", "Breakout")
+    entry = json.loads((out / "conversion.json").read_text())["per_seed"]["0"]
+    assert set(entry["scales"]) == set(entry["firing_rates"]) == {"conv1", "fc1", "fc2"}
+    assert all(s > 0 for s in entry["scales"].values())
+    assert summary["summary"]["matching_rate_mean"] == entry["matching_rate"]
+    agent = load_agent(out)
+    assert isinstance(agent.network, conversion.ConvertedMinAtarSNN)
+    assert agent.network.time_steps == 30
+    assert cli.main(["energy", str(out), "--episodes", "2"]) == 0
+    energy = json.loads((out / "energy.json").read_text())
+    assert 0 <= energy["firing_rate"] <= 1
 
 
 def test_convert_command_line(dqn_run, tmp_path, capsys):

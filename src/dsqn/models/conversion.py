@@ -15,10 +15,11 @@ The paper's conversion-based spiking baseline:
 
    so that the normalised ReLU network computes ``a_l / lambda_l`` at every layer (ReLU commutes
    with positive scaling) and its activations mostly lie in [0, 1], the range of a spike rate.
-3. **Spiking network** (:class:`ConvertedSNN`, :class:`ConvertedMLPSNN`, same parameter tree as
-   :class:`dsqn.models.networks.DQN` / :class:`dsqn.models.networks.MLPDQN`): every layer, the
-   output layer included, drives integrate-and-fire neurons with threshold ``V_th = 1``, reset by
-   subtraction and no leak, ``V[-1] = 0``:
+3. **Spiking network** (:class:`ConvertedSNN`, :class:`ConvertedMinAtarSNN`,
+   :class:`ConvertedMLPSNN`, same parameter tree as :class:`dsqn.models.networks.DQN` /
+   :class:`dsqn.models.networks.MinAtarDQN` / :class:`dsqn.models.networks.MLPDQN`): every
+   layer, the output layer included, drives integrate-and-fire neurons with threshold
+   ``V_th = 1``, reset by subtraction and no leak, ``V[-1] = 0``:
 
    .. math::  H_l[t] = V_l[t-1] + I_l[t], \quad S_l[t] = \Theta(H_l[t] - 1), \quad
               V_l[t] = H_l[t] - S_l[t]
@@ -51,12 +52,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsqn import spiking
-from dsqn.models.networks import ATARI_OBS_SHAPE, DQN, MLPDQN
+from dsqn.models.networks import (
+    ATARI_OBS_SHAPE,
+    DQN,
+    MINATAR_FILTERS,
+    MINATAR_HIDDEN,
+    MLPDQN,
+    MinAtarDQN,
+    is_minatar_obs_shape,
+)
 
 __all__ = [
     "V_THRESHOLD",
     "NORMALIZATION_EPSILON",
     "ConvertedSNN",
+    "ConvertedMinAtarSNN",
     "ConvertedMLPSNN",
     "converted_network",
     "layer_order",
@@ -168,6 +178,34 @@ class ConvertedSNN(_ConvertedNetwork):
         return self._readout(spiking.over_time(out, spikes), "fc2").astype(jnp.float32)
 
 
+class ConvertedMinAtarSNN(_ConvertedNetwork):
+    """The converted MinAtar DQN (Young & Tian 2019). ``obs: bool [B, 10, 10, C] -> Q float32
+    [B, A]``.
+
+    Takes the parameters of :class:`dsqn.models.networks.MinAtarDQN` after
+    :func:`normalize_params` (layers ``conv1`` (C -> 16, 3x3, stride 1), ``fc1`` (1024 -> 128),
+    ``fc2``). The binary observation is the analog input (0 or 1, as in the DQN); ``fc1`` and
+    ``fc2`` run on all T steps at once. Spike counts summed over T are sown as
+    ``spikes_conv1, spikes_fc1, spikes_fc2`` (per sample, ``[B, *layer_shape]``).
+    """
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        self._check_options()
+        if obs.ndim != 4 or not is_minatar_obs_shape(obs.shape[1:]):
+            raise ValueError(f"MinAtar observations must be [B, 10, 10, C], got shape {obs.shape}")
+        x = obs.astype(self.dtype)
+        conv1 = nn.Conv(
+            MINATAR_FILTERS, (3, 3), strides=(1, 1), padding="VALID", name="conv1", dtype=self.dtype
+        )
+        spikes = self._fire_constant(conv1(x), "conv1")
+        spikes = spikes.reshape(*spikes.shape[:2], -1)
+        fc1 = nn.Dense(MINATAR_HIDDEN, name="fc1", dtype=self.dtype)
+        spikes = self._fire(spiking.over_time(fc1, spikes), "fc1")
+        out = nn.Dense(self.num_actions, name="fc2", dtype=self.dtype)
+        return self._readout(spiking.over_time(out, spikes), "fc2").astype(jnp.float32)
+
+
 class ConvertedMLPSNN(_ConvertedNetwork):
     """The converted MLP. ``obs: float [B, D] -> Q float32 [B, A]``.
 
@@ -193,15 +231,19 @@ class ConvertedMLPSNN(_ConvertedNetwork):
 
 
 def converted_network(network: nn.Module, *, time_steps: int = 500) -> _ConvertedNetwork:
-    """The spiking counterpart of a ReLU ``DQN`` or ``MLPDQN`` (same parameter tree)."""
+    """The spiking counterpart of a ReLU ``DQN``, ``MinAtarDQN`` or ``MLPDQN`` (same parameter
+    tree)."""
     if isinstance(network, DQN):
         return ConvertedSNN(network.num_actions, time_steps=time_steps)
+    if isinstance(network, MinAtarDQN):
+        return ConvertedMinAtarSNN(network.num_actions, time_steps=time_steps)
     if isinstance(network, MLPDQN):
         return ConvertedMLPSNN(
             network.num_actions, time_steps=time_steps, hidden_sizes=tuple(network.hidden_sizes)
         )
     raise TypeError(
-        f"only ReLU networks can be converted (DQN or MLPDQN), got {type(network).__name__}"
+        "only ReLU networks can be converted (DQN, MinAtarDQN or MLPDQN), got "
+        + type(network).__name__
     )
 
 
@@ -209,10 +251,13 @@ def layer_order(network: nn.Module) -> tuple[str, ...]:
     """The weight layers of a ReLU network or its converted counterpart, input to output."""
     if isinstance(network, DQN | ConvertedSNN):
         return ("conv1", "conv2", "conv3", "fc1", "fc2")
+    if isinstance(network, MinAtarDQN | ConvertedMinAtarSNN):
+        return ("conv1", "fc1", "fc2")
     if isinstance(network, MLPDQN | ConvertedMLPSNN):
         return (*(f"fc{i + 1}" for i in range(len(network.hidden_sizes))), "out")
     raise TypeError(
-        "expected DQN, MLPDQN, ConvertedSNN or ConvertedMLPSNN, got " + type(network).__name__
+        "expected DQN, MinAtarDQN, MLPDQN or one of their converted networks, got "
+        + type(network).__name__
     )
 
 

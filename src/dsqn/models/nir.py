@@ -360,7 +360,10 @@ def to_nir(network, params: Mapping[str, Any], *, dt: float = 1.0) -> nir.NIRGra
             f"{type(network).__name__}: layer {first!r} is followed by a ReLU, which NIR has no "
             "node for; only spiking networks (DSQN, MLPDSQN) are exported"
         )
-    if isinstance(network, conversion.ConvertedSNN | conversion.ConvertedMLPSNN):
+    if isinstance(
+        network,
+        conversion.ConvertedSNN | conversion.ConvertedMinAtarSNN | conversion.ConvertedMLPSNN,
+    ):
         raise NIRExportError(
             f"{type(network).__name__}: layer 'fc1' (every layer) resets its IF neurons by "
             "subtraction (soft reset), which NIR cannot express: NIR's IF node resets the "
