@@ -20,7 +20,15 @@ from dsqn import cli, spiking  # noqa: E402
 from dsqn.envs import make_seed_pool  # noqa: E402
 from dsqn.models import conversion  # noqa: E402
 from dsqn.models import nir as dn  # noqa: E402
-from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN, is_neuron_parameter  # noqa: E402
+from dsqn.models.networks import (  # noqa: E402
+    DQN,
+    DSQN,
+    MLPDQN,
+    MLPDSQN,
+    MinAtarDQN,
+    MinAtarDSQN,
+    is_neuron_parameter,
+)
 
 # ----------------------------------------------------------------------------- NIR's equations
 
@@ -301,6 +309,45 @@ def test_round_trip_of_a_dsqn(dsqn_case):
         np.testing.assert_array_equal(got, count)
 
 
+@pytest.fixture(scope="module")
+def minatar_case():
+    """A MinAtar DSQN (T = 8) whose layers fire, binary frames, and its Q-values and spike
+    counts computed by the flax network."""
+    network = MinAtarDSQN(5, time_steps=8)
+    obs = jax.random.bernoulli(jax.random.key(2), 0.2, (3, 10, 10, 6))
+    params = network.init(jax.random.key(3), obs)["params"]
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, x: x * 6 if path[-1].key == "kernel" else x, params
+    )
+    apply = jax.jit(network.apply, static_argnames="mutable")
+    q, state = apply({"params": params}, obs, mutable=("intermediates",))
+    counts = {
+        k.removeprefix("spikes_"): np.asarray(v[0]) for k, v in state["intermediates"].items()
+    }
+    for layer, count in counts.items():
+        assert count.mean() > 0.1, layer
+    return network, params, np.asarray(obs), q, counts
+
+
+def test_round_trip_of_a_minatar_dsqn(minatar_case):
+    """MinAtar's DSQN (one conv layer, the frame read channels-first): the same spike counts
+    in every layer and the same Q-values."""
+    network, params, obs, q, counts = minatar_case
+    graph = dn.to_nir(network, params)
+    assert tuple(graph.nodes["input"].input_type["input"]) == (6, 10, 10)
+    assert list(graph.nodes) == [
+        "conv1", "conv1_lif", "flatten", "fc1", "fc1_lif", "fc2", "input", "output"
+    ]  # fmt: skip
+    imported = dn.from_nir(graph)
+    apply = jax.jit(imported.apply, static_argnums=(2, 3))
+    chw = jnp.asarray(obs.transpose(0, 3, 1, 2), jnp.float32)
+    outputs, trains = apply(imported.params, chw, 8, True)
+    np.testing.assert_allclose(dn.decode(outputs), q, rtol=1e-5, atol=1e-5)
+    for layer, count in counts.items():
+        got = channels_last(np.asarray(trains[f"{layer}_lif"].sum(0)))
+        np.testing.assert_array_equal(got, count)
+
+
 # ----------------------------------------------------------------------------- refusals
 
 
@@ -312,11 +359,23 @@ def test_round_trip_of_a_dsqn(dsqn_case):
         (MLPDSQN(2, hidden_sizes=(8,), v_reset=None), "'fc1'.*soft reset"),
         (conversion.ConvertedMLPSNN(2, hidden_sizes=(8,)), "soft reset"),
         (MLPDSQN(2, hidden_sizes=(8,), readout="membrane_max", head="dueling"), "'out'"),
+        (MinAtarDQN(3), "MinAtarDQN: layer 'conv1' is followed by a ReLU"),
+        (conversion.ConvertedMinAtarSNN(3), "soft reset"),
+        (MinAtarDSQN(3, norm="popnorm"), "'conv1'.*network.norm 'popnorm'"),
+        (MLPDSQN(2, hidden_sizes=(8,), norm="popnorm"), "'fc1'.*network.norm 'popnorm'"),
     ],
-    ids=["mlp-dqn", "dqn", "soft-reset", "converted", "dueling-after-max"],
-)
+    ids=[
+        "mlp-dqn", "dqn", "soft-reset", "converted", "dueling-after-max", "minatar-dqn",
+        "converted-minatar", "minatar-popnorm", "mlp-popnorm",
+    ],
+)  # fmt: skip
 def test_what_nir_cannot_express_is_refused(network, message):
-    obs = jnp.zeros((1, 4, 84, 84) if isinstance(network, DQN) else (1, 3))
+    if isinstance(network, DQN):
+        obs = jnp.zeros((1, 4, 84, 84))
+    elif isinstance(network, MinAtarDQN | MinAtarDSQN | conversion.ConvertedMinAtarSNN):
+        obs = jnp.zeros((1, 10, 10, 4))
+    else:
+        obs = jnp.zeros((1, 3))
     params = network.init(jax.random.key(0), obs)["params"]
     with pytest.raises(dn.NIRExportError, match=message):
         dn.to_nir(network, params)
@@ -477,6 +536,18 @@ def test_snntorch_runs_an_exported_dsqn(dsqn_case):
         got = counts[f"{layer}_lif"]
         got = got.transpose(0, 2, 3, 1) if got.ndim == 4 else got
         np.testing.assert_array_equal(got, count)
+    np.testing.assert_allclose(outputs.mean(axis=1), q, rtol=1e-5, atol=1e-5)
+
+
+def test_snntorch_runs_an_exported_minatar_dsqn(minatar_case):
+    """MinAtar's DSQN graph run by snnTorch, one channels-first frame at a time: dsqn's spike
+    counts in every layer and its Q-values."""
+    network, params, obs, q, expected = minatar_case
+    graph = dn.to_nir(network, params, dt=SNNTORCH_DT)
+    frames = obs.transpose(0, 3, 1, 2)
+    outputs, counts = run_snntorch(graph, frames, network.time_steps, batched=False)
+    for layer, count in expected.items():
+        np.testing.assert_array_equal(channels_last(counts[f"{layer}_lif"]), count)
     np.testing.assert_allclose(outputs.mean(axis=1), q, rtol=1e-5, atol=1e-5)
 
 

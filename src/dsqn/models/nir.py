@@ -49,18 +49,22 @@ first step; dsqn's is ``V[-1] = V_reset`` (0 in every preset), and :func:`from_n
 **What NIR cannot express is refused** (:class:`NIRExportError`, naming the layer; nothing is
 written): a soft reset (``V[t] = H[t] - V_th S[t]``, the ``v_reset=None`` option and the
 converted networks of ``dsqn convert``: NIR's ``LIF`` and ``IF`` reset to ``v_reset``), the
-ReLU of the ANN DQNs (NIR has no ReLU node), and a dueling head after a max-membrane readout
-(a maximum over time is not a per-step linear map).
+ReLU of the ANN DQNs (NIR has no ReLU node), PL-SDQN's layer normalisation of currents
+(``network.norm "popnorm"``: NIR has no such node), and a dueling head after a max-membrane
+readout (a maximum over time is not a per-step linear map).
 
 **The graph of a DSQN.** ``input -> conv1 -> conv1_lif -> conv2 -> conv2_lif -> conv3 ->
-conv3_lif -> flatten -> fc1 -> fc1_lif -> fc2 -> output`` (MLPs: ``fc1 -> fc1_lif -> ... ->
-out``). The input is the observation as the env yields it (Atari: ``[4, 84, 84]`` on the 0-255
-scale; the ``1/255`` is folded into conv1's weights), presented unchanged at every one of the T
-steps (direct encoding: conv1's current is then the same at every step, as dsqn computes it
-once). Tensors are channels-first (NIR's ``(C, H, W)``); fc1's columns are permuted from dsqn's
-channels-last flattening so that the graph's ``Flatten`` of ``(C, H, W)`` feeds them. The
-graph's output at step ``t`` is ``y[t]``, and the one step the reader applies is the readout
-over the T steps, recorded in the graph's metadata (``dsqn_readout``, ``dsqn_time_steps``):
+conv3_lif -> flatten -> fc1 -> fc1_lif -> fc2 -> output`` (MinAtar's DSQN: ``conv1 ->
+conv1_lif -> flatten -> fc1 -> fc1_lif -> fc2``; MLPs: ``fc1 -> fc1_lif -> ... -> out``). The
+input is the observation as the env yields it (Atari: ``[4, 84, 84]`` on the 0-255 scale; the
+``1/255`` is folded into conv1's weights), except that MinAtar's channels-last ``[10, 10, C]``
+frame of 0s and 1s is read channels-first, ``[C, 10, 10]`` (the reader transposes it). It is
+presented unchanged at every one of the T steps (direct encoding: conv1's current is then the
+same at every step, as dsqn computes it once). Tensors are channels-first (NIR's
+``(C, H, W)``); fc1's columns are permuted from dsqn's channels-last flattening so that the
+graph's ``Flatten`` of ``(C, H, W)`` feeds them. The graph's output at step ``t`` is
+``y[t]``, and the one step the reader applies is the readout over the T steps, recorded in the
+graph's metadata (``dsqn_readout``, ``dsqn_time_steps``):
 
 - ``rate`` (the paper): ``Q = (1/T) sum_t y[t]`` with ``y[t] = W S_fc1[t] + b``, equal by
   linearity to dsqn's ``fc2((1/T) sum_t S_fc1[t])``; a dueling head ``Q = V + A - mean_a A`` is
@@ -92,7 +96,15 @@ import numpy as np
 
 from dsqn import spiking
 from dsqn.models import conversion
-from dsqn.models.networks import DQN, DSQN, MLPDQN, MLPDSQN, NEURON_PARAMETER_PREFIXES
+from dsqn.models.networks import (
+    DQN,
+    DSQN,
+    MLPDQN,
+    MLPDSQN,
+    NEURON_PARAMETER_PREFIXES,
+    MinAtarDQN,
+    MinAtarDSQN,
+)
 
 __all__ = [
     "READOUTS",
@@ -305,17 +317,21 @@ def _conv_node(kernel: Any, bias: Any, stride: int, input_hw: tuple[int, int], s
 
 
 _DSQN_CONVS = (("conv1", 8, 4), ("conv2", 4, 2), ("conv3", 3, 1))
+_MINATAR_CONVS = (("conv1", 3, 1),)
 
 
-def _dsqn_graph(network: DSQN, params, dt: float) -> _Builder:
+def _conv_graph(
+    network, params, convs, input_chw: tuple[int, int, int], dt: float, input_scale: float = 1.0
+) -> _Builder:
+    """Conv layers (each followed by its neurons), ``Flatten``, ``fc1`` and its neurons, and the
+    output layer ``fc2``: the graph of :class:`~dsqn.models.networks.DSQN` and
+    :class:`~dsqn.models.networks.MinAtarDSQN`. ``input_scale`` is folded into conv1."""
     b = _Builder()
-    hw, channels = (84, 84), 4
-    for i, (name, size, stride) in enumerate(_DSQN_CONVS):
+    channels, hw = input_chw[0], tuple(input_chw[1:])
+    for i, (name, size, stride) in enumerate(convs):
         kernel = params[name]["kernel"]
-        node = _conv_node(
-            kernel, params[name]["bias"], stride, hw, scale=1 / 255.0 if i == 0 else 1.0
-        )
-        b.add(name, node)
+        scale = input_scale if i == 0 else 1.0
+        b.add(name, _conv_node(kernel, params[name]["bias"], stride, hw, scale=scale))
         channels, hw = int(kernel.shape[-1]), ((hw[0] - size) // stride + 1,) * 2
         _spiking_layer(b, network, params, name, (channels, *hw), (*hw, channels), dt=dt)
     b.add("flatten", nir.Flatten(input_type={"input": np.array([channels, *hw])}, start_dim=0))
@@ -338,8 +354,9 @@ def _mlp_graph(network: MLPDSQN, params, dt: float) -> _Builder:
 
 
 def to_nir(network, params: Mapping[str, Any], *, dt: float = 1.0) -> nir.NIRGraph:
-    """The NIR graph of a spiking Q-network (:class:`dsqn.models.networks.DSQN` or
-    :class:`~dsqn.models.networks.MLPDSQN`) with parameters ``params`` (one agent's, the network's
+    """The NIR graph of a spiking Q-network (:class:`dsqn.models.networks.DSQN`,
+    :class:`~dsqn.models.networks.MinAtarDSQN` or :class:`~dsqn.models.networks.MLPDSQN`) with
+    parameters ``params`` (one agent's, the network's
     ``params`` collection); mapping and layout in the module docstring.
 
     ``dt``: the length of one step in the graph's time unit (``tau`` is written as
@@ -349,16 +366,16 @@ def to_nir(network, params: Mapping[str, Any], *, dt: float = 1.0) -> nir.NIRGra
 
     Raises:
       NIRExportError: a network or layer NIR cannot express (named in the message): the ANN
-        DQNs (ReLU), the converted networks and every soft reset, a dueling head after a
-        max-membrane readout.
+        DQNs (ReLU), the converted networks and every soft reset, PL-SDQN's ``popnorm``, a
+        dueling head after a max-membrane readout.
     """
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt!r}")
-    if isinstance(network, DQN | MLPDQN):
-        first = "conv1" if isinstance(network, DQN) else "fc1"
+    if isinstance(network, DQN | MinAtarDQN | MLPDQN):
+        first = "fc1" if isinstance(network, MLPDQN) else "conv1"
         raise NIRExportError(
             f"{type(network).__name__}: layer {first!r} is followed by a ReLU, which NIR has no "
-            "node for; only spiking networks (DSQN, MLPDSQN) are exported"
+            "node for; only spiking networks (DSQN, MinAtarDSQN, MLPDSQN) are exported"
         )
     if isinstance(
         network,
@@ -369,15 +386,27 @@ def to_nir(network, params: Mapping[str, Any], *, dt: float = 1.0) -> nir.NIRGra
             "subtraction (soft reset), which NIR cannot express: NIR's IF node resets the "
             "membrane to v_reset"
         )
+    if not isinstance(network, DSQN | MinAtarDSQN | MLPDSQN):
+        raise NIRExportError(
+            f"cannot export a {type(network).__name__}: valid networks are DSQN, MinAtarDSQN "
+            "and MLPDSQN"
+        )
+    if network.norm != "none":
+        first = "fc1" if isinstance(network, MLPDSQN) else "conv1"
+        raise NIRExportError(
+            f"{type(network).__name__}: layer {first!r} (every spiking layer) normalises its "
+            f"currents (network.norm {network.norm!r}: PL-SDQN's layer normalisation), which "
+            "NIR has no node for; only networks with norm 'none' are exported"
+        )
     if isinstance(network, DSQN):
-        builder, shape = _dsqn_graph(network, params, dt), (4, 84, 84)
-    elif isinstance(network, MLPDSQN):
+        shape = (4, 84, 84)
+        builder = _conv_graph(network, params, _DSQN_CONVS, shape, dt, input_scale=1 / 255.0)
+    elif isinstance(network, MinAtarDSQN):
+        shape = (int(params["conv1"]["kernel"].shape[2]), 10, 10)
+        builder = _conv_graph(network, params, _MINATAR_CONVS, shape, dt)
+    else:
         shape = (int(params["fc1"]["kernel"].shape[0]),)
         builder = _mlp_graph(network, params, dt)
-    else:
-        raise NIRExportError(
-            f"cannot export a {type(network).__name__}: valid networks are DSQN and MLPDSQN"
-        )
     nodes = dict(builder.nodes)
     nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
     last = nodes[builder.last]
