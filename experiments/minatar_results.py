@@ -28,6 +28,11 @@ main table holds the algorithms with several seeds, normalised both by this stud
 Young & Tian's published DQN (:data:`dsqn.config.games.MINATAR_DQN_SCORES`, read off their figure
 by ``experiments/minatar_published.py``, whose output ``published_dqn.json`` is shown beside);
 one-seed variants have a table of their own.
+
+Converted runs (``dsqn convert`` of a ``minatar-dqn`` run: Tan et al. 2021's ANN-to-SNN
+conversion; a ``conversion.json`` under the roots) get ``conversion.csv`` (one row per seed)
+and a table in ``results.md``: the converted SNN's score beside its source DQN's on the same
+games, the matching rate of greedy actions, firing rates and energy per action.
 """
 
 from __future__ import annotations
@@ -132,6 +137,76 @@ def seed_records(run_dir: Path) -> list[dict]:
     return records
 
 
+def conversion_records(roots: list[Path]) -> list[dict]:
+    """One record per seed of every converted run (``conversion.json``) under ``roots``."""
+    records = []
+    for path in sorted({p for root in roots for p in root.rglob("conversion.json")}):
+        data = json.loads(path.read_text())
+        config = json.loads((path.parent / "config.json").read_text())
+        for seed, entry in sorted(data["per_seed"].items(), key=lambda kv: int(kv[0])):
+            energy = entry["energy_per_action_nj"]
+            records.append(
+                {
+                    "game": minatar_game(config["env"]["game"]),
+                    "seed": int(seed),
+                    "time_steps": data["time_steps"],
+                    "percentile": data["percentile"],
+                    "normalization_frames": data["normalization_frames"],
+                    "checkpoint": data["checkpoint"],
+                    "source_agent_steps": entry["agent_steps"],
+                    "episodes": data["episodes"],
+                    "ann": entry["ann"]["mean"],
+                    "snn": entry["snn"]["mean"],
+                    "matching_rate": entry["matching_rate"],
+                    **{f"rate_{k}": v for k, v in entry["firing_rates"].items()},
+                    "energy_snn_nj": energy["snn"],
+                    "energy_ann_nj": energy["ann"],
+                    "run_dir": str(path.parent),
+                }
+            )
+    return records
+
+
+def _conversion_lines(records: list[dict]) -> list[str]:
+    """The converted SNNs beside their source DQNs, per game, T and percentile."""
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["game"], r["time_steps"], r["percentile"], r["normalization_frames"])].append(r)
+    lines = [
+        "## ANN-to-SNN conversion (Tan et al. 2021)",
+        "",
+        "`dsqn convert` of every seed of the minatar-dqn cell (its best checkpoint): layer-wise "
+        "normalisation at the given percentile of pre-activations on *frames* observations of "
+        "the DQN playing at epsilon 0.05, IF neurons with reset by subtraction, the binary frame "
+        "as the analog input, Q = output spikes + final membrane over T steps. The converted SNN "
+        "and its DQN play the same games (same seeds and exploration draws, epsilon 0.001). "
+        "*matching*: the fraction of held-out observations (other games) on which the two "
+        "choose the same greedy action. Firing rates: spikes per neuron per time step while "
+        "playing. Energy per action: 45 nm costs (`dsqn energy`: MACs x 4.6 pJ, synaptic "
+        "operations x 0.9 pJ).",
+        "",
+        "| game | T | percentile | frames | seeds | DQN (same games) | converted SNN | matching | "
+        "firing rate conv1 / fc1 / fc2 | energy per action, SNN / DQN (nJ) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (game, t, pct, frames), rs in sorted(groups.items()):
+        rates = " / ".join(
+            f"{np.mean([r.get(f'rate_{layer}', np.nan) for r in rs]):.3f}"
+            for layer in ("conv1", "fc1", "fc2")
+        )
+        energy = (
+            f"{np.mean([r['energy_snn_nj'] for r in rs]):,.0f} / "
+            f"{np.mean([r['energy_ann_nj'] for r in rs]):,.0f}"
+        )
+        lines.append(
+            f"| {game} | {t} | {pct:g} | {frames:,} | {len(rs)} | "
+            f"{_mean_se([r['ann'] for r in rs])} | "
+            f"{_mean_se([r['snn'] for r in rs])} | "
+            f"{np.mean([r['matching_rate'] for r in rs]):.3f} | {rates} | {energy} |"
+        )
+    return lines
+
+
 def _mean_se(values: list[float]) -> str:
     v = np.asarray(values, float)
     if len(v) < 2:
@@ -202,7 +277,7 @@ def _variant_lines(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     return lines
 
 
-def markdown(records: list[dict]) -> str:
+def markdown(records: list[dict], conversions: list[dict] | None = None) -> str:
     groups = defaultdict(list)
     for r in records:
         groups[(r["game"], r["algorithm"])].append(r)
@@ -249,6 +324,8 @@ def markdown(records: list[dict]) -> str:
             f"| {game} | {algo} | {len(rs)} | {steps} | {_mean_se([r['final'] for r in rs])} | "
             f"{_mean_se([r['best'] for r in rs])} | {random:.2f} | {own} | {cited} | {matched} |"
         )
+    if conversions:
+        lines += ["", *_conversion_lines(conversions)]
     lines += ["", *_published_lines(), ""]
     variants = _variant_lines(groups)
     if variants:
@@ -336,9 +413,21 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    (args.out / "results.md").write_text(markdown(records))
+    conversions = conversion_records(args.roots)
+    if conversions:
+        columns = {k for r in conversions for k in r}
+        with (args.out / "conversion.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(
+                f, fieldnames=sorted(columns, key=lambda k: (k.startswith("rate_"), k))
+            )
+            writer.writeheader()
+            writer.writerows(conversions)
+    (args.out / "results.md").write_text(markdown(records, conversions))
     figures = plot_curves(records, args.out)
-    print(f"{len(dirs)} runs, {len(records)} seeds -> {args.out} ({len(figures)} figures)")
+    print(
+        f"{len(dirs)} runs, {len(records)} seeds, {len(conversions)} converted seeds -> "
+        f"{args.out} ({len(figures)} figures)"
+    )
 
 
 if __name__ == "__main__":

@@ -126,3 +126,54 @@ def test_sweep_points_and_one_seed_variants_have_their_own_rows(tmp_path):
     assert "| 37% [" in dsqn_line
     assert (tmp_path / "out" / "variants_Breakout.png").stat().st_size > 0
     assert "| Breakout | 9.2 | 10.1 |" in text
+
+
+def _converted(root: Path, per_seed_values: list[tuple[float, float, float, dict]]) -> None:
+    """A converted run directory as ``dsqn convert`` writes it (the fields the script reads):
+    per seed the DQN's score, the SNN's, the matching rate and the firing rates."""
+    run = root / "Breakout" / "converted-snn"
+    run.mkdir(parents=True)
+    config = {"name": "converted-snn", "env": {"suite": "minatar", "game": "Breakout"}}
+    (run / "config.json").write_text(json.dumps(config))
+    per_seed = {
+        str(seed): {
+            "agent_steps": 900_000 + seed,
+            "ann": {"mean": ann},
+            "snn": {"mean": snn},
+            "matching_rate": match,
+            "firing_rates": rates,
+            "energy_per_action_nj": {"snn": 900.0 + 100 * seed, "ann": 774.0},
+        }
+        for seed, (ann, snn, match, rates) in enumerate(per_seed_values)
+    }
+    conversion = {
+        "time_steps": 500, "percentile": 99.9, "normalization_frames": 15_000,
+        "checkpoint": "best", "episodes": 30, "per_seed": per_seed,
+    }  # fmt: skip
+    (run / "conversion.json").write_text(json.dumps(conversion))
+
+
+def test_converted_runs_are_tabled_beside_their_dqn(tmp_path):
+    _run(tmp_path, "minatar-dqn", {0: [1.0, 2.0], 1: [1.0, 4.0]})
+    rates = [{"conv1": 0.1, "fc1": 0.2, "fc2": 0.3}, {"conv1": 0.3, "fc1": 0.4, "fc2": 0.5}]
+    _converted(tmp_path, [(16.0, 12.0, 0.9, rates[0]), (18.0, 15.0, 0.8, rates[1])])
+    sys.argv = ["minatar_results", str(tmp_path), "--out", str(tmp_path / "out")]
+    results.main()
+    rows = list(csv.DictReader((tmp_path / "out" / "conversion.csv").open()))
+    assert [(r["seed"], r["snn"], r["ann"]) for r in rows] == [
+        ("0", "12.0", "16.0"),
+        ("1", "15.0", "18.0"),
+    ]
+    assert rows[1]["source_agent_steps"] == "900001" and rows[0]["rate_fc1"] == "0.2"
+    text = (tmp_path / "out" / "results.md").read_text()
+    table = text.split("## ANN-to-SNN conversion")[1].split("##")[0]
+    line = next(line for line in table.splitlines() if line.startswith("| Breakout"))
+    # Means ± standard errors over the two seeds, by hand: DQN 17 ± 1, SNN 13.5 ± 1.5.
+    assert line == (
+        "| Breakout | 500 | 99.9 | 15,000 | 2 | 17.00 ± 1.00 | 13.50 ± 1.50 | 0.850 | "
+        "0.200 / 0.300 / 0.400 | 950 / 774 |"
+    )
+    # Converted runs are not training runs: no row of their own in the training tables.
+    assert all(r["algorithm"] != "converted-snn" for r in csv.DictReader(
+        (tmp_path / "out" / "per_seed.csv").open()
+    ))  # fmt: skip
