@@ -15,9 +15,10 @@ Cells are resumable. Before a cell runs its state is read from its run directory
 - ``start``: otherwise, ``dsqn train ...`` as above.
 
 The algorithm ``convert`` is the conversion-based SNN of each game's trained DQN:
-``dsqn convert ROOT/GAME/dqn --run-dir ROOT/GAME/converted-snn``. It needs the dqn cell done
+``dsqn convert ROOT/GAME/dqn --run-dir ROOT/GAME/converted-snn`` (MinAtar: of
+``ROOT/GAME/minatar-dqn``). It needs the DQN cell done
 (state ``wait`` otherwise: skipped with a message). When both are in one sequential invocation,
-list ``dqn`` before ``convert`` and the conversion runs right after its DQN.
+list the DQN before ``convert`` and the conversion runs right after its DQN.
 
 A **sweep cell** trains a hyperparameter sweep inside one process per (game, algorithm): with
 ``--sweep network.tau 1.5 2 4`` (repeatable, for a grid of values) every training cell runs
@@ -93,6 +94,9 @@ SUITES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 """Per suite (``--suite``), the default games and algorithms of the grid."""
 
+CONVERTED_SOURCE: dict[str, str] = {"atari": "dqn", "minatar": "minatar-dqn"}
+"""Per suite, the DQN cell that a ``convert`` cell converts (``ROOT/<game>/<this>``)."""
+
 LAUNCHER: tuple[str, ...] = (sys.executable, "-m", "dsqn.cli")
 """How the ``dsqn`` command is run: the CLI module with this interpreter."""
 
@@ -133,7 +137,8 @@ def _valid(suite: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; valid: {', '.join(SUITES)}")
     if suite == "minatar":
-        return MINATAR_GAMES, tuple(p for p in PRESETS if preset(p).env.suite == "minatar")
+        presets = tuple(p for p in PRESETS if preset(p).env.suite == "minatar")
+        return MINATAR_GAMES, (*presets, CONVERT)
     extra = tuple(p for p in PRESETS if p not in GRID_ALGORITHMS and preset(p).env.suite == suite)
     return PAPER_GAMES, GRID_ALGORITHMS + extra
 
@@ -177,7 +182,8 @@ def build_cells(
     for game in games:
         for algorithm in algorithms:
             if algorithm == CONVERT:
-                run_dir, source = root / game / CONVERTED_DIR, root / game / "dqn"
+                run_dir = root / game / CONVERTED_DIR
+                source = root / game / CONVERTED_SOURCE[suite]
             else:
                 name = "-".join(
                     [

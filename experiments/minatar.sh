@@ -22,10 +22,7 @@ done
 # seed 0 of the Breakout cell above (agents that share a seed start from the same draws).
 grid --games Breakout --algorithms minatar-dsqn --seeds 0 --sweep network.tau 1.5 4
 # Tan et al.'s ANN-to-SNN conversion of every DQN cell's best checkpoints (T = 500, the 99.9th
-# percentile, 15,000 normalisation frames per seed: the paper's settings).
-for game in Breakout SpaceInvaders Asterix; do
-  if [ ! -f "$ROOT/$game/converted-snn/conversion.json" ]; then
-    dsqn convert "$ROOT/$game/minatar-dqn" --run-dir "$ROOT/$game/converted-snn"
-  fi
-done
+# percentile, 15,000 normalisation frames per seed: the paper's settings), into
+# ROOT/<game>/converted-snn.
+grid --games Breakout SpaceInvaders Asterix --algorithms convert
 python experiments/minatar_results.py "$ROOT" --out "$OUT"

@@ -305,6 +305,14 @@ def test_minatar_grid_cells_and_tagged_variants(tmp_path: Path) -> None:
     assert command[:7] == ["dsqn", "train", "minatar-dsqn", "--game", "Breakout", "--seeds", "0"]
     assert command[command.index("--name") + 1] == "minatar-dsqn-T4"
     assert command[-2:] == ["--network.time_steps", "4"]
+    # The conversion converts the suite's DQN cell.
+    (cell,) = grid.build_cells(["Asterix"], ["convert"], [0], tmp_path, suite="minatar")
+    assert cell.source_dir == tmp_path / "Asterix" / "minatar-dqn"
+    assert cell.run_dir == tmp_path / "Asterix" / "converted-snn"
+    assert grid.cell_command(cell, "start", launcher=["dsqn"]) == [
+        "dsqn", "convert", str(tmp_path / "Asterix" / "minatar-dqn"),
+        "--run-dir", str(tmp_path / "Asterix" / "converted-snn"),
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown game 'Pong'; valid: Asterix"):
         grid.build_cells(["Pong"], ["minatar-dqn"], [0], tmp_path, suite="minatar")
     with pytest.raises(ValueError, match="unknown algorithm 'dsqn'"):
