@@ -724,9 +724,7 @@ def test_pl_sdqn_suite_presets_are_sun_et_al_on_the_suites_protocol(
     for section in ("env", "eval", "run"):
         assert getattr(config, section) == getattr(suite, section), section
     same = {
-        f.name
-        for f in dataclasses.fields(config.learner)
-        if f"learner.{f.name}" not in sun_fields
+        f.name for f in dataclasses.fields(config.learner) if f"learner.{f.name}" not in sun_fields
     }
     for key in same:
         assert getattr(config.learner, key) == getattr(suite.learner, key), key

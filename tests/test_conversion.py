@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY_CARTPOLE_DQN
 
 from dsqn import cli
 from dsqn.analyses import convert_run as convert
@@ -22,17 +23,10 @@ def dqn_run(tiny_cartpole_dqn_run):
     return tiny_cartpole_dqn_run
 
 
+# The tiny CartPole run's settings (400 agent steps, tiny replay), on MinAtar Breakout.
 TINY_MINATAR_DQN = [
-    "train", "minatar-dqn", "--game", "Breakout", "--seeds", "0",
-    "--run.total_agent_steps", "400",
-    "--run.log_period_agent_steps", "200",
-    "--run.checkpoint_period_agent_steps", "200",
-    "--eval.period_agent_steps", "200",
-    "--eval.episodes", "2",
-    "--eval.max_episode_agent_steps", "30",
-    "--learner.warmup_agent_steps", "100",
-    "--learner.replay_capacity_transitions", "1000",
-    "--no-progress",
+    "train", "minatar-dqn", "--game", "Breakout",
+    *(a for a in TINY_CARTPOLE_DQN[2:] if a != "--network.hidden_sizes" and a != "16"),
 ]  # fmt: skip
 
 

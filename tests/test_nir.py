@@ -276,10 +276,16 @@ def dsqn_case():
     spike counts computed by the flax network."""
     network = DSQN(3, time_steps=4, head="dueling")
     obs = jax.random.randint(jax.random.key(1), (2, 4, 84, 84), 0, 256).astype(jnp.uint8)
+    return firing_case(network, obs, kernel_scale=8)
+
+
+def firing_case(network, obs, kernel_scale: float):
+    """``network`` initialised on ``obs`` with its kernels scaled by ``kernel_scale`` so that
+    every layer fires (at initialisation the deep layers are silent): the network, its
+    parameters, the observations, and the Q-values and spike counts the flax network computes."""
     params = network.init(jax.random.key(0), obs)["params"]
-    # Kernels scaled so that every layer fires (at initialisation the deep layers are silent).
     params = jax.tree_util.tree_map_with_path(
-        lambda path, x: x * 8 if path[-1].key == "kernel" else x, params
+        lambda path, x: x * kernel_scale if path[-1].key == "kernel" else x, params
     )
     apply = jax.jit(network.apply, static_argnames="mutable")
     q, state = apply({"params": params}, obs, mutable=("intermediates",))
@@ -313,20 +319,8 @@ def test_round_trip_of_a_dsqn(dsqn_case):
 def minatar_case():
     """A MinAtar DSQN (T = 8) whose layers fire, binary frames, and its Q-values and spike
     counts computed by the flax network."""
-    network = MinAtarDSQN(5, time_steps=8)
     obs = jax.random.bernoulli(jax.random.key(2), 0.2, (3, 10, 10, 6))
-    params = network.init(jax.random.key(3), obs)["params"]
-    params = jax.tree_util.tree_map_with_path(
-        lambda path, x: x * 6 if path[-1].key == "kernel" else x, params
-    )
-    apply = jax.jit(network.apply, static_argnames="mutable")
-    q, state = apply({"params": params}, obs, mutable=("intermediates",))
-    counts = {
-        k.removeprefix("spikes_"): np.asarray(v[0]) for k, v in state["intermediates"].items()
-    }
-    for layer, count in counts.items():
-        assert count.mean() > 0.1, layer
-    return network, params, np.asarray(obs), q, counts
+    return firing_case(MinAtarDSQN(5, time_steps=8), obs, kernel_scale=6)
 
 
 def test_round_trip_of_a_minatar_dsqn(minatar_case):
