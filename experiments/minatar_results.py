@@ -32,7 +32,8 @@ one-seed variants have a table of their own.
 Converted runs (``dsqn convert`` of a ``minatar-dqn`` run: Tan et al. 2021's ANN-to-SNN
 conversion; a ``conversion.json`` under the roots) get ``conversion.csv`` (one row per seed)
 and a table in ``results.md``: the converted SNN's score beside its source DQN's on the same
-games, the matching rate of greedy actions, firing rates and energy per action.
+games, the matching rate of greedy actions, firing rates and energy per action. Runs measured
+by ``dsqn energy`` (an ``energy.json``) get a table of their energy per action.
 """
 
 from __future__ import annotations
@@ -207,6 +208,55 @@ def _conversion_lines(records: list[dict]) -> list[str]:
     return lines
 
 
+def energy_records(roots: list[Path]) -> list[dict]:
+    """One record per ``energy.json`` (``dsqn energy RUN``) under ``roots``: its means over
+    seeds."""
+    records = []
+    for path in sorted({p for root in roots for p in root.rglob("energy.json")}):
+        data = json.loads(path.read_text())
+        config = json.loads((path.parent / "config.json").read_text())
+        records.append(
+            {
+                "game": minatar_game(config["env"]["game"]),
+                "algorithm": _label(config, path.parent),
+                "time_steps": data["time_steps"],
+                "checkpoint": data["checkpoint"],
+                "seeds": len(data["seeds"]),
+                "episodes": data["episodes"],
+                "firing_rate": data["firing_rate"],
+                "synaptic_ops": data["synaptic_ops_per_action"],
+                "first_layer_macs": data["macs_per_action_first_layer"],
+                "snn_nj": data["energy_per_action_nj"]["snn"],
+                "ann_nj": data["energy_per_action_nj"]["ann"],
+            }
+        )
+    return records
+
+
+def _energy_lines(records: list[dict]) -> list[str]:
+    lines = [
+        "## Energy per action (`dsqn energy`)",
+        "",
+        "Each seed's agent at the given checkpoint plays the evaluation games with spike "
+        "counting on (epsilon 0.001); means over seeds. *firing rate*: spikes per neuron per "
+        "time step over every spiking neuron; *SOP*: synaptic operations (each spike times its "
+        "fan-out); the first layer's MACs count once per action (direct encoding). Energy: "
+        "MACs x 4.6 pJ + SOP x 0.9 pJ (45 nm, Horowitz 2014), against the ReLU network of the "
+        "same shape, MACs x 4.6 pJ. A silent network pays only its first layer.",
+        "",
+        "| game | algorithm | T | checkpoint | seeds | firing rate | SOP / action | "
+        "first-layer MACs / action | energy per action, SNN / ReLU (nJ) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(records, key=lambda r: (r["game"], r["algorithm"])):
+        lines.append(
+            f"| {r['game']} | {r['algorithm']} | {r['time_steps']} | {r['checkpoint']} | "
+            f"{r['seeds']} | {r['firing_rate']:.4f} | {r['synaptic_ops']:,.0f} | "
+            f"{r['first_layer_macs']:,.0f} | {r['snn_nj']:,.0f} / {r['ann_nj']:,.0f} |"
+        )
+    return lines
+
+
 def _mean_se(values: list[float]) -> str:
     v = np.asarray(values, float)
     if len(v) < 2:
@@ -277,7 +327,11 @@ def _variant_lines(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     return lines
 
 
-def markdown(records: list[dict], conversions: list[dict] | None = None) -> str:
+def markdown(
+    records: list[dict],
+    conversions: list[dict] | None = None,
+    energies: list[dict] | None = None,
+) -> str:
     groups = defaultdict(list)
     for r in records:
         groups[(r["game"], r["algorithm"])].append(r)
@@ -326,6 +380,8 @@ def markdown(records: list[dict], conversions: list[dict] | None = None) -> str:
         )
     if conversions:
         lines += ["", *_conversion_lines(conversions)]
+    if energies:
+        lines += ["", *_energy_lines(energies)]
     lines += ["", *_published_lines(), ""]
     variants = _variant_lines(groups)
     if variants:
@@ -422,7 +478,7 @@ def main() -> None:
             )
             writer.writeheader()
             writer.writerows(conversions)
-    (args.out / "results.md").write_text(markdown(records, conversions))
+    (args.out / "results.md").write_text(markdown(records, conversions, energy_records(args.roots)))
     figures = plot_curves(records, args.out)
     print(
         f"{len(dirs)} runs, {len(records)} seeds, {len(conversions)} converted seeds -> "

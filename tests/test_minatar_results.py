@@ -177,3 +177,22 @@ def test_converted_runs_are_tabled_beside_their_dqn(tmp_path):
     assert all(r["algorithm"] != "converted-snn" for r in csv.DictReader(
         (tmp_path / "out" / "per_seed.csv").open()
     ))  # fmt: skip
+
+
+def test_energy_measurements_are_tabled(tmp_path):
+    _run(tmp_path, "minatar-dsqn", {0: [1.0, 2.0], 1: [1.0, 4.0]})
+    run = tmp_path / "Breakout" / "minatar-dsqn"
+    energy = {
+        "time_steps": 8, "checkpoint": "best", "seeds": [0, 1], "episodes": 30,
+        "firing_rate": 0.12345, "synaptic_ops_per_action": 123456.7,
+        "macs_per_action_first_layer": 36864.0,
+        "energy_per_action_nj": {"snn": 280.44, "ann": 774.27, "converted_snn": None},
+    }  # fmt: skip
+    (run / "energy.json").write_text(json.dumps(energy))
+    sys.argv = ["minatar_results", str(tmp_path), "--out", str(tmp_path / "out")]
+    results.main()
+    text = (tmp_path / "out" / "results.md").read_text()
+    table = text.split("## Energy per action")[1].split("##")[0]
+    assert "| Breakout | minatar-dsqn | 8 | best | 2 | 0.1235 | 123,457 | 36,864 | 280 / 774 |" in (
+        table
+    )
