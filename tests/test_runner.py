@@ -580,12 +580,20 @@ def test_one_writer_and_a_sweep_killed_and_resumed_equals_a_run_stopped_there(tm
     args[args.index("2400")] = "1600"
     args += ["--sweep", "learner.learning_rate", "1e-3", "3e-4"]
     fresh = ["cartpole-dqn", "--run-dir", str(killed), *args]
-    proc = _start(killed, fresh, tmp_path / "k.log")
-    _wait_for(proc, lambda: 800 in _checkpoints(killed)[0])
-    time.sleep(rng.uniform(0.0, 1.0))
-    _stop(proc)
-    stopped_at = _checkpoints(killed)[0][-1]
-    assert stopped_at < 1600, "the run finished before the stop"
+    # On a loaded machine the poll can miss the short stretch between the checkpoints at 800
+    # and 1600 (the run ends); then the run starts again from scratch, up to 3 times.
+    for _ in range(3):
+        shutil.rmtree(killed, ignore_errors=True)
+        proc = _start(killed, fresh, tmp_path / "k.log")
+        _wait_for(proc, lambda: 800 in _checkpoints(killed)[0])
+        time.sleep(rng.uniform(0.0, 1.0))
+        _stop(proc)
+        stopped_at = _checkpoints(killed)[0][-1]
+        if stopped_at < 1600:
+            break
+        proc.kill()
+        proc.wait()
+    assert stopped_at < 1600, "the run finished before the stop, 3 times"
 
     files, holder = _files(killed), read_holder(killed / LOCK)
     assert holder.pid == proc.pid
