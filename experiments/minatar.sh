@@ -13,7 +13,7 @@ grid() { python experiments/grid.py --suite minatar --root "$ROOT" "$@"; }
 # DQN and DSQN (T = 8) on Breakout, SpaceInvaders and Asterix, seeds 0 1 2.
 grid --games Breakout SpaceInvaders Asterix --algorithms minatar-dqn minatar-dsqn
 # The silent-start remedy beside the untouched network (README: MinAtar).
-grid --games Breakout --algorithms minatar-dsqn --tag vth0.1 -- --network.v_threshold 0.1
+grid --games Breakout Asterix --algorithms minatar-dsqn --tag vth0.1 -- --network.v_threshold 0.1
 # T = 4 and 16 on Breakout, one run each (T = 8 is the cell above); T shapes the program.
 for T in 4 16; do
   grid --games Breakout --algorithms minatar-dsqn --seeds 0 --tag "T$T" -- --network.time_steps "$T"
@@ -25,4 +25,10 @@ grid --games Breakout --algorithms minatar-dsqn --seeds 0 --sweep network.tau 1.
 # percentile, 15,000 normalisation frames per seed: the paper's settings), into
 # ROOT/<game>/converted-snn.
 grid --games Breakout SpaceInvaders Asterix --algorithms convert
+# Energy per action of every finished spiking cell's best checkpoints (dsqn energy).
+for run in "$ROOT"/*/minatar-dsqn "$ROOT"/*/minatar-dsqn-vth0.1; do
+  if [ -f "$run/evaluation.json" ] && [ ! -f "$run/energy.json" ]; then
+    dsqn energy "$run"
+  fi
+done
 python experiments/minatar_results.py "$ROOT" --out "$OUT"
